@@ -1,0 +1,119 @@
+"""Collection: turning a plugin module's marked functions into ``CheckSpec`` and ``FixtureDef``.
+
+A module's own functions are collected (not ones it imported). ``@check`` functions always
+count; in pytest-style ``check_*.py`` files every function named ``check_*`` counts too.
+
+Id of a check without an explicit ``id``: ``<module>.<function>``, where ``<module>`` is the
+last segment of the module name and both lose a leading ``check_``:
+``check_acme.py::check_tmp_writable`` → ``acme.tmp_writable`` (layer ``acme``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from ._marks import Mark, get_marks
+from ._model import CheckSpec, Severity
+
+__all__ = ["FixtureDef", "collect_module", "fixture_from_function", "specs_from_function"]
+
+_DEFAULTS: dict[str, Any] = {
+    "id": None, "title": None, "layer": None, "requires": (), "severity": Severity.CRITICAL,
+    "timeout": None, "retries": 0, "retry_delay": 0.5, "tags": (), "remediation": "", "description": None,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FixtureDef:
+    """One fixture: created once per run, on first use; may ask for other fixtures."""
+
+    name: str
+    func: Callable[..., Any]
+    argnames: tuple[str, ...]
+    plugin: str
+    source: str
+
+
+def _strip(name: str) -> str:
+    return name[len("check_"):] if name.startswith("check_") else name
+
+
+def _source(func: Callable[..., Any]) -> str:
+    code = getattr(func, "__code__", None)
+    return f"{code.co_filename}:{code.co_firstlineno}" if code else getattr(func, "__qualname__", "?")
+
+
+def _required_args(func: Callable[..., Any]) -> tuple[str, ...]:
+    """Parameters without a default are fixtures (or parametrize names)."""
+    params = inspect.signature(func).parameters.values()
+    return tuple(p.name for p in params if p.default is inspect.Parameter.empty
+                 and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec]:
+    """One spec per parametrized instance (one spec when not parametrized)."""
+    marks = get_marks(func, "check")
+    opts = {**_DEFAULTS, **(marks[-1].kwargs if marks else {})}
+    module = (getattr(func, "__module__", None) or "checks").rsplit(".", 1)[-1]
+    base_id = opts["id"] or f"{_strip(module)}.{_strip(func.__name__)}"
+    doc = inspect.getdoc(func) or ""
+    title = opts["title"] or (doc.splitlines()[0] if doc else base_id)
+    argnames = _required_args(func)
+    common = {
+        "title": title, "layer": opts["layer"] or base_id.split(".", 1)[0], "func": func,
+        "base_id": base_id, "requires": opts["requires"], "severity": opts["severity"],
+        "timeout": opts["timeout"], "retries": opts["retries"], "retry_delay": opts["retry_delay"],
+        "tags": opts["tags"], "remediation": opts["remediation"], "description": opts["description"] or doc,
+        "is_async": inspect.iscoroutinefunction(func), "plugin": plugin, "source": _source(func),
+    }
+    param_marks = get_marks(func, "parametrize")
+    if not param_marks:
+        return [CheckSpec(id=base_id, argnames=argnames, **common)]
+    _validate_param_names(base_id, param_marks, argnames)
+    param_names = {n for m in param_marks for n in m.kwargs["names"]}
+    fixtures = tuple(a for a in argnames if a not in param_names)
+    specs = []
+    for combo in itertools.product(*(list(zip(m.kwargs["ids"], m.kwargs["rows"], strict=True))
+                                     for m in param_marks)):
+        params: dict[str, Any] = {}
+        for mark, (_, row) in zip(param_marks, combo, strict=True):
+            params.update(zip(mark.kwargs["names"], row, strict=True))
+        target = "-".join(label for label, _ in combo)
+        specs.append(CheckSpec(id=f"{base_id}[{target}]", argnames=fixtures, params=params,
+                               target=target, **common))
+    return specs
+
+
+def _validate_param_names(check_id: str, marks: list[Mark], argnames: tuple[str, ...]) -> None:
+    for mark in marks:
+        for name in mark.kwargs["names"]:
+            if name not in argnames:
+                raise ValueError(f"check {check_id!r}: parametrize names {name!r}, "
+                                 "which is not a parameter of the function")
+
+
+def fixture_from_function(func: Callable[..., Any], plugin: str, name: str | None = None) -> FixtureDef:
+    marks = get_marks(func, "fixture")
+    declared = name or (marks[-1].kwargs.get("name") if marks else None) or func.__name__
+    return FixtureDef(declared, func, _required_args(func), plugin, _source(func))
+
+
+def collect_module(module: ModuleType, plugin: str, *, undecorated: bool = False
+                   ) -> tuple[list[CheckSpec], list[FixtureDef]]:
+    """The checks and fixtures a module defines itself, in definition order."""
+    specs: list[CheckSpec] = []
+    fixtures: list[FixtureDef] = []
+    for name, obj in list(vars(module).items()):
+        if not callable(obj) or getattr(obj, "__module__", None) != module.__name__:
+            continue
+        if get_marks(obj, "fixture"):
+            fixtures.append(fixture_from_function(obj, plugin))
+        elif get_marks(obj, "check") or (undecorated and name.startswith("check_")
+                                         and inspect.isfunction(obj)):
+            specs.extend(specs_from_function(obj, plugin))
+    return specs, fixtures

@@ -1,0 +1,173 @@
+"""Building the plugin manager and loading plugins: built-in, entry points, ``-p``, check dirs.
+
+Order: the essential ``core`` plugin; entry points in group ``mgn_verify`` (the built-in layers
+and reporters are entry points of this very distribution, found like any third party's);
+``-p MODULE``; then every ``check_*.py`` under each checks dir. ``-p no:NAME`` blocks a plugin
+by name. With ``MGN_DISABLE_PLUGIN_AUTOLOAD=1`` only this distribution's own entry points load
+automatically; others must be asked for with ``-p NAME``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from . import hookspecs
+from ._exceptions import PluginError, UsageError
+from ._registry import Registry
+
+__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "load_plugins"]
+
+ENTRY_POINT_GROUP = "mgn_verify"
+AUTOLOAD_ENV = "MGN_DISABLE_PLUGIN_AUTOLOAD"
+OWN_DISTRIBUTION = "mgn-verify"
+ESSENTIAL = {"core": "mgn_verify.builtin"}
+
+
+@dataclass(frozen=True, slots=True)
+class PluginInfo:
+    name: str
+    module: str
+    distribution: str = ""
+    version: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "module": self.module, "distribution": self.distribution,
+                "version": self.version}
+
+
+class _Manager(pluggy.PluginManager):
+    """Like pytest's: a module-level function named ``mgn_*`` is a hook even undecorated,
+    so a typo in a hook name is caught by ``check_pending`` instead of silently ignored."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        opts = super().parse_hookimpl_opts(plugin, name)
+        if opts is None and name.startswith("mgn_") and callable(getattr(plugin, name, None)) \
+                and isinstance(plugin, ModuleType):
+            opts = {}
+        return opts
+
+
+@dataclass
+class Plugins:
+    pm: pluggy.PluginManager
+    registry: Registry
+    loaded: list[PluginInfo] = field(default_factory=list)
+
+
+def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
+                 env: Mapping[str, str] | None = None) -> Plugins:
+    env = env if env is not None else {}
+    pm = _Manager(hookspecs.PROJECT)
+    pm.add_hookspecs(hookspecs)
+    plugins = Plugins(pm, Registry())
+    wanted: list[str] = []
+    for arg in requested:
+        if arg.startswith("no:"):
+            name = arg[3:]
+            if name in ESSENTIAL:
+                raise UsageError(f"-p no:{name}: plugin {name!r} is essential and cannot be blocked")
+            pm.set_blocked(name)
+        else:
+            wanted.append(arg)
+    for name, module in ESSENTIAL.items():
+        _register(plugins, name, importlib.import_module(module))
+    autoload = env.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
+    eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+    for ep in sorted(eps.values(), key=lambda e: e.name):
+        own = ep.dist is not None and ep.dist.name == OWN_DISTRIBUTION
+        if (autoload or own or ep.name in wanted) and not pm.is_blocked(ep.name):
+            _register(plugins, ep.name, _load_entry_point(ep), ep)
+    for name in wanted:
+        if name not in eps and not pm.is_blocked(name):
+            _register(plugins, name, _import_module(name))
+    for directory in checks_dirs:
+        load_checks_dir(plugins, directory)
+    _check_pending(pm)
+    return plugins
+
+
+def _load_entry_point(ep: EntryPoint) -> ModuleType:
+    try:
+        loaded = ep.load()
+    except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
+        raise PluginError(f"entry point {ep.value!r} failed to import: {_describe(exc)}", plugin=ep.name) from None
+    if not isinstance(loaded, ModuleType):
+        raise PluginError(f"entry point {ep.value!r} must name a module", plugin=ep.name)
+    return loaded
+
+
+def _import_module(name: str) -> ModuleType:
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name == name or (exc.name and name.startswith(exc.name + ".")):
+            raise PluginError("no such module or entry point (given with -p)", plugin=name) from None
+        raise PluginError(f"failed to import: {_describe(exc)}", plugin=name) from None
+    except Exception as exc:  # noqa: BLE001
+        raise PluginError(f"failed to import: {_describe(exc)}", plugin=name) from None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SyntaxError):
+        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def _register(plugins: Plugins, name: str, module: ModuleType, ep: EntryPoint | None = None,
+              *, undecorated: bool = False) -> None:
+    try:
+        plugins.pm.register(module, name=name)
+    except ValueError as exc:  # pluggy: the name or the module is registered already
+        raise PluginError(str(exc), plugin=name) from None
+    except pluggy.PluginValidationError as exc:
+        raise PluginError(f"invalid hook: {exc}", plugin=name) from None
+    plugins.registry.current_plugin = name
+    try:
+        plugins.registry.add_module(module, name, undecorated=undecorated)
+    except (ValueError, TypeError) as exc:
+        raise PluginError(str(exc), plugin=name) from None
+    dist = ep.dist if ep is not None else None
+    plugins.loaded.append(PluginInfo(name, module.__name__, dist.name if dist else "",
+                                     dist.version if dist else ""))
+
+
+def load_checks_dir(plugins: Plugins, directory: str) -> None:
+    """Import every ``check_*.py`` below ``directory`` (sorted) as a plugin whose ``check_*``
+    functions are checks even without ``@check``."""
+    root = Path(directory).expanduser()
+    if not root.is_dir():
+        raise UsageError(f"checks dir not found: {directory}")
+    package = f"mgn_checks_{abs(hash(str(root.resolve()))):x}"
+    for path in sorted(root.rglob("check_*.py")):
+        relative = path.relative_to(root).with_suffix("")
+        module_name = ".".join((package, *relative.parts))
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None:
+            raise PluginError("cannot be imported", plugin=str(path))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module  # dataclasses and pickling look modules up here
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:  # noqa: BLE001
+            del sys.modules[module_name]
+            raise PluginError(f"failed to import: {_describe(exc)}", plugin=str(path)) from None
+        _register(plugins, str(path), module, undecorated=True)
+
+
+def _check_pending(pm: pluggy.PluginManager) -> None:
+    try:
+        pm.check_pending()
+    except pluggy.PluginValidationError as exc:
+        plugin = pm.get_name(exc.plugin) or repr(exc.plugin)
+        raise PluginError(f"unknown hook: {exc}", plugin=plugin) from None

@@ -1,0 +1,94 @@
+"""What a run was asked to do (``RunPlan``) and what it concluded (``RunReport``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ._exitcodes import ExitCode
+from ._model import CheckSpec, Result, Status
+
+__all__ = ["SCHEMA_VERSION", "RunOptions", "RunPlan", "RunReport"]
+
+#: Bumped on any incompatible change to the JSON report (see reports/schema/).
+SCHEMA_VERSION = "1.0"
+
+
+@dataclass(frozen=True, slots=True)
+class RunOptions:
+    concurrency: int = 16
+    default_timeout: float = 10.0
+    fail_fast: bool = False
+    wait: float | None = None
+    strict: bool = False
+
+
+@dataclass(slots=True)
+class RunPlan:
+    """The selected checks in report order (dependency order, then layer and id)."""
+
+    specs: list[CheckSpec]
+    options: RunOptions
+    selection: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return len(self.specs)
+
+
+@dataclass(slots=True)
+class RunReport:
+    """A finished run: metadata, ordered results and the exit code."""
+
+    results: list[Result]
+    started_at: datetime
+    duration_s: float
+    hostname: str
+    argv: list[str]
+    tool_version: str
+    exit_code: ExitCode
+    interrupted: bool = False
+    selection: list[str] = field(default_factory=list)
+    plugins: list[dict[str, str]] = field(default_factory=list)
+    config_file: str | None = None
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    def counts(self) -> dict[str, int]:
+        tally = Counter(r.status for r in self.results)
+        return {str(status): tally.get(status, 0) for status in Status}
+
+    def root_causes(self) -> list[tuple[Result, list[str]]]:
+        """Checks that blocked others, with the ids they blocked, most blocking first."""
+        blocked: dict[str, list[str]] = {}
+        for result in self.results:
+            for root in result.blocked_by:
+                blocked.setdefault(root, []).append(result.id)
+        by_id = {r.id: r for r in self.results}
+        causes = [(by_id[root], ids) for root, ids in blocked.items() if root in by_id]
+        return sorted(causes, key=lambda item: (-len(item[1]), item[0].id))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "tool": {"name": "mgn-verify", "version": self.tool_version},
+            "run": {
+                "id": self.run_id, "started_at": self.started_at.isoformat(),
+                "duration_s": round(self.duration_s, 6), "hostname": self.hostname,
+                "argv": self.argv, "selection": self.selection, "config_file": self.config_file,
+                "interrupted": self.interrupted, "plugins": self.plugins,
+                "warnings": self.warnings,
+            },
+            "summary": {
+                "total": len(self.results), "counts": self.counts(),
+                "exit_code": int(self.exit_code), "exit_meaning": self.exit_code.meaning,
+                "root_causes": [{"id": r.id, "status": str(r.status), "blocks": ids}
+                                for r, ids in self.root_causes()],
+                "errors": self.errors,
+            },
+            "results": [r.to_dict() for r in self.results],
+        }

@@ -1,0 +1,54 @@
+"""Waivers: proceed although a check fails (kubeadm's ``--ignore-preflight-errors``, or
+``verify.waivers`` in config with a reason and an optional expiry date)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from ._exceptions import ConfigError
+from ._model import CheckSpec, Waiver
+
+__all__ = ["WaiverBook", "parse_waivers"]
+
+
+def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date) -> list[Waiver]:
+    """Config entries (``{id, reason, expires}``) and ignore-flag ids, validated."""
+    waivers: list[Waiver] = []
+    for index, entry in enumerate(entries):
+        key = f"verify.waivers[{index}]"
+        if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
+            raise ConfigError("each waiver needs an 'id' (a check id or glob)", key=key)
+        expires = entry.get("expires")
+        if isinstance(expires, date):  # YAML parses an unquoted 2026-12-31 as a date
+            expires = expires.isoformat()
+        expired = False
+        if expires is not None:
+            try:
+                expired = date.fromisoformat(str(expires)) < today
+            except ValueError:
+                raise ConfigError(f"'expires' must be a date YYYY-MM-DD, got {expires!r}", key=key) from None
+        waivers.append(Waiver(entry["id"], str(entry.get("reason", "")), expires, "config", expired))
+    for pattern in ignore:
+        if pattern.strip():
+            waivers.append(Waiver(pattern.strip(), "--ignore-preflight-errors", None, "cli"))
+    return waivers
+
+
+class WaiverBook:
+    def __init__(self, waivers: list[Waiver]) -> None:
+        self._waivers = waivers
+
+    def find(self, spec: CheckSpec) -> Waiver | None:
+        """The first active waiver matching the check, else the first expired one, else None.
+        Matching is case-insensitive, on the id or the base id; ``all`` matches everything."""
+        expired = None
+        for waiver in self._waivers:
+            pattern = waiver.pattern.lower()
+            if pattern == "all" or any(fnmatch.fnmatchcase(i.lower(), pattern) for i in (spec.id, spec.base_id)):
+                if not waiver.expired:
+                    return waiver
+                expired = expired or waiver
+        return expired

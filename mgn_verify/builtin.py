@@ -1,0 +1,35 @@
+"""The essential ``core`` plugin: run settings, shared connection settings, the ``config`` fixture.
+
+The connection settings (Host App API, kubeconfig, RethinkDB, Tailscale, Headscale) live here
+rather than in one layer because the layers, the lab and the lifecycle commands share them.
+"""
+
+from __future__ import annotations
+
+from .config import SettingsRegistry
+from .hookspecs import hookimpl
+
+
+@hookimpl
+def mgn_add_settings(settings: SettingsRegistry) -> None:
+    add = settings.add
+    add("verify.timeout", 10.0, help="seconds per check attempt unless the check sets its own")
+    add("verify.concurrency", 32, help="checks running at once (sync ones on a thread pool)")
+    add("verify.checks_dirs", [], help="directories whose check_*.py files are loaded as plugins")
+    add("verify.waivers", [], help="list of {id, reason, expires: YYYY-MM-DD}: proceed despite a failure")
+    add("verify.ignore_preflight_errors", [], help="check ids or globs to waive, or 'all' (kubeadm style)")
+    add("verify.strict", False, help="exit 4 when the only findings are warnings")
+    add("api.base_url", "https://127.0.0.1:8090", env="MGN_API_URL", help="GuildNet Host App URL")
+    add("api.token", "", secret=True, env="MGN_API_TOKEN", help="bearer token for the Host App")
+    add("api.timeout", 30.0, help="seconds per Host App request")
+    add("api.ca_bundle", None, kind="str", help="CA bundle that signs the Host App certificate")
+    add("defaults.cluster", "", env="MGN_DEFAULT_CLUSTER", help="cluster id used when none is given")
+    add("kubernetes.kubeconfig", "~/.guildnet/kubeconfig", help="kubeconfig of the GuildNet cluster")
+    add("kubernetes.context", None, kind="str", help="kubeconfig context (default: current-context)")
+    add("rethinkdb.host", "127.0.0.1", help="RethinkDB driver host")
+    add("rethinkdb.port", 28015, help="RethinkDB driver port")
+    add("rethinkdb.user", "admin", help="RethinkDB user")
+    add("rethinkdb.password", "", secret=True, help="RethinkDB password")
+    add("tailscale.socket", "/var/run/tailscale/tailscaled.sock", help="tailscaled LocalAPI socket")
+    add("headscale.url", "", help="Headscale URL (empty: no Headscale checks)")
+    add("headscale.api_key", "", secret=True, help="Headscale API key")

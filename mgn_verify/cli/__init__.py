@@ -1,0 +1,47 @@
+"""The ``mgn`` command line. Subcommands are imported only when used, so ``mgn --version``
+stays fast and never pays for the verification engine."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+
+from .._version import __version__
+
+__all__ = ["main"]
+
+_SUBCOMMANDS = {
+    "verify": ("mgn_verify.cli.verify", "verify", "Run preflight checks (mgn verify --help)."),
+    "config": ("mgn_verify.cli.config_cmd", "config", "Show the resolved configuration."),
+    "lab": ("mgn_verify.lab.cli", "lab", "Run the GuildNet lab: local simulators to verify against."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *_SUBCOMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in _SUBCOMMANDS:
+            module, attr, _ = _SUBCOMMANDS[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module), attr)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Help for the lazy commands without importing them.
+        rows = [(name, help_) for name, (_, _, help_) in sorted(_SUBCOMMANDS.items())]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, "-V", "--version", prog_name="mgn")
+def cli() -> None:
+    """MetaGuildNet command line: verify a GuildNet installation before you act on it."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    return cli.main(args=argv, prog_name="mgn")

@@ -1,0 +1,72 @@
+"""Writing reports: files atomically (temp file + rename), stdout last."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from .._exceptions import ReportWriteError
+from .._exitcodes import ExitCode
+from .._report import RunReport
+from ..config import Config
+from ..reporters import Reporter, ReporterContext, ReporterRegistry
+
+__all__ = ["Output", "emit", "stdout_context", "write_atomically"]
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    format: str
+    path: str | None = None   # None: stdout
+
+
+def stdout_context(config: Config, verbose: int) -> ReporterContext:
+    stream = sys.stdout
+    tty = stream.isatty()
+    color = tty and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+    return ReporterContext(config, stream, tty, color, verbose)
+
+
+def write_atomically(path: str, text: str) -> None:
+    target = Path(path).expanduser()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError as exc:  # a path component is a file
+        raise ReportWriteError(path, f"{exc.filename} is not a directory") from None
+    except OSError as exc:
+        raise ReportWriteError(path, exc.strerror or str(exc)) from None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise ReportWriteError(path, exc.strerror or str(exc)) from None
+
+
+def emit(report: RunReport, outputs: list[Output], registry: ReporterRegistry, config: Config,
+         stdout_reporters: dict[str, Reporter], verbose: int) -> None:
+    """Write file reports first (a failure turns the exit code into 2 and is shown on the
+    console), then print the stdout reports."""
+    for output in outputs:
+        if output.path is None:
+            continue
+        reporter = registry.create(output.format, ReporterContext(config, None, False, False, verbose))
+        try:
+            write_atomically(output.path, reporter.render(report))
+        except ReportWriteError as exc:
+            report.errors.append(str(exc))
+            report.exit_code = ExitCode.USAGE_ERROR
+    for output in outputs:
+        if output.path is None:
+            reporter = stdout_reporters.get(output.format) or registry.create(
+                output.format, stdout_context(config, verbose))
+            sys.stdout.write(reporter.render(report))
+    sys.stdout.flush()

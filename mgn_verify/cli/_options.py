@@ -1,0 +1,86 @@
+"""Options shared by the commands that load plugins and configuration."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from .._exceptions import MgnVerifyError, UsageError
+from .._session import Session
+
+__all__ = ["fail", "loading_options", "open_session", "parse_duration", "warn"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s?)?$")
+
+
+def parse_duration(text: str) -> float:
+    """``90``, ``90s``, ``5m``, ``1h``, ``1m30s`` → seconds."""
+    match = _DURATION.match(text.strip())
+    if not text.strip() or not match or not any(match.groups()):
+        raise UsageError(f"invalid duration {text!r}: use e.g. 90s, 5m, 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    return hours * 3600 + minutes * 60 + seconds
+
+
+def warn(message: str) -> None:
+    click.echo(f"mgn: warning: {message}", err=True)
+
+
+def fail(error: MgnVerifyError) -> None:
+    click.echo(f"mgn: error: {error}", err=True)
+
+
+def loading_options(func: F) -> F:
+    """-p, --checks-dir, --config and --set: what decides which checks and settings exist."""
+    options = [
+        click.option("-p", "plugins", multiple=True, metavar="NAME",
+                     help="Load a plugin (module or entry-point name); -p no:NAME blocks one."),
+        click.option("--checks-dir", multiple=True, metavar="DIR",
+                     help="Load every check_*.py below DIR (repeatable)."),
+        click.option("--config", "config_path", metavar="PATH",
+                     help="Config file (default: $MGN_CONFIG or ~/.metaguildnet/config.yaml)."),
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+                     help="Override one setting, e.g. --set system.min_cpus=4 (repeatable)."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
+    out: dict[str, tuple[Any, bool]] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        out[key.strip()] = (value, True)
+    return out
+
+
+def open_session(plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
+                 overrides: dict[str, tuple[Any, bool]]) -> Session:
+    session = Session(os.environ, warn)
+    session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
+                 settings=overrides)
+    return session
+
+
+def run_or_exit(body: Callable[[], int]) -> None:
+    """Run a command body; a framework error is one line on stderr and exit 2, never a traceback."""
+    try:
+        code = body()
+    except MgnVerifyError as exc:
+        fail(exc)
+        code = exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("mgn: interrupted", err=True)
+        code = 130
+    sys.stdout.flush()
+    raise SystemExit(code)

@@ -1,0 +1,238 @@
+"""``mgn verify``: run checks, and inspect the catalogue (list, explain, graph)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from .._exceptions import MgnVerifyError
+from .._exitcodes import ExitCode
+from .._report import RunOptions, RunReport
+from .._session import Selection, Session
+from .._version import __version__
+from ..config import Config, Redactor, SettingsRegistry
+from ..reporters import Reporter, ReporterRegistry
+from ._emit import Output, emit, stdout_context
+from ._options import fail, loading_options, open_session, parse_duration, parse_overrides, run_or_exit
+
+EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {int(c):>3}  {c.meaning}" for c in ExitCode)
+
+
+class DefaultToRun(click.Group):
+    """``mgn verify system network`` runs checks; ``mgn verify list`` is a subcommand."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or args[0] not in self.commands:
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        run_cmd = self.commands["run"]
+        with click.Context(run_cmd, info_name=ctx.info_name, parent=ctx.parent) as sub:
+            run_cmd.format_help(sub, formatter)
+
+
+@click.group(cls=DefaultToRun)
+def verify() -> None:
+    """Run preflight checks."""
+
+
+@verify.command("run", epilog=EXIT_CODES_HELP + "\n\n\b\nSubcommands:\n"
+                "  mgn verify list [--json]    the check catalogue\n"
+                "  mgn verify explain ID       what a check does, why, how to fix it\n"
+                "  mgn verify graph            the dependency graph (DOT or Mermaid)")
+@click.argument("layers", nargs=-1, metavar="[all|LAYER...]")
+@click.option("--check", "checks", multiple=True, metavar="GLOB", help="Only checks whose id matches.")
+@click.option("--skip", "skips", multiple=True, metavar="GLOB", help="Leave out checks whose id matches.")
+@click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only checks with this tag.")
+@loading_options
+@click.option("--concurrency", type=click.IntRange(1, 4096), help="Checks running at once [config: 32].")
+@click.option("--timeout", type=click.FloatRange(0.001), help="Default seconds per check attempt [10].")
+@click.option("-x", "--fail-fast", is_flag=True, help="Stop scheduling after the first fail or error.")
+@click.option("--wait", "wait", metavar="DURATION",
+              help="Re-run failing checks with backoff until they pass or DURATION (e.g. 5m) ends.")
+@click.option("--strict", is_flag=True, default=None, help="Exit 4 when the only findings are warnings.")
+@click.option("--ignore-preflight-errors", "ignore", multiple=True, metavar="ID[,ID...]|all",
+              help="Waive failures of these checks (globs allowed), as kubeadm does.")
+@click.option("--json", "json_path", metavar="PATH", help="Write the JSON report to PATH.")
+@click.option("--junit", "junit_path", metavar="PATH", help="Write the JUnit XML report to PATH.")
+@click.option("-o", "--output", "formats", multiple=True, metavar="FORMAT",
+              help="Report format(s) for stdout: console (default), json, junit.")
+@click.option("-v", "--verbose", count=True, help="Show messages of passing checks too.")
+def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...], tags: tuple[str, ...],
+        plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
+        overrides: tuple[str, ...], concurrency: int | None, timeout: float | None, fail_fast: bool,
+        wait: str | None, strict: bool | None, ignore: tuple[str, ...], json_path: str | None,
+        junit_path: str | None, formats: tuple[str, ...], verbose: int) -> None:
+    """Run the checks of all layers, or of the LAYERs named (system, network, kubernetes,
+    tailscale, rethinkdb, guildnet). Checks they require are pulled in and run first."""
+    outputs = [Output(f) for f in (formats or ("console",))]
+    outputs += [Output("json", json_path)] if json_path else []
+    outputs += [Output("junit", junit_path)] if junit_path else []
+    settings = parse_overrides(overrides)
+    if concurrency is not None:
+        settings["verify.concurrency"] = (concurrency, False)
+    if timeout is not None:
+        settings["verify.timeout"] = (float(timeout), False)
+    if strict is not None:
+        settings["verify.strict"] = (strict, False)
+
+    def body() -> int:
+        session = Session(os.environ, _warn_line)
+        try:
+            session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
+                         settings=settings)
+            ids, preset = session.select(Selection(list(layers), list(checks), list(skips), list(tags)))
+            config = session.config
+            assert config is not None
+            options = RunOptions(
+                concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
+                fail_fast=fail_fast, wait=parse_duration(wait) if wait else None, strict=config["verify.strict"])
+            stdout_reporters = _stdout_reporters(session.reporters, outputs, config, verbose)
+            live = [r for r in stdout_reporters.values() if stdout_context(config, verbose).is_tty]
+            report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live)
+            report.selection = list(layers) or ["all"]
+        except MgnVerifyError as exc:
+            fail(exc)
+            _emit_failure(session, outputs, exc, verbose)
+            return int(ExitCode.USAGE_ERROR)
+        emit(report, outputs, session.reporters, config, stdout_reporters, verbose)
+        for error in report.errors:
+            click.echo(f"mgn: error: {error}", err=True)
+        return int(report.exit_code)
+
+    run_or_exit(body)
+
+
+def _warn_line(message: str) -> None:
+    click.echo(f"mgn: warning: {message}", err=True)
+
+
+def _split(values: tuple[str, ...]) -> list[str]:
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _stdout_reporters(registry: ReporterRegistry, outputs: list[Output], config: Config,
+                      verbose: int) -> dict[str, Reporter]:
+    """Stdout reporters exist before the run, so a console one can show live progress."""
+    context = stdout_context(config, verbose)
+    return {o.format: registry.create(o.format, context) for o in outputs if o.path is None}
+
+
+def _emit_failure(session: Session, outputs: list[Output], error: MgnVerifyError, verbose: int) -> None:
+    """A run that could not start still writes every requested report file, saying why."""
+    files = [o for o in outputs if o.path is not None]
+    if not files:
+        return
+    registry = ReporterRegistry()
+    from ..reporters import json_report, junit_report
+
+    for module in (json_report, junit_report):
+        module.mgn_register_reporters(registry)
+    config = session.config or Config({}, {}, SettingsRegistry(), Redactor())
+    report = RunReport(results=[], started_at=datetime.now(UTC), duration_s=0.0, hostname=os.uname().nodename,
+                       argv=sys.argv, tool_version=__version__, exit_code=ExitCode.USAGE_ERROR,
+                       errors=[str(error)], warnings=session.warnings)
+    try:
+        emit(report, [o for o in files if o.format in registry.names()], registry, config, {}, verbose)
+    except MgnVerifyError as exc:  # pragma: no cover - the report path itself is broken
+        fail(exc)
+
+
+@verify.command("list")
+@click.argument("layers", nargs=-1, metavar="[all|LAYER...]")
+@loading_options
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[str, ...],
+          config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+    """List the checks: id, layer, severity, requires, title."""
+    def body() -> int:
+        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
+        ids, _ = session.select(Selection(list(layers)))
+        assert session.graph is not None
+        rows = [_describe(session, cid) for cid in ids]
+        if as_json:
+            click.echo(json.dumps(rows, indent=2))
+            return 0
+        width = max(len(r["id"]) for r in rows)
+        for r in rows:
+            needs = f"  (requires {', '.join(r['requires'])})" if r["requires"] else ""
+            click.echo(f"{r['id'].ljust(width)}  {r['layer']:<10} {r['severity']:<8}  {r['title']}{needs}")
+        click.echo(f"\n{len(rows)} checks")
+        return 0
+
+    run_or_exit(body)
+
+
+def _describe(session: Session, cid: str) -> dict[str, Any]:
+    assert session.graph is not None
+    spec = session.graph.specs[cid]
+    return {"id": spec.id, "layer": spec.layer, "severity": str(spec.severity), "title": spec.title,
+            "requires": list(session.graph.requires[cid]), "tags": list(spec.tags),
+            "timeout": spec.timeout, "retries": spec.retries, "remediation": spec.remediation,
+            "plugin": spec.plugin, "source": spec.source}
+
+
+@verify.command("explain")
+@click.argument("check_id", metavar="ID")
+@loading_options
+def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
+            overrides: tuple[str, ...]) -> None:
+    """Explain one check: what it checks and why, how to fix it, its dependencies and dependents."""
+    def body() -> int:
+        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
+        assert session.graph is not None and session.plugins is not None
+        graph = session.graph
+        if check_id not in graph.specs:
+            from .._exceptions import UsageError
+
+            raise UsageError(f"unknown check {check_id!r}{session.plugins.registry.suggest(check_id)}")
+        info = _describe(session, check_id)
+        spec = graph.specs[check_id]
+        dependents = graph.dependents()[check_id]
+        click.echo(f"{spec.id}: {spec.title}")
+        click.echo(f"  layer {spec.layer} · severity {spec.severity} · timeout "
+                   f"{spec.timeout or 'default'} · retries {spec.retries} · plugin {spec.plugin}")
+        if spec.tags:
+            click.echo(f"  tags: {', '.join(spec.tags)}")
+        if spec.description and spec.description != spec.title:
+            click.echo("\n" + "\n".join("  " + line for line in spec.description.splitlines()))
+        click.echo(f"\n  remediation: {spec.remediation or '(none given)'}")
+        click.echo(f"  requires:    {', '.join(info['requires']) or '(nothing)'}")
+        click.echo(f"  required by: {', '.join(dependents) or '(nothing)'}")
+        click.echo(f"  defined at:  {spec.source}")
+        return 0
+
+    run_or_exit(body)
+
+
+@verify.command("graph")
+@click.argument("layers", nargs=-1, metavar="[all|LAYER...]")
+@loading_options
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
+def graph(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[str, ...],
+          config_path: str | None, overrides: tuple[str, ...], fmt: str) -> None:
+    """Print the dependency graph as Graphviz DOT or Mermaid (an edge points at what is required)."""
+    def body() -> int:
+        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
+        ids, _ = session.select(Selection(list(layers)))
+        assert session.graph is not None
+        requires = session.graph.requires
+        if fmt == "dot":
+            lines = ["digraph mgn_verify {", "  rankdir=LR;"]
+            lines += [f'  "{cid}";' for cid in ids]
+            lines += [f'  "{cid}" -> "{dep}";' for cid in ids for dep in requires[cid]]
+            lines.append("}")
+        else:
+            node = {cid: f"n{i}" for i, cid in enumerate(ids)}
+            lines = ["graph LR"] + [f'  {node[c]}["{c}"]' for c in ids]
+            lines += [f"  {node[c]} --> {node[d]}" for c in ids for d in requires[c] if d in node]
+        click.echo("\n".join(lines))
+        return 0
+
+    run_or_exit(body)

@@ -1,0 +1,134 @@
+"""Reading configuration sources and resolving them against the declared settings."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .._exceptions import ConfigError
+from .redact import Redactor
+from .settings import Config, Setting, SettingsRegistry
+
+__all__ = ["DEFAULT_CONFIG_PATH", "ConfigSources", "load_sources", "resolve"]
+
+DEFAULT_CONFIG_PATH = Path("~/.metaguildnet/config.yaml")
+# Keys named like this are treated as secrets even when no plugin declared them.
+_SECRET_NAME = re.compile(r"(token|password|passwd|secret|api_key|apikey|credential)", re.IGNORECASE)
+
+
+@dataclass
+class ConfigSources:
+    """The raw layers, before any plugin's settings are known."""
+
+    file: str | None = None
+    file_data: dict[str, Any] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    #: key -> (value, is_text): ``--set k=v`` gives text, dedicated flags give typed values.
+    cli: dict[str, tuple[Any, bool]] = field(default_factory=dict)
+
+    def raw(self, key: str, default: Any = None) -> Any:
+        """A value by dotted key from the file, before validation (used to find plugins)."""
+        node: Any = self.file_data
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return node
+
+
+def load_sources(path: str | None, env: Mapping[str, str], cli: dict[str, tuple[Any, bool]]) -> ConfigSources:
+    """Find and parse the config file: ``path`` (``--config``), else ``MGN_CONFIG``, else
+    ``~/.metaguildnet/config.yaml`` if it exists. An explicitly named file must exist."""
+    explicit = path or env.get("MGN_CONFIG") or None
+    candidate = Path(explicit).expanduser() if explicit else DEFAULT_CONFIG_PATH.expanduser()
+    if not candidate.exists():
+        if explicit:
+            raise ConfigError("config file not found", source=str(candidate))
+        return ConfigSources(env=env, cli=cli)
+    return ConfigSources(file=str(candidate), file_data=_parse_yaml(candidate), env=env, cli=cli)
+
+
+def _parse_yaml(path: Path) -> dict[str, Any]:
+    import yaml  # lazy: `mgn --version` must not pay for it
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read: {exc.__class__.__name__}: {exc}", source=str(path)) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"malformed YAML: {problem}", source=where) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"the top level must be a mapping of sections, not {type(data).__name__}",
+                          source=str(path))
+    return data
+
+
+def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
+            warn: Callable[[str], None], redactor: Redactor | None = None) -> Config:
+    """Merge defaults < file < environment < command line, validating each value's type.
+
+    Unknown file keys are kept in ``Config.extra`` and reported through ``warn`` with the
+    closest known key.
+    """
+    redactor = redactor or Redactor()
+    values: dict[str, Any] = {s.key: s.default for s in registry}
+    where: dict[str, str] = {}
+    extra: dict[str, Any] = {}
+    file_label = sources.file or "config"
+
+    def walk(node: Mapping[str, Any], prefix: str) -> None:
+        for name, value in node.items():
+            key = f"{prefix}{name}"
+            setting = registry.get(key)
+            if setting is not None:
+                values[key] = setting.coerce(value, source=file_label)
+                where[key] = f"file:{file_label}"
+            elif isinstance(value, dict) and value:
+                walk(value, key + ".")
+            else:
+                extra[key] = value
+                close = registry.suggest(key)
+                hint = f" (did you mean {close!r}?)" if close else ""
+                warn(f"{file_label}: unknown key {key!r}{hint}")
+
+    walk(sources.file_data, "")
+    for setting in registry:
+        _apply_env(setting, sources.env, values, where)
+    for key, (value, is_text) in sources.cli.items():
+        setting = registry.get(key)
+        if setting is None:
+            close = registry.suggest(key)
+            raise ConfigError("unknown setting" + (f" (did you mean {close!r}?)" if close else ""),
+                              source="command line", key=key)
+        values[key] = setting.coerce(value, source="command line", from_text=is_text)
+        where[key] = "cli"
+    for setting in registry:
+        if setting.secret:
+            redactor.add(values[setting.key])
+    for key, value in extra.items():
+        if _SECRET_NAME.search(key.rsplit(".", 1)[-1]):
+            redactor.add(value)
+    return Config(values, where, registry, redactor, file=sources.file, extra=extra)
+
+
+def _apply_env(setting: Setting, env: Mapping[str, str], values: dict[str, Any], where: dict[str, str]) -> None:
+    for name in setting.env_names:
+        if name in env:
+            values[setting.key] = setting.coerce(env[name], source=f"environment {name}", from_text=True)
+            where[setting.key] = f"env:{name}"
+            return
+
+
+def default_env() -> Mapping[str, str]:
+    return os.environ

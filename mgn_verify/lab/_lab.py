@@ -1,0 +1,364 @@
+"""``Lab``: start the five GuildNet simulators together and write a ready mgn config for them.
+
+::
+
+    with Lab(faults=["rethinkdb.down"]) as lab:
+        run_mgn("verify", "all", "--config", str(lab.config_path))
+        lab.clear("rethinkdb.down")
+
+Everything listens on 127.0.0.1 (free ports) or on a Unix socket inside the lab's working
+directory; nothing is started before ``start()``. One ``FaultSet`` is shared by all simulators,
+so ``inject``/``clear`` take effect on the next request without a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
+
+import yaml
+
+from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab._tailnet import Tailnet
+
+if TYPE_CHECKING:
+    from mgn_verify.lab._tls import LabCA
+    from mgn_verify.lab.headscale import HeadscaleSimulator
+    from mgn_verify.lab.hostapp import HostAppSimulator, RequestRecord
+    from mgn_verify.lab.kube import KubeSimulator
+    from mgn_verify.lab.rethinkdb import RethinkDBSimulator
+    from mgn_verify.lab.tailscale import TailscaleSimulator
+
+__all__ = ["CONFIG_FILENAME", "Lab", "known_faults"]
+
+CONFIG_FILENAME = "mgn-lab.yaml"
+# Room for "/tailscaled.sock" inside the 107 usable bytes of a Unix socket path.
+_MAX_SOCKET_DIR = 90
+
+
+def known_faults() -> frozenset[str]:
+    """Every fault name some lab simulator understands."""
+    # Imported here, not at module level: ``import mgn_verify.lab`` must stay cheap.
+    from mgn_verify.lab.headscale import HeadscaleSimulator
+    from mgn_verify.lab.hostapp import HostAppSimulator
+    from mgn_verify.lab.kube import KubeSimulator
+    from mgn_verify.lab.rethinkdb import RethinkDBSimulator
+    from mgn_verify.lab.tailscale import TailscaleSimulator
+
+    names: set[str] = set()
+    for simulator in (
+        KubeSimulator,
+        HostAppSimulator,
+        RethinkDBSimulator,
+        TailscaleSimulator,
+        HeadscaleSimulator,
+    ):
+        names.update(simulator.FAULTS)
+    return frozenset(names)
+
+
+_T = TypeVar("_T")
+
+
+def _need(value: _T | None, what: str) -> _T:
+    if value is None:
+        raise RuntimeError(f"lab is not running: no {what}")
+    return value
+
+
+def _port(url: str) -> int:
+    port = urlsplit(url).port
+    if port is None:
+        raise ValueError(f"simulator URL without a port: {url}")
+    return port
+
+
+class Lab:
+    """Kubernetes API, Host App, RethinkDB, tailscaled and Headscale simulators, started together."""
+
+    def __init__(
+        self,
+        faults: Iterable[str] = (),
+        *,
+        workdir: str | os.PathLike[str] | None = None,
+        cluster_id: str = "lab",
+    ) -> None:
+        # Validates the names now: a typo fails before anything starts, with a suggestion.
+        self._faults = FaultSet(known_faults(), faults)
+        self._requested_workdir = Path(workdir) if workdir is not None else None
+        self.cluster_id = cluster_id
+        self.api_token = secrets.token_urlsafe(24)
+        self.kube_token = secrets.token_urlsafe(24)
+        self.rethinkdb_password = secrets.token_urlsafe(18)
+        self._stack: contextlib.ExitStack | None = None
+        self._workdir: Path | None = None
+        self._config_path: Path | None = None
+        self._ca: LabCA | None = None
+        self._kube: KubeSimulator | None = None
+        self._hostapp: HostAppSimulator | None = None
+        self._rethinkdb: RethinkDBSimulator | None = None
+        self._headscale: HeadscaleSimulator | None = None
+        self._tailscale: TailscaleSimulator | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        return self._stack is not None
+
+    def start(self) -> Lab:
+        """Start every simulator and write the config; on any failure stop what already runs."""
+        if self._stack is not None:
+            raise RuntimeError("lab is already running")
+        stack = contextlib.ExitStack()
+        self._stack = stack
+        try:
+            self._start_all(stack)
+        except BaseException:
+            self._stack = None
+            with contextlib.suppress(Exception):
+                # The original error matters more than a secondary one from cleanup.
+                stack.close()
+            self._forget()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every simulator (each one even if another fails) and remove a temp workdir."""
+        stack, self._stack = self._stack, None
+        if stack is None:
+            return
+        try:
+            stack.close()
+        finally:
+            self._forget()
+
+    def __enter__(self) -> Lab:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _start_all(self, stack: contextlib.ExitStack) -> None:
+        from mgn_verify.lab._tls import LabCA
+        from mgn_verify.lab.headscale import HeadscaleSimulator
+        from mgn_verify.lab.hostapp import HostAppSimulator
+        from mgn_verify.lab.kube import KubeSimulator
+        from mgn_verify.lab.rethinkdb import RethinkDBSimulator
+        from mgn_verify.lab.tailscale import TailscaleSimulator
+
+        if self._requested_workdir is None:
+            workdir = Path(tempfile.mkdtemp(prefix="mgn-lab-"))
+            stack.callback(shutil.rmtree, workdir, ignore_errors=True)
+        else:
+            workdir = self._requested_workdir.resolve()
+            workdir.mkdir(parents=True, exist_ok=True)
+        self._workdir = workdir
+        self._ca = LabCA(workdir / "pki")
+
+        kube = KubeSimulator(ca=self._ca, faults=self._faults, token=self.kube_token)
+        self._kube = kube
+        kube.start()
+        stack.callback(kube.stop)
+        kubeconfig = workdir / "kubeconfig.yaml"
+        kube.write_kubeconfig(kubeconfig)
+
+        rethinkdb = RethinkDBSimulator(faults=self._faults, password=self.rethinkdb_password)
+        self._rethinkdb = rethinkdb
+        rethinkdb.start()
+        stack.callback(rethinkdb.stop)
+
+        hostapp = HostAppSimulator(
+            ca=self._ca,
+            faults=self._faults,
+            kube=kube,
+            cluster_id=self.cluster_id,
+            rdb_probe=self._probe_rethinkdb,
+        )
+        self._hostapp = hostapp
+        hostapp.start()
+        stack.callback(hostapp.stop)
+
+        # One roster for both: tailscaled's peers are the nodes Headscale lists.
+        tailnet = Tailnet.default()
+        headscale = HeadscaleSimulator(faults=self._faults, tailnet=tailnet)
+        self._headscale = headscale
+        headscale.start()
+        stack.callback(headscale.stop)
+
+        socket_dir_ok = len(os.fsencode(workdir)) <= _MAX_SOCKET_DIR
+        tailscale = TailscaleSimulator(
+            faults=self._faults,
+            socket_path=workdir / "tailscaled.sock" if socket_dir_ok else None,
+            tailnet=tailnet,
+            login_server=headscale.url,
+        )
+        self._tailscale = tailscale
+        tailscale.start()
+        stack.callback(tailscale.stop)
+
+        self._config_path = workdir / CONFIG_FILENAME
+        self._config_path.write_text(yaml.safe_dump(self.config(kubeconfig), sort_keys=False))
+
+    def _probe_rethinkdb(self, host: str, port: int) -> str | None:
+        """The Host App's database probe: whatever address it discovered in the cluster, the
+        database it would reach is the RethinkDB simulator, so ``rethinkdb.down`` shows there too."""
+        rethinkdb = self._rethinkdb
+        if rethinkdb is None:
+            return f"dial tcp {host}:{port}: connect: connection refused"
+        try:
+            with socket.create_connection(("127.0.0.1", rethinkdb.port), timeout=2.0):
+                return None
+        except OSError as exc:
+            reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
+            return f"dial tcp {host}:{port}: connect: {reason}"
+
+    def _forget(self) -> None:
+        self._ca = self._kube = self._hostapp = self._rethinkdb = None
+        self._headscale = self._tailscale = None
+        self._workdir = self._config_path = None
+
+    # -- the config file ---------------------------------------------------------------------
+
+    def config(self, kubeconfig: Path) -> dict[str, Any]:
+        """The mgn config (as written to ``config_path``) for this running lab."""
+        ca_bundle = str(self.ca.ca_path)
+        hostapp_url = self.hostapp.url.rstrip("/")
+        kube_url = self.kube.url.rstrip("/")
+        return {
+            "api": {"base_url": hostapp_url, "token": self.api_token, "ca_bundle": ca_bundle},
+            "defaults": {"cluster": self.cluster_id},
+            "kubernetes": {"kubeconfig": str(kubeconfig), "context": _current_context(kubeconfig)},
+            "rethinkdb": {
+                "host": "127.0.0.1",
+                "port": self.rethinkdb.port,
+                "user": "admin",
+                "password": self.rethinkdb_password,
+            },
+            "tailscale": {"socket": self.tailscale.socket_path},
+            "headscale": {"url": self.headscale.url, "api_key": self.headscale.api_key},
+            "network": {
+                "tcp_endpoints": [
+                    f"127.0.0.1:{_port(kube_url)}",
+                    f"127.0.0.1:{self.rethinkdb.port}",
+                    f"127.0.0.1:{_port(hostapp_url)}",
+                    f"127.0.0.1:{self.headscale.port}",
+                ],
+                "https_endpoints": [f"{hostapp_url}/healthz", f"{kube_url}/livez"],
+                "ca_bundle": ca_bundle,
+            },
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What a human (or ``mgn lab status``) wants to know about the running lab."""
+        return {
+            "config_path": str(self.config_path),
+            "workdir": str(self.workdir),
+            "faults": sorted(self.faults),
+            "kubernetes": self.kube.url,
+            "hostapp": self.hostapp.url,
+            "rethinkdb": f"127.0.0.1:{self.rethinkdb.port}",
+            "tailscale": self.tailscale.socket_path,
+            "headscale": self.headscale.url,
+        }
+
+    # -- faults ------------------------------------------------------------------------------
+
+    @property
+    def known_faults(self) -> frozenset[str]:
+        return self._faults.known
+
+    @property
+    def faults(self) -> frozenset[str]:
+        """The faults active right now."""
+        return self._faults.snapshot()
+
+    def inject(self, name: str) -> None:
+        """Activate fault ``name``; an unknown name raises ``UnknownFaultError`` with a suggestion."""
+        self._faults.inject(name)
+        self._sync_faults()
+
+    def clear(self, name: str) -> None:
+        self._faults.clear(name)
+        self._sync_faults()
+
+    def clear_all(self) -> None:
+        for name in self._faults.snapshot():
+            self._faults.clear(name)
+        self._sync_faults()
+
+    def _sync_faults(self) -> None:
+        # Faults that make a listener disappear are applied by a watcher thread; simulators
+        # with a ``sync_faults`` method apply them now, so the caller's next request sees them.
+        for simulator in (self._kube, self._hostapp, self._rethinkdb, self._headscale, self._tailscale):
+            sync = getattr(simulator, "sync_faults", None)
+            if callable(sync):
+                sync()
+
+    # -- accessors ---------------------------------------------------------------------------
+
+    @property
+    def workdir(self) -> Path:
+        return _need(self._workdir, "workdir")
+
+    @property
+    def config_path(self) -> Path:
+        return _need(self._config_path, "config file")
+
+    @property
+    def ca(self) -> LabCA:
+        return _need(self._ca, "CA")
+
+    @property
+    def kube(self) -> KubeSimulator:
+        return _need(self._kube, "Kubernetes simulator")
+
+    @property
+    def hostapp(self) -> HostAppSimulator:
+        return _need(self._hostapp, "Host App simulator")
+
+    @property
+    def rethinkdb(self) -> RethinkDBSimulator:
+        return _need(self._rethinkdb, "RethinkDB simulator")
+
+    @property
+    def tailscale(self) -> TailscaleSimulator:
+        return _need(self._tailscale, "tailscaled simulator")
+
+    @property
+    def headscale(self) -> HeadscaleSimulator:
+        return _need(self._headscale, "Headscale simulator")
+
+    @property
+    def hostapp_requests(self) -> list[RequestRecord]:
+        """The Host App simulator's request log."""
+        return self.hostapp.requests
+
+    def __repr__(self) -> str:
+        state = f"running in {self._workdir}" if self.running else "stopped"
+        return f"<Lab {state}, faults={sorted(self.faults)}>"
+
+
+def _current_context(kubeconfig: Path) -> str:
+    data = yaml.safe_load(kubeconfig.read_text()) or {}
+    current = data.get("current-context")
+    if current:
+        return str(current)
+    contexts = data.get("contexts") or []
+    if contexts:
+        return str(contexts[0]["name"])
+    raise ValueError(f"{kubeconfig} names no context")

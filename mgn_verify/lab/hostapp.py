@@ -1,0 +1,502 @@
+"""A GuildNet Host App simulator (docxology/GuildNet, "D") over HTTPS.
+
+It follows guildnet-host-app.md §9: the double-mount quirks (``/api/bootstrap`` works,
+``/bootstrap``, ``/api/settings/cluster/*``, ``/api/audit`` and ``/api/cluster/{id}/health``
+do not), the loopback-only mutation guard (``401 unauthorized`` text), the cluster records,
+``/api/health``, ``/api/cluster/{id}/status``, workspaces and the silent degradation without
+kube clients. Its cluster is the :class:`~mgn_verify.lab.kube.KubeSimulator`'s state, reached
+"as a client": a kube fault (down, expired TLS, forbidden) shows through exactly where the
+real Host App would see it.
+
+Every answered request is logged in ``requests`` as ``(method, path-with-query, status)``.
+Faults: ``hostapp.down``, ``hostapp.no_kubeconfig``, ``hostapp.http_500``, ``tls.expired``.
+"""
+
+from __future__ import annotations
+
+import ssl
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab._httpserver import LabHTTPServer, Request, Response
+from mgn_verify.lab._tls import LabCA, server_ssl_context
+from mgn_verify.lab.hostapp_cluster import handle_cluster
+from mgn_verify.lab.hostapp_model import (
+    Clients,
+    Ctx,
+    RequestRecord,
+    empty,
+    go_string,
+    js,
+    json_err,
+    new_request_id,
+    not_found_page,
+    parse_kubeconfig,
+    rfc3339,
+    text,
+)
+from mgn_verify.lab.kube import KubeApiError, KubeConnectionError, KubeSimulator
+
+__all__ = ["HostAppSimulator", "RequestRecord"]
+
+_CORS_ORIGIN = "https://127.0.0.1:8090"  # the seeded frontend_origin setting (§1.3)
+_CORS = [
+    ("Vary", "Origin"),
+    ("Access-Control-Allow-Credentials", "true"),
+    ("Access-Control-Allow-Methods", "GET, POST, PUT, PATCH, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type, Authorization, X-Requested-With, Accept, X-Request-Id"),
+]
+
+RdbProbe = Callable[[str, int], str | None]
+
+
+class HostAppSimulator:
+    """The Host App's HTTPS API on 127.0.0.1, with ``cluster_id`` registered and bootstrapped."""
+
+    FAULTS: ClassVar[frozenset[str]] = frozenset(
+        {"hostapp.down", "hostapp.no_kubeconfig", "hostapp.http_500", "tls.expired"}
+    )
+
+    def __init__(
+        self,
+        *,
+        ca: LabCA,
+        kube: KubeSimulator,
+        faults: FaultSet | None = None,
+        cluster_id: str = "lab",
+        cluster_name: str | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        job_delay: float = 0.05,
+        rdb_probe: RdbProbe | None = None,
+    ) -> None:
+        self.ca = ca
+        self.kube = kube
+        self.faults = faults if faults is not None else FaultSet(self.FAULTS)
+        self.cluster_id = cluster_id
+        self.job_delay = job_delay
+        # Called with the discovered RethinkDB address; returns an error text or None (reachable).
+        self.rdb_probe: RdbProbe | None = rdb_probe
+        # Toggle: treat every peer as a tailnet (non-loopback) address, so guarded mutations get 401.
+        self.simulate_remote_peer = False
+        self._lock = threading.RLock()
+        self._clusters: dict[str, dict[str, Any]] = {
+            cluster_id: {"id": cluster_id, "name": cluster_name or cluster_id, "state": "imported"}
+        }
+        self._kubeconfigs: dict[str, str] = {}
+        self._pending_ready: dict[str, float] = {}
+        self._jobs: dict[str, dict[str, Any]] = {}
+        self._tailscale = {"login_server": "", "preauth_key": "", "hostname": "host-app"}
+        self._log: list[RequestRecord] = []
+        self._ctx = server_ssl_context(ca.issue_server_cert("hostapp"))
+        self._expired_ctx = server_ssl_context(ca.issue_expired_server_cert("hostapp-expired"))
+        self._server = LabHTTPServer(
+            self._app,
+            ssl_context=self._pick_context,
+            down=lambda: self.faults.active("hostapp.down"),
+            host=host,
+            port=port,
+            name="hostapp-sim",
+        )
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        with self._lock:
+            # The bootstrap stored the kube simulator's kubeconfig (CA embedded, like a join file).
+            if self.cluster_id not in self._kubeconfigs and self.kube.port:
+                self._kubeconfigs[self.cluster_id] = self.kube.kubeconfig_text(embed_ca=True)
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def sync_faults(self) -> None:
+        """Apply ``hostapp.down`` now instead of at the watcher's next tick."""
+        self._server.sync()
+
+    def __enter__(self) -> HostAppSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        with self._lock:
+            return list(self._log)
+
+    def clear_requests(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    def _pick_context(self) -> ssl.SSLContext:
+        return self._expired_ctx if self.faults.active("tls.expired") else self._ctx
+
+    # -- cluster access "as a client" (used by hostapp_cluster too) ------------------------------
+
+    def clients(self, cid: str) -> Clients | None:
+        """Kube clients built from the stored kubeconfig; None means the degraded modes apply."""
+        if self.faults.active("hostapp.no_kubeconfig"):
+            return None
+        with self._lock:
+            raw = self._kubeconfigs.get(cid)
+        if raw is None:
+            return None
+        try:
+            return parse_kubeconfig(raw)
+        except ValueError:
+            return None
+
+    def _check(
+        self, clients: Clients, verb: str = "get", resource: str = "", group: str = "", namespace: str = ""
+    ) -> None:
+        if clients.server != self.kube.url.rstrip("/"):
+            hostport = clients.server.split("://", 1)[-1].split("/", 1)[0]
+            raise KubeConnectionError(f"dial tcp {hostport}: connect: connection refused")
+        if clients.token != self.kube.token:
+            raise KubeApiError(401, "Unauthorized", "Unauthorized")
+        self.kube.check_client(verb, resource, group, namespace)
+
+    def reachability_error(self, clients: Clients) -> str | None:
+        """``GET /version`` (then a namespace list) as the Host App's health check does it."""
+        try:
+            self._check(clients)
+            self._check(clients, "list", "namespaces")
+        except KubeConnectionError as err:
+            return f'Get "{clients.server}/version?timeout=3s": {err}'
+        except KubeApiError as err:
+            return err.message
+        return None
+
+    def kube_list(
+        self, clients: Clients, group: str, plural: str, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]:
+        self._check(clients, "list", plural, group, namespace)
+        state = self.kube.state
+        return state.list(state.rtype(group, plural), namespace, label_selector)
+
+    def kube_get(
+        self, clients: Clients, group: str, plural: str, namespace: str, name: str
+    ) -> dict[str, Any]:
+        self._check(clients, "get", plural, group, namespace)
+        state = self.kube.state
+        return state.get(state.rtype(group, plural), namespace, name)
+
+    def kube_create(
+        self, clients: Clients, group: str, plural: str, namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        self._check(clients, "create", plural, group, namespace)
+        state = self.kube.state
+        return state.create(state.rtype(group, plural), namespace, body)
+
+    def kube_delete(self, clients: Clients, group: str, plural: str, namespace: str, name: str) -> None:
+        self._check(clients, "delete", plural, group, namespace)
+        state = self.kube.state
+        state.delete(state.rtype(group, plural), namespace, name)
+
+    def _rdb_error(self, clients: Clients) -> tuple[str, str | None]:
+        """(address, error) of the in-cluster RethinkDB Service, discovered through the cluster."""
+        try:
+            self._check(clients, "get", "services", "", "default")
+        except (KubeApiError, KubeConnectionError) as err:
+            return "", f"rethinkdb: discovery failed: {err}"
+        endpoint = self.kube.state.rethinkdb_endpoint()
+        if endpoint is None:
+            return "", (
+                "rethinkdb: no in-cluster service address discovered for service 'rethinkdb' in "
+                "namespace 'default'"
+            )
+        addr = f"{endpoint[0]}:{endpoint[1]}"
+        error = self.rdb_probe(*endpoint) if self.rdb_probe is not None else None
+        return addr, error
+
+    def db_health(self, clients: Clients) -> dict[str, Any]:
+        addr, error = self._rdb_error(clients)
+        out: dict[str, Any] = {"status": "unavailable" if error else "ok", "addr": addr}
+        if error:
+            out["error"] = error
+        return out
+
+    # -- HTTP app ------------------------------------------------------------------------------------
+
+    def _app(self, req: Request) -> Response:
+        ctx = Ctx(req, req.header("x-request-id") or new_request_id(), self.simulate_remote_peer)
+        try:
+            resp = self._route(ctx)
+        except Exception as exc:  # surface simulator bugs as a 500 the test will notice
+            resp = text(500, f"simulator error: {type(exc).__name__}: {exc}")
+        resp.headers.append(("X-Request-Id", ctx.request_id))
+        origin = req.header("origin")
+        if origin and origin == _CORS_ORIGIN:
+            resp.headers.extend([("Access-Control-Allow-Origin", origin), *_CORS])
+        with self._lock:
+            self._log.append(RequestRecord(req.method, req.target, resp.status))
+        return resp
+
+    def _route(self, ctx: Ctx) -> Response:
+        req, path = ctx.req, ctx.req.path
+        if req.method == "OPTIONS":
+            return empty(204)
+        if path == "/healthz":
+            return Response(200, b"ok", "text/plain; charset=utf-8")
+        if not path.startswith("/api/"):
+            return Response(301, b"", None, [("Location", "/api/")]) if path == "/api" else not_found_page()
+        if self.faults.active("hostapp.http_500"):
+            return json_err(ctx, 500, "internal_error", "internal server error")
+        if path == "/api/cluster":
+            return Response(301, b"", None, [("Location", "/api/cluster/")])
+        if path.startswith("/api/cluster/"):
+            return handle_cluster(self, ctx, path.removeprefix("/api/cluster/"))
+        if path == "/api/bootstrap":
+            return self._bootstrap(ctx) if req.method == "POST" else empty(405)
+        if path == "/api/health":
+            return self._health() if req.method == "GET" else empty(405)
+        if path == "/api/deploy/clusters" or path.startswith("/api/deploy/clusters/"):
+            return self._clusters_api(ctx, path.removeprefix("/api/deploy/clusters").strip("/"))
+        if path == "/api/deploy/headscale":
+            return js(200, [], sniffed=True) if req.method == "GET" else self._job(ctx, "headscale.create")
+        if path == "/api/jobs":
+            return self._jobs_api(ctx)
+        if path in ("/api/settings/tailscale", "/api/settings/database", "/api/settings/global"):
+            return self._settings(ctx, path.rsplit("/", 1)[1])
+        if path == "/api/ui-config":
+            return js(200, {"name": ""}, sniffed=True)
+        # Everything else, including the routes the double mount hides (/api/settings/cluster/*,
+        # /api/audit, /api/db), is Go's 404 page (§2.1).
+        return not_found_page()
+
+    def _settings(self, ctx: Ctx, which: str) -> Response:
+        if ctx.req.method != "GET":
+            # A PUT restarts the real app (§0.1 fact 8); the simulator refuses to pretend.
+            return empty(405)
+        if which == "tailscale":
+            return js(200, dict(self._tailscale), sniffed=True)
+        if which == "database":
+            return js(200, {"addr": "", "user": "", "pass": ""}, sniffed=True)
+        return js(
+            200,
+            {
+                "org_id": "",
+                "frontend_origin": _CORS_ORIGIN,
+                "default_namespace": "default",
+                "listen_local": f"127.0.0.1:{self.port}",
+            },
+            sniffed=True,
+        )
+
+    def _job(self, ctx: Ctx, kind: str) -> Response:
+        if not ctx.loopback:
+            return text(401, "unauthorized")
+        job_id = str(uuid.uuid4())
+        now = rfc3339()
+        with self._lock:
+            self._jobs[job_id] = {
+                "id": job_id,
+                "kind": kind,
+                "specJSON": "{}",
+                "status": "succeeded",
+                "progress": 1,
+                "created": now,
+                "updated": now,
+            }
+        return js(202, {"jobId": job_id}, sniffed=True)
+
+    def _jobs_api(self, ctx: Ctx) -> Response:
+        if ctx.req.method == "GET":
+            with self._lock:
+                return js(200, list(self._jobs.values()), sniffed=True)
+        if ctx.req.method != "POST":
+            return empty(405)
+        if not ctx.loopback:
+            return text(401, "unauthorized")
+        kind = ctx.body_object().get("kind")
+        if not isinstance(kind, str) or not kind:
+            return text(400, "missing kind")
+        return self._job(ctx, kind)
+
+    # -- /api/bootstrap (§2.3) -----------------------------------------------------------------------
+
+    def _bootstrap(self, ctx: Ctx) -> Response:
+        body = ctx.body_object()
+        if isinstance(body.get("tailscale"), dict):
+            with self._lock:
+                self._tailscale = {k: str(body["tailscale"].get(k) or "") for k in self._tailscale}
+        cluster = body.get("cluster") if isinstance(body.get("cluster"), dict) else {}
+        assert isinstance(cluster, dict)
+        raw = cluster.get("kubeconfig")
+        if not isinstance(raw, str) or not raw:
+            return js(200, {"ok": True})
+        cid = str(uuid.uuid4())
+        name = str(cluster.get("name") or cid)
+        with self._lock:
+            self._clusters[cid] = {"id": cid, "name": name, "state": "imported"}
+            self._kubeconfigs[cid] = raw
+        failure = self._prewarm(ctx, raw)
+        if failure is not None:
+            with self._lock:  # rollback deletes both records
+                self._clusters.pop(cid, None)
+                self._kubeconfigs.pop(cid, None)
+            return failure
+        return js(200, {"clusterId": cid}, sniffed=True)
+
+    def _prewarm(self, ctx: Ctx, raw: str) -> Response | None:
+        try:
+            clients = parse_kubeconfig(raw)
+        except ValueError as err:
+            return json_err(ctx, 422, "cluster_connect", "cluster connect failed", str(err))
+        if self.faults.active("hostapp.no_kubeconfig"):
+            return json_err(
+                ctx, 422, "cluster_client", "cluster client initialization failed", "client not initialized"
+            )
+        try:
+            self._check(clients, "list", "namespaces")
+        except (KubeApiError, KubeConnectionError) as err:
+            return json_err(ctx, 422, "cluster_connect", "cluster connect failed", str(err))
+        _, rdb_error = self._rdb_error(clients)
+        if rdb_error is not None:
+            return json_err(
+                ctx,
+                422,
+                "cluster_rdb",
+                "cluster rdb connect failed",
+                f"connect rethinkdb failed after retries: {rdb_error}",
+            )
+        return None
+
+    # -- /api/health (§2.5) and /api/deploy/clusters (§2.6) ------------------------------------------
+
+    def _health(self) -> Response:
+        clusters = []
+        for record in self._records():
+            entry: dict[str, Any] = {"id": record["id"], "name": go_string(record.get("name"))}
+            clients = self.clients(record["id"])
+            error = None if clients is None else self.reachability_error(clients)
+            if clients is None:
+                entry.update(status="unknown", code="no_kubeconfig")
+            elif error is None:
+                entry["status"] = "ok"
+            else:
+                entry.update(status="error", code="cluster_unreachable", error=error)
+            clusters.append(entry)
+        return js(200, {"headscale": [], "clusters": clusters}, sniffed=True)
+
+    def _records(self) -> list[dict[str, Any]]:
+        with self._lock:
+            now = time.monotonic()
+            for cid, due in list(self._pending_ready.items()):
+                if now >= due and cid in self._clusters:  # the cluster.create job has run
+                    self._clusters[cid].update(state="ready", updatedAt=rfc3339())
+                    del self._pending_ready[cid]
+            return [dict(r) for r in self._clusters.values()]
+
+    def _clusters_api(self, ctx: Ctx, cid: str) -> Response:
+        method = ctx.req.method
+        if method in ("POST", "DELETE") and not ctx.loopback:
+            return text(401, "unauthorized")
+        if not cid:
+            if method == "GET":
+                return js(200, self._records(), sniffed=True)
+            if method != "POST":
+                return empty(404 if method == "DELETE" else 405)
+            raw_name = ctx.body_object().get("name")
+            name = go_string(raw_name)  # a missing name becomes "<nil>" (§2.6)
+            if not name.strip():
+                name = f"cluster-{uuid.uuid4().hex[:8]}"
+            new_id, job = str(uuid.uuid4()), str(uuid.uuid4())
+            with self._lock:
+                self._clusters[new_id] = {
+                    "id": new_id,
+                    "name": name,
+                    "state": "creating",
+                    "createdAt": rfc3339(),
+                }
+                self._pending_ready[new_id] = time.monotonic() + self.job_delay
+            return js(202, {"id": new_id, "jobId": job}, sniffed=True)
+        if method == "GET":
+            record = next((r for r in self._records() if r["id"] == cid), None)
+            return js(200, record, sniffed=True) if record is not None else empty(404)
+        if method == "DELETE":
+            with self._lock:  # only the record: kubeconfig and cached clients stay
+                self._clusters.pop(cid, None)
+            return js(200, {"deleted": cid}, sniffed=True)
+        if method != "POST":
+            return empty(405)
+        return self._cluster_action(ctx, cid, ctx.req.query_value("action"))
+
+    def _cluster_action(self, ctx: Ctx, cid: str, action: str) -> Response:
+        with self._lock:
+            raw = self._kubeconfigs.get(cid)
+        if action == "attach-kubeconfig":
+            value = ctx.body_object().get("kubeconfig")
+            if not isinstance(value, str) or not value:
+                return json_err(ctx, 400, "missing_kubeconfig", "missing kubeconfig")
+            try:
+                clients = parse_kubeconfig(value)
+            except ValueError as err:
+                return json_err(ctx, 400, "bad_kubeconfig", "invalid kubeconfig", str(err))
+            with self._lock:
+                self._kubeconfigs[cid] = value
+                if cid in self._clusters and self.reachability_error(clients) is None:
+                    self._clusters[cid].update(state="ready", updatedAt=rfc3339())
+            return js(200, {"ok": True}, sniffed=True)
+        if action == "health":
+            return js(200, self._action_health(raw), sniffed=True)
+        if action == "kubeconfig":
+            if raw is None:
+                return empty(404)
+            return Response(200, raw.encode(), "application/x-yaml")
+        if action == "join-config":
+            return self._join_config(ctx, cid, raw)
+        job = self._job(ctx, f"cluster.{action}")
+        if action == "destroy":
+            with self._lock:
+                self._clusters.pop(cid, None)
+        return job
+
+    def _action_health(self, raw: str | None) -> dict[str, Any]:
+        if raw is None or self.faults.active("hostapp.no_kubeconfig"):
+            return {"status": "unknown", "code": "no_kubeconfig"}
+        try:
+            clients = parse_kubeconfig(raw)
+        except ValueError as err:
+            return {"status": "unknown", "code": "bad_kubeconfig", "error": str(err)}
+        if self.reachability_error(clients) is None:
+            return {"status": "ok"}
+        return {"status": "error", "code": "cluster_unreachable"}
+
+    def _join_config(self, ctx: Ctx, cid: str, raw: str | None) -> Response:
+        host = ctx.req.header("host") or f"127.0.0.1:{self.port}"
+        base = f"https://{host}"
+        with self._lock:
+            record = dict(self._clusters.get(cid, {}))
+            tailscale = dict(self._tailscale)
+        return js(
+            200,
+            {
+                "version": 2,
+                "created_at": rfc3339(),
+                "creator": {"host": host, "user": ""},
+                "ui": {"vite_api_base": base},
+                "hostapp": {"url": base},
+                "cluster": {"name": record.get("name", ""), "kubeconfig": raw or "", "notes": ""},
+                "tailscale": tailscale,
+            },
+        )

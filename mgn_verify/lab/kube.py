@@ -1,0 +1,404 @@
+"""A Kubernetes API server simulator that the real ``kubernetes`` Python client accepts.
+
+HTTPS with a lab-CA certificate (IP SAN 127.0.0.1), bearer-token authentication, health
+endpoints, legacy discovery, and list/get/create/delete for the resource types in
+:mod:`mgn_verify.lab.kube_resources`, backed by a :class:`KubeState`. Wire formats follow
+protocols.md §2 (Status objects, ``ok`` without newline, SSAR answered with 201, ...).
+
+Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
+``kubernetes.node_not_ready``, ``kubernetes.readyz_failing``, ``kubernetes.forbidden`` and
+``tls.expired``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import ssl
+import threading
+from pathlib import Path
+from typing import Any, ClassVar, NamedTuple
+
+from mgn_verify.lab import kube_resources as kr
+from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab._httpserver import (
+    DropConnection,
+    LabHTTPServer,
+    Request,
+    Response,
+    json_response,
+    text_response,
+)
+from mgn_verify.lab._tls import LabCA, server_ssl_context
+from mgn_verify.lab.kube_endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
+from mgn_verify.lab.kube_resources import Obj, ResourceType
+from mgn_verify.lab.kube_store import AccessRule, KubeApiError, KubeState
+
+__all__ = ["AccessRule", "KubeApiError", "KubeConnectionError", "KubeSimulator", "KubeState"]
+
+
+class KubeConnectionError(Exception):
+    """What a client sees when no HTTP answer comes back (refused, TLS failure, timeout)."""
+
+
+class _Target(NamedTuple):
+    rtype: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+class KubeSimulator:
+    """An HTTPS kube-apiserver on 127.0.0.1 backed by a :class:`KubeState`."""
+
+    FAULTS: ClassVar[frozenset[str]] = frozenset(
+        {
+            "kubernetes.down",
+            "kubernetes.slow",
+            "kubernetes.node_not_ready",
+            "kubernetes.readyz_failing",
+            "kubernetes.forbidden",
+            "tls.expired",
+        }
+    )
+
+    def __init__(
+        self,
+        *,
+        ca: LabCA,
+        faults: FaultSet | None = None,
+        token: str = "lab-token",
+        state: KubeState | None = None,
+        slow_delay: float = 3.0,
+        workspace_pending_delay: float = 0.5,
+        workspace_running_delay: float = 2.0,
+        node_not_ready_name: str = "lab-worker",
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
+        self.ca = ca
+        self.faults = faults if faults is not None else FaultSet(self.FAULTS)
+        self.token = token
+        self.state = (
+            state
+            if state is not None
+            else KubeState(
+                workspace_pending_delay=workspace_pending_delay,
+                workspace_running_delay=workspace_running_delay,
+            )
+        )
+        self.slow_delay = slow_delay
+        self.node_not_ready_name = node_not_ready_name
+        self._ctx = server_ssl_context(ca.issue_server_cert("kube-apiserver"), alpn=("http/1.1",))
+        self._expired_ctx = server_ssl_context(ca.issue_expired_server_cert("kube-apiserver-expired"))
+        self._server = LabHTTPServer(
+            self._app,
+            ssl_context=self._pick_context,
+            down=lambda: self.faults.active("kubernetes.down"),
+            host=host,
+            port=port,
+            name="kube-sim",
+        )
+        self._log_lock = threading.Lock()
+        self._requests: list[tuple[str, str, int]] = []
+
+    # -- lifecycle and accessors -----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._server.start()
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def sync_faults(self) -> None:
+        """Apply ``kubernetes.down`` now instead of at the watcher's next tick."""
+        self._server.sync()
+
+    def __enter__(self) -> KubeSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        return self._server.url
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    @property
+    def running(self) -> bool:
+        return self._server.running
+
+    @property
+    def requests(self) -> list[tuple[str, str, int]]:
+        """(method, request target, status) of every request answered, oldest first."""
+        with self._log_lock:
+            return list(self._requests)
+
+    def _pick_context(self) -> ssl.SSLContext:
+        return self._expired_ctx if self.faults.active("tls.expired") else self._ctx
+
+    # -- kubeconfig ---------------------------------------------------------------------------------
+
+    def kubeconfig_text(
+        self,
+        *,
+        context: str = "mgn-lab",
+        user: str = "mgn-lab-admin",
+        embed_ca: bool = False,
+        namespace: str | None = None,
+    ) -> str:
+        """A kubeconfig for this server (needs ``start()`` first, for the port)."""
+        if self.port == 0:
+            raise RuntimeError("start() the simulator before asking for its kubeconfig")
+        q = json.dumps  # JSON strings are valid YAML double-quoted scalars
+        if embed_ca:
+            ca_line = f"certificate-authority-data: {q(base64.b64encode(self.ca.ca_pem).decode())}"
+        else:
+            ca_line = f"certificate-authority: {q(str(self.ca.ca_path.resolve()))}"
+        ns_line = f"\n    namespace: {q(namespace)}" if namespace else ""
+        return (
+            "apiVersion: v1\nkind: Config\npreferences: {}\n"
+            f"clusters:\n- name: {q(context)}\n  cluster:\n    server: {q(self.url)}\n    {ca_line}\n"
+            f"contexts:\n- name: {q(context)}\n  context:\n    cluster: {q(context)}\n"
+            f"    user: {q(user)}{ns_line}\n"
+            f"current-context: {q(context)}\n"
+            f"users:\n- name: {q(user)}\n  user:\n    token: {q(self.token)}\n"
+        )
+
+    def write_kubeconfig(self, path: str | Path, **kwargs: Any) -> Path:
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.kubeconfig_text(**kwargs))
+        target.chmod(0o600)
+        return target
+
+    # -- what a client (the Host App simulator) would experience right now -------------------------
+
+    def check_client(
+        self, verb: str = "get", resource: str = "", group: str = "", namespace: str = ""
+    ) -> None:
+        """Raise as a Go client of this server would fail now; ``resource=""`` means /version."""
+        self._server.sync()  # a fault changed a moment ago must be visible to this "client" too
+        if not self._server.running or not self._server.listening or self.faults.active("kubernetes.down"):
+            raise KubeConnectionError(f"dial tcp 127.0.0.1:{self.port}: connect: connection refused")
+        if self.faults.active("tls.expired"):
+            raise KubeConnectionError(
+                "tls: failed to verify certificate: x509: certificate has expired or is not yet valid"
+            )
+        if self.faults.active("kubernetes.slow"):
+            raise KubeConnectionError(
+                "context deadline exceeded (Client.Timeout exceeded while awaiting headers)"
+            )
+        if resource:
+            self._authorize(verb, resource, group, namespace, None)
+
+    # -- HTTP app -------------------------------------------------------------------------------------
+
+    def _app(self, req: Request) -> Response:
+        if self.faults.active("kubernetes.slow") and self._server.stopping.wait(self.slow_delay):
+            raise DropConnection  # stop() during the delay: the client sees the connection close
+        try:
+            resp = self._route(req)
+        except KubeApiError as err:
+            resp = json_response(err.code, err.status())
+        with self._log_lock:
+            self._requests.append((req.method, req.target, resp.status))
+        return resp
+
+    def _route(self, req: Request) -> Response:
+        user = self._authenticate(req)
+        path = req.path.rstrip("/") or "/"
+        if path == "/version":
+            return json_response(200, VERSION_INFO)
+        if path.split("/")[1:2] and f"/{path.split('/')[1]}" in HEALTH_PATHS:
+            return health(req, path, readyz_failing=self.faults.active("kubernetes.readyz_failing"))
+        if user is None:
+            raise self._forbidden_path("system:anonymous", req.method, path)
+        if path in ("/api", "/apis") or path.startswith(("/api/v1", "/apis/")):
+            document = discovery(path, self.port)
+            if document is not None:
+                return json_response(200, document)
+        target = self._parse(path)
+        if target is None:
+            raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
+        return self._resource(req, target)
+
+    def _authenticate(self, req: Request) -> str | None:
+        """The user name, ``None`` for anonymous; a wrong credential is a 401 even on /healthz."""
+        header = req.header("authorization")
+        if not header:
+            return None
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or value.strip() != self.token:
+            raise KubeApiError(401, "Unauthorized", "Unauthorized")
+        return self.state.user
+
+    @staticmethod
+    def _forbidden_path(user: str, method: str, path: str) -> KubeApiError:
+        return KubeApiError(
+            403, "Forbidden", f'forbidden: User "{user}" cannot {method.lower()} path "{path}"', {}
+        )
+
+    def _authorize(self, verb: str, resource: str, group: str, namespace: str, name: str | None) -> None:
+        if resource == "selfsubjectaccessreviews":
+            return  # system:basic-user lets every authenticated user ask
+        if not self.faults.active("kubernetes.forbidden") and self.state.review_access(
+            verb, resource, group, namespace
+        ):
+            return
+        qualified = f"{resource}.{group}" if group else resource
+        subject = f'{qualified} "{name}"' if name else qualified
+        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
+        details: Obj = {"kind": resource}
+        if group:
+            details["group"] = group
+        if name:
+            details["name"] = name
+        raise KubeApiError(
+            403,
+            "Forbidden",
+            f'{subject} is forbidden: User "{self.state.user}" cannot {verb} '
+            f'resource "{resource}" in API group "{group}" {scope}',
+            details,
+        )
+
+    # -- health -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _parse(path: str) -> _Target | None:
+        parts = path.strip("/").split("/")
+        if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
+            group, version, rest = "", "v1", parts[2:]
+        elif parts[0] == "apis" and len(parts) >= 4:
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            return None
+        namespace = None
+        if rest[0] == "namespaces" and len(rest) >= 3:
+            candidate = kr.find_type(group, version, rest[2])
+            if candidate is not None and candidate.namespaced:
+                namespace, rest = rest[1], rest[2:]
+        rtype = kr.find_type(group, version, rest[0])
+        if rtype is None or len(rest) > 3 or (rtype.namespaced and namespace is None and len(rest) > 1):
+            return None
+        return _Target(
+            rtype, namespace, rest[1] if len(rest) > 1 else None, rest[2] if len(rest) > 2 else None
+        )
+
+    def _resource(self, req: Request, t: _Target) -> Response:
+        rt, ns, name, sub = t
+        if rt.plural == "selfsubjectaccessreviews":
+            if req.method != "POST" or name:
+                raise KubeApiError(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                )
+            return self._ssar(req)
+        verbs = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete"}
+        verb = verbs.get(req.method)
+        if verb is None or (verb == "create" and name) or (verb == "delete" and not name):
+            raise KubeApiError(
+                405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+            )
+        if req.query_value("watch") in ("true", "1"):
+            raise KubeApiError(400, "BadRequest", "watch is not supported by the lab simulator")
+        self._authorize(verb, rt.plural if not sub else f"{rt.plural}/{sub}", rt.group, ns or "", name)
+        if verb == "list":
+            items = [
+                self._view(rt, o, strip=True)
+                for o in self.state.list(rt, ns, req.query_value("labelSelector") or None)
+            ]
+            return json_response(
+                200,
+                {
+                    "kind": f"{rt.kind}List",
+                    "apiVersion": rt.group_version,
+                    "metadata": {"resourceVersion": self.state.resource_version},
+                    "items": items,
+                },
+            )
+        if verb == "create":
+            return json_response(201, self.state.create(rt, ns, self._body(req)))
+        assert name is not None
+        if verb == "get":
+            obj = self.state.get(rt, ns, name)
+            if sub == "log" and rt.plural == "pods":
+                lines = self.state.pod_log(ns or "", name)
+                return text_response(200, "".join(f"{line}\n" for line in lines))
+            if sub not in (None, "status"):
+                raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
+            return json_response(200, self._view(rt, obj))
+        deleted = self.state.delete(rt, ns, name)
+        details: Obj = {"name": name, "kind": rt.plural, "uid": deleted["metadata"].get("uid", "")}
+        if rt.group:
+            details["group"] = rt.group
+        return json_response(
+            200,
+            {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
+        )
+
+    def _view(self, rt: ResourceType, obj: Obj, *, strip: bool = False) -> Obj:
+        if (
+            rt.plural == "nodes"
+            and self.faults.active("kubernetes.node_not_ready")
+            and obj["metadata"]["name"] == self.node_not_ready_name
+        ):
+            obj = kr.not_ready(obj, kr.isotime())
+        if strip and rt.key not in kr.CRD_SPECS:
+            # Typed lists carry apiVersion/kind on the list only; custom resources keep them.
+            obj = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
+        return obj
+
+    @staticmethod
+    def _body(req: Request) -> Any:
+        # A missing Content-Type is JSON (the 37.x client sends none, protocols.md §2.1).
+        try:
+            return req.json()
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise KubeApiError(
+                400, "BadRequest", f"the body of the request was in an unknown format: {exc}"
+            ) from exc
+
+    def _ssar(self, req: Request) -> Response:
+        body = self._body(req)
+        if not isinstance(body, dict) or not isinstance(body.get("spec"), dict):
+            raise KubeApiError(
+                422,
+                "Invalid",
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec: Required value',
+            )
+        spec = body["spec"]
+        ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
+        if isinstance(ra, dict):
+            verb, res, grp, ns = (str(ra.get(k) or "") for k in ("verb", "resource", "group", "namespace"))
+        elif isinstance(nra, dict):
+            verb, res, grp, ns = str(nra.get("verb") or ""), str(nra.get("path") or ""), "", ""
+        else:
+            raise KubeApiError(
+                422,
+                "Invalid",
+                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
+                'spec.resourceAttributes: Invalid value: "null": exactly one of '
+                "nonResourceAttributes or resourceAttributes must be specified",
+            )
+        allowed = not self.faults.active("kubernetes.forbidden") and self.state.review_access(
+            verb, res, grp, ns
+        )
+        status: Obj = {"allowed": allowed}
+        if allowed:
+            status["reason"] = (
+                f'RBAC: allowed by ClusterRoleBinding "lab-admin" of ClusterRole "cluster-admin" '
+                f'to User "{self.state.user}"'
+            )
+        out = {
+            "kind": "SelfSubjectAccessReview",
+            "apiVersion": "authorization.k8s.io/v1",
+            "metadata": {"creationTimestamp": None},
+            "spec": spec,
+            "status": status,
+        }
+        return json_response(201, out)

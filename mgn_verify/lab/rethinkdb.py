@@ -1,0 +1,357 @@
+"""Protocol-faithful RethinkDB 2.4 server simulator for the GuildNet lab.
+
+The real ``rethinkdb`` Python driver connects to it unchanged: V1_0 handshake with real
+SCRAM-SHA-256, token/length/JSON query frames, cursors in batches, and the error responses
+the real server sends (protocols.md §1). One daemon thread accepts connections and one
+daemon thread serves each client. Faults are read from the shared ``faults`` object on
+every connection and query, so injecting or clearing one takes effect without a restart.
+
+Nothing runs at import time; ``start()`` binds 127.0.0.1 on a free port.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import select
+import socket
+import threading
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Final
+
+from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab.rethinkdb_reql import Evaluator
+from mgn_verify.lab.rethinkdb_system import ClusterState, FaultView, reql_time
+from mgn_verify.lab.rethinkdb_values import DbRef, Stream
+from mgn_verify.lab.rethinkdb_wire import (
+    Q_CONTINUE,
+    Q_NOREPLY_WAIT,
+    Q_SERVER_INFO,
+    Q_START,
+    Q_STOP,
+    R_CLIENT_ERROR,
+    R_SERVER_INFO,
+    R_SUCCESS_ATOM,
+    R_SUCCESS_PARTIAL,
+    R_SUCCESS_SEQUENCE,
+    R_WAIT_COMPLETE,
+    ConnectionClosed,
+    HandshakeFailed,
+    ReqlFailure,
+    ScramCredentials,
+    encode_response,
+    read_frame,
+    run_handshake,
+)
+
+__all__ = ["RethinkDBSimulator"]
+
+FAULT_DOWN: Final = "rethinkdb.down"
+FAULT_BAD_PASSWORD: Final = "rethinkdb.bad_password"
+FAULT_CRITICAL_ISSUE: Final = "rethinkdb.critical_issue"
+FAULT_TABLE_NOT_READY: Final = "rethinkdb.table_not_ready"
+FAULT_SLOW: Final = "rethinkdb.slow"
+
+_POLL: Final = 0.02  # how quickly the accept loop notices stop() and the `down` fault
+
+Databases = Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]]
+
+
+def _default_databases() -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """A fresh GuildNet-like layout: `test` (every fresh server has it), a `guildnet` db, and one
+    per-organisation database with the meta tables the Host App creates (guildnet-host-app.md §4.4)."""
+    return {
+        "test": {},
+        "guildnet": {
+            "workspaces": [{"id": "ws-demo", "name": "demo", "image": "codercom/code-server:latest",
+                            "status": "Running"}],
+            "audit": [],
+        },
+        "org_lab__default": {
+            "_schemas": [],
+            "_audit": [],
+            "_info": [{"id": "db", "name": "default", "description": "lab database",
+                       "created_at": reql_time(1_700_000_000.0)}],
+        },
+    }
+
+
+class RethinkDBSimulator:
+    """A single-server RethinkDB 2.4.4 on 127.0.0.1, good enough for health checks.
+
+    :param faults: anything with ``active(name) -> bool``; a private ``FaultSet`` if omitted.
+    :param password: the `admin` password (empty means none, as on a fresh server).
+    :param databases: ``{db: {table: [rows]}}`` to pre-create (primary key ``id``);
+        defaults to a GuildNet-like layout. The `rethinkdb` system db always exists.
+    :param batch_size: rows per cursor batch; small values force SUCCESS_PARTIAL batches.
+    :param not_ready_table: ``(db, table)`` degraded by ``rethinkdb.table_not_ready``;
+        defaults to the first user table by name.
+    :param wait_cap: upper bound in seconds for ``wait()`` (the real server may wait forever).
+    :param slow_delay: extra seconds before each answer while ``rethinkdb.slow`` is active.
+    """
+
+    FAULTS: ClassVar[frozenset[str]] = frozenset(
+        {FAULT_DOWN, FAULT_BAD_PASSWORD, FAULT_CRITICAL_ISSUE, FAULT_TABLE_NOT_READY, FAULT_SLOW})
+    host: Final = "127.0.0.1"
+
+    def __init__(self, faults: FaultView | None = None, password: str = "", *,
+                 databases: Databases | None = None, batch_size: int = 1000,
+                 server_name: str = "rethinkdb_0", not_ready_table: tuple[str, str] | None = None,
+                 wait_cap: float = 5.0, slow_delay: float = 0.5, iterations: int = 4096) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.faults: FaultView = faults if faults is not None else FaultSet(self.FAULTS)
+        self.password = password
+        self.batch_size = batch_size
+        self.wait_cap = wait_cap
+        self.slow_delay = slow_delay
+        self.port = 0
+        self.state = ClusterState(self.faults, _default_databases() if databases is None else databases,
+                                  server_name=server_name, has_password=bool(password),
+                                  not_ready_table=not_ready_table)
+        # Derived once, like the server's stored credentials; the fault swaps in another password.
+        self._creds = ScramCredentials.derive(password, iterations=iterations)
+        self._rotated_creds = ScramCredentials.derive(password + "-rotated-by-fault", iterations=iterations)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self._listener_lock = threading.Lock()
+        self._accept_thread: threading.Thread | None = None
+        self._clients: dict[socket.socket, threading.Thread] = {}
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return self.host, self.port
+
+    @property
+    def running(self) -> bool:
+        return self._accept_thread is not None
+
+    @property
+    def connection_count(self) -> int:
+        """Client sockets currently open (handshaking or authenticated)."""
+        with self._lock:
+            return len(self._clients)
+
+    def start(self) -> None:
+        if self._accept_thread is not None:
+            raise RuntimeError("RethinkDBSimulator already started")
+        self._stopping.clear()
+        self._listener = self._bind(self.port)
+        self.port = self._listener.getsockname()[1]
+        self.state.port = self.port
+        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"rethinkdb-sim:{self.port}",
+                                               daemon=True)
+        self._accept_thread.start()
+        self.sync_faults()  # started while `down`: refuse from the first connection attempt
+
+    def stop(self) -> None:
+        """Close the listener and every client socket, and join all threads. Idempotent."""
+        thread = self._accept_thread
+        if thread is None:
+            return
+        self._stopping.set()
+        thread.join()
+        self._accept_thread = None
+        self._close_clients()
+
+    def __enter__(self) -> RethinkDBSimulator:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+    def _bind(self, port: int) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            # REUSEADDR lets `down` -> cleared re-bind the same port despite TIME_WAIT sockets.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, port))
+            sock.listen(64)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            # select() in the accept thread holds a reference to the socket, so close() alone
+            # would leave it listening until select() returns; shutdown() stops it at once.
+            with contextlib.suppress(OSError):
+                self._listener.shutdown(socket.SHUT_RDWR)
+            self._listener.close()
+            self._listener = None
+
+    def _close_clients(self) -> None:
+        with self._lock:
+            clients = list(self._clients.items())
+        for sock, _ in clients:
+            # shutdown() wakes a thread blocked in recv(); the thread then closes the socket.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for _, thread in clients:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5)
+
+    def sync_faults(self) -> None:
+        """Apply ``rethinkdb.down`` (or its clearing) now rather than on the next poll tick.
+
+        The Lab calls this after inject/clear; the accept loop calls it on every tick too.
+        """
+        with self._listener_lock:
+            if self._accept_thread is None or self._stopping.is_set():
+                return
+            down = self.faults.active(FAULT_DOWN)
+            if down and self._listener is not None:
+                # A dead server: refuse new connections and drop the open ones.
+                self._close_listener()
+                drop = True
+            elif not down and self._listener is None:
+                # If the port is briefly unavailable, retry on the next tick.
+                with contextlib.suppress(OSError):
+                    self._listener = self._bind(self.port)
+                drop = False
+            else:
+                drop = False
+        if drop:
+            self._close_clients()
+
+    def _accept_loop(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                self.sync_faults()
+                listener = self._listener
+                if listener is None:
+                    self._stopping.wait(_POLL)
+                    continue
+                try:
+                    readable, _, _ = select.select([listener], [], [], _POLL)
+                    if not readable:
+                        continue
+                    conn, _ = listener.accept()
+                except (OSError, ValueError):
+                    continue  # closed by sync_faults() from another thread
+                if self._stopping.is_set() or self.faults.active(FAULT_DOWN):
+                    conn.close()
+                    continue
+                thread = threading.Thread(target=self._serve_client, args=(conn,),
+                                          name=f"rethinkdb-sim-client:{self.port}", daemon=True)
+                with self._lock:
+                    self._clients[conn] = thread
+                thread.start()
+        finally:
+            with self._listener_lock:
+                self._close_listener()
+
+    # -- one client -------------------------------------------------------------------------
+
+    def _serve_client(self, sock: socket.socket) -> None:
+        authenticated = False
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            creds = self._rotated_creds if self.faults.active(FAULT_BAD_PASSWORD) else self._creds
+            run_handshake(sock, {"admin": creds})
+            authenticated = True
+            with self.state.lock:
+                self.state.client_connections += 1
+            _Session(self, sock).run()
+        except (ConnectionClosed, HandshakeFailed, OSError):
+            pass  # client went away, failed auth, or stop()/`down` closed the socket
+        finally:
+            if authenticated:
+                with self.state.lock:
+                    self.state.client_connections -= 1
+            with self._lock:
+                self._clients.pop(sock, None)
+            sock.close()
+
+
+class _Session:
+    """The query phase of one authenticated connection."""
+
+    def __init__(self, sim: RethinkDBSimulator, sock: socket.socket) -> None:
+        self.sim = sim
+        self.sock = sock
+        self.evaluator = Evaluator(sim.state, sim._stopping, sim.wait_cap)
+        self.cursors: dict[int, list[Any]] = {}  # token -> rows not yet sent
+
+    def run(self) -> None:
+        while True:
+            token, payload = read_frame(self.sock)
+            if self.sim.faults.active(FAULT_DOWN) or self.sim._stopping.is_set():
+                raise ConnectionClosed
+            if self.sim.faults.active(FAULT_SLOW) and self.sim._stopping.wait(self.sim.slow_delay):
+                raise ConnectionClosed
+            reply = self.handle(token, payload)
+            if reply is not None:
+                self.sock.sendall(reply)
+
+    def client_error(self, token: int, message: str) -> bytes:
+        return encode_response(token, R_CLIENT_ERROR, [message])
+
+    def handle(self, token: int, payload: bytes) -> bytes | None:
+        try:
+            query = json.loads(payload.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return self.client_error(token, "Client is buggy (failed to deserialize query).")
+        if not isinstance(query, list) or not query or not isinstance(query[0], int):
+            return self.client_error(token, "Client is buggy (failed to deserialize query).")
+        qtype = query[0]
+        if qtype == Q_START:
+            return self.start(token, query)
+        if qtype == Q_CONTINUE:
+            rows = self.cursors.get(token)
+            if rows is None:
+                # Also answers the driver's stray prefetch CONTINUE (protocols.md §1.4).
+                return self.client_error(token, f"Token {token} not in stream cache.")
+            return self.next_batch(token, rows)
+        if qtype == Q_STOP:
+            if self.cursors.pop(token, None) is None:
+                return self.client_error(token, f"Token {token} not in stream cache.")
+            return encode_response(token, R_SUCCESS_SEQUENCE, [])
+        if qtype == Q_NOREPLY_WAIT:
+            # Queries run one at a time per connection, so every noreply query is done.
+            return encode_response(token, R_WAIT_COMPLETE, [])
+        if qtype == Q_SERVER_INFO:
+            info = {"id": self.sim.state.server_id, "name": self.sim.state.server_name, "proxy": False}
+            return encode_response(token, R_SERVER_INFO, [info])
+        return self.client_error(token, f"Unrecognized QueryType: {qtype}.")
+
+    def start(self, token: int, query: list[Any]) -> bytes | None:
+        if token in self.cursors:
+            return self.client_error(token, f"ERROR: duplicate token {token}")
+        term = query[1] if len(query) > 1 else None
+        raw_opts = query[2] if len(query) > 2 and isinstance(query[2], dict) else {}
+        with self.sim.state.lock:
+            self.sim.state.queries_total += 1
+        noreply = False
+        try:
+            self.evaluator.check(term)
+            self.evaluator.check(raw_opts)
+            opts = {k: self.evaluator.ev(v, {}) for k, v in raw_opts.items()}
+            noreply = opts.get("noreply") is True
+            db = opts.get("db")
+            result = self.evaluator.run(term, db.name if isinstance(db, DbRef) else "test")
+        except ReqlFailure as exc:
+            if noreply:
+                return None
+            return encode_response(token, exc.response_type, [exc.message], error_type=exc.error_type)
+        if noreply:
+            return None
+        if isinstance(result, Stream):
+            return self.next_batch(token, result.rows)
+        return encode_response(token, R_SUCCESS_ATOM, [result])
+
+    def next_batch(self, token: int, rows: list[Any]) -> bytes:
+        size = self.sim.batch_size
+        batch, rest = rows[:size], rows[size:]
+        if rest:
+            self.cursors[token] = rest
+            return encode_response(token, R_SUCCESS_PARTIAL, batch)
+        self.cursors.pop(token, None)
+        return encode_response(token, R_SUCCESS_SEQUENCE, batch)

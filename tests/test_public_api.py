@@ -1,0 +1,34 @@
+"""The facade is the contract: adding or removing a public name must be a deliberate change."""
+
+import types
+
+import mgn_verify
+
+EXPECTED = [
+    "LAYERS", "CheckSpec", "Config", "ConfigError", "DependencyCycleError", "DuplicateCheckError",
+    "ExitCode", "FixtureLookupError", "MgnVerifyError", "PluginError", "Registry", "RegistryError",
+    "ReportWriteError", "ReporterContext", "ReporterRegistry", "Result", "RunPlan", "RunReport",
+    "SettingsRegistry", "Severity", "Status", "UnknownDependencyError", "UsageError", "Waiver",
+    "__version__", "check", "fixture", "hookimpl", "hookspec", "parametrize", "skip", "warn",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(mgn_verify.__all__) == sorted(EXPECTED)
+
+
+def test_all_names_exist_and_nothing_else_is_public() -> None:
+    # Submodules (config, cli, …) appear once imported; pytest's assertion rewriting adds "@py_*".
+    public = {name for name, obj in vars(mgn_verify).items()
+              if not name.startswith(("_", "@")) and not isinstance(obj, types.ModuleType)}
+    assert public == set(EXPECTED) - {"__version__"}
+
+
+def test_public_objects_show_the_public_module() -> None:
+    assert mgn_verify.Status.__module__ == "mgn_verify"
+    assert mgn_verify.check.__module__ == "mgn_verify"
+    assert repr(mgn_verify.Status.PASS) == "<Status.PASS: 'pass'>"
+
+
+def test_statuses_are_exactly_the_documented_strings() -> None:
+    assert [str(s) for s in mgn_verify.Status] == ["pass", "warn", "fail", "error", "skip", "blocked", "waived"]
