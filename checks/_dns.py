@@ -12,18 +12,27 @@ import concurrent.futures
 import ipaddress
 import socket
 from dataclasses import dataclass, field
-
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.query
-import dns.rcode
-import dns.rdatatype
+from typing import TYPE_CHECKING
 
 from ._host import Host
 
 __all__ = ["Answer", "Resolver", "parse_resolver", "probe_server", "resolve"]
+
+
+if TYPE_CHECKING:
+    import dns.message
+
+
+def _dnspython() -> None:
+    """Import dnspython on first use: loading the network plugin must not cost ~0.1 s."""
+    global dns
+    import dns.exception
+    import dns.flags
+    import dns.message
+    import dns.name
+    import dns.query
+    import dns.rcode
+    import dns.rdatatype
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +144,7 @@ def _getaddrinfo(name: str, timeout: float) -> list[str]:
 
 def resolve(name: str, resolvers: list[Resolver], timeout: float, host: Host | None = None) -> Answer:
     """Resolve ``name`` through ``resolvers`` in order, or the system path when empty."""
+    _dnspython()
     answer = Answer(name)
     try:
         ipaddress.ip_address(name)
@@ -170,6 +180,7 @@ def resolve(name: str, resolvers: list[Resolver], timeout: float, host: Host | N
 def probe_server(server: Resolver, name: str, timeout: float) -> str:
     """Ask ``server`` one question and describe its reply; raises TimeoutError or OSError
     when it gives none (any rcode counts as an answer: the server is alive)."""
+    _dnspython()
     try:
         response = _query(name, "A", server, timeout)
     except dns.exception.Timeout:

@@ -18,8 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from mgn_verify import Config, Registry, check, hookimpl, parametrize, skip, warn
 from mgn_verify.config import SettingsRegistry
 
@@ -340,6 +338,8 @@ def _http_check(url: str) -> Callable[..., Any]:
     )
     @parametrize("url", [url])
     def check_https_get(config: Config, url: str) -> dict[str, object]:
+        import httpx  # lazy: ~0.2 s of imports only when an HTTPS endpoint is configured
+
         timeout = config["network.timeout"]
         started = time.monotonic()
         try:

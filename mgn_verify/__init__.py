@@ -5,73 +5,141 @@ Check authors need only this facade::
     from mgn_verify import check, fixture, parametrize, skip, warn, hookimpl
 
 Everything else is private (``mgn_verify._*``) and may change; the names below are the
-contract, pinned by ``tests/test_public_api.py``.
+contract, pinned by ``tests/test_public_api.py``. Names are imported on first use (PEP 562),
+so ``mgn --version`` does not pay for the engine.
 """
 
-from ._exceptions import (
-    ConfigError,
-    DependencyCycleError,
-    DuplicateCheckError,
-    FixtureLookupError,
-    MgnVerifyError,
-    PluginError,
-    RegistryError,
-    ReportWriteError,
-    UnknownDependencyError,
-    UsageError,
-)
-from ._exitcodes import ExitCode
-from ._marks import check, fixture, parametrize
-from ._model import LAYERS, CheckSpec, Result, Severity, Status, Waiver
-from ._outcomes import skip, warn
-from ._registry import Registry
-from ._report import RunPlan, RunReport
-from ._version import __version__
-from .config import Config, SettingsRegistry
-from .hookspecs import hookimpl, hookspec
-from .reporters import ReporterContext, ReporterRegistry
+import contextlib as _contextlib
+import importlib as _importlib
+import typing as _typing
 
-__all__ = [
-    "LAYERS",
-    "CheckSpec",
-    "Config",
-    "ConfigError",
-    "DependencyCycleError",
-    "DuplicateCheckError",
-    "ExitCode",
-    "FixtureLookupError",
-    "MgnVerifyError",
-    "PluginError",
-    "Registry",
-    "RegistryError",
-    "ReportWriteError",
-    "ReporterContext",
-    "ReporterRegistry",
-    "Result",
-    "RunPlan",
-    "RunReport",
-    "SettingsRegistry",
-    "Severity",
-    "Status",
-    "UnknownDependencyError",
-    "UsageError",
-    "Waiver",
-    "__version__",
-    "check",
-    "fixture",
-    "hookimpl",
-    "hookspec",
-    "parametrize",
-    "skip",
-    "warn",
-]
+from ._version import __version__ as __version__
 
-# Show the public path in reprs and tracebacks (httpx does the same).
-for _name in __all__:
-    _obj = globals()[_name]
-    if hasattr(_obj, "__module__") and not isinstance(_obj, str | tuple):
-        try:
-            _obj.__module__ = "mgn_verify"
-        except (AttributeError, TypeError):
-            pass
-del _name, _obj
+if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explicit re-exports)
+    from ._exceptions import (
+        ConfigError as ConfigError,
+    )
+    from ._exceptions import (
+        DependencyCycleError as DependencyCycleError,
+    )
+    from ._exceptions import (
+        DuplicateCheckError as DuplicateCheckError,
+    )
+    from ._exceptions import (
+        FixtureLookupError as FixtureLookupError,
+    )
+    from ._exceptions import (
+        MgnVerifyError as MgnVerifyError,
+    )
+    from ._exceptions import (
+        PluginError as PluginError,
+    )
+    from ._exceptions import (
+        RegistryError as RegistryError,
+    )
+    from ._exceptions import (
+        ReportWriteError as ReportWriteError,
+    )
+    from ._exceptions import (
+        UnknownDependencyError as UnknownDependencyError,
+    )
+    from ._exceptions import (
+        UsageError as UsageError,
+    )
+    from ._exitcodes import (
+        ExitCode as ExitCode,
+    )
+    from ._marks import (
+        check as check,
+    )
+    from ._marks import (
+        fixture as fixture,
+    )
+    from ._marks import (
+        parametrize as parametrize,
+    )
+    from ._model import (
+        LAYERS as LAYERS,
+    )
+    from ._model import (
+        CheckSpec as CheckSpec,
+    )
+    from ._model import (
+        Result as Result,
+    )
+    from ._model import (
+        Severity as Severity,
+    )
+    from ._model import (
+        Status as Status,
+    )
+    from ._model import (
+        Waiver as Waiver,
+    )
+    from ._outcomes import (
+        skip as skip,
+    )
+    from ._outcomes import (
+        warn as warn,
+    )
+    from ._registry import (
+        Registry as Registry,
+    )
+    from ._report import (
+        RunPlan as RunPlan,
+    )
+    from ._report import (
+        RunReport as RunReport,
+    )
+    from .config import (
+        Config as Config,
+    )
+    from .config import (
+        SettingsRegistry as SettingsRegistry,
+    )
+    from .hookspecs import (
+        hookimpl as hookimpl,
+    )
+    from .hookspecs import (
+        hookspec as hookspec,
+    )
+    from .reporters import (
+        ReporterContext as ReporterContext,
+    )
+    from .reporters import (
+        ReporterRegistry as ReporterRegistry,
+    )
+
+_EXPORTS = {
+    "._exceptions": ("ConfigError", "DependencyCycleError", "DuplicateCheckError", "FixtureLookupError",
+                     "MgnVerifyError", "PluginError", "RegistryError", "ReportWriteError",
+                     "UnknownDependencyError", "UsageError"),
+    "._exitcodes": ("ExitCode",),
+    "._marks": ("check", "fixture", "parametrize"),
+    "._model": ("LAYERS", "CheckSpec", "Result", "Severity", "Status", "Waiver"),
+    "._outcomes": ("skip", "warn"),
+    "._registry": ("Registry",),
+    "._report": ("RunPlan", "RunReport"),
+    ".config": ("Config", "SettingsRegistry"),
+    ".hookspecs": ("hookimpl", "hookspec"),
+    ".reporters": ("ReporterContext", "ReporterRegistry"),
+}
+_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = sorted([*_MODULE_OF, "__version__"])
+
+
+def __getattr__(name: str) -> _typing.Any:
+    module = _MODULE_OF.get(name)
+    if module is None:
+        raise AttributeError(f"module 'mgn_verify' has no attribute {name!r}")
+    value = getattr(_importlib.import_module(module, __name__), name)
+    if callable(value) and getattr(value, "__module__", "").startswith("mgn_verify."):
+        with _contextlib.suppress(AttributeError, TypeError):  # public path in reprs, as httpx does
+            value.__module__ = "mgn_verify"
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -60,7 +60,7 @@ class FixtureManager:
                 failure = exc if exc.fixture == name else FixtureFailed(name, str(exc))
                 self._failed[name] = failure
                 raise failure from None
-            except Exception as exc:  # noqa: BLE001 - any error of user code becomes the fixture's failure
+            except Exception as exc:
                 self._failed[name] = FixtureFailed(name, f"{type(exc).__name__}: {exc}")
                 raise self._failed[name] from None
             self._values[name] = value
@@ -108,7 +108,7 @@ class FixtureManager:
                         errors.append(f"fixture {name!r} teardown failed: {problem}")
             except TimeoutError:
                 errors.append(f"fixture {name!r} teardown timed out after {timeout:.1f} s")
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 errors.append(f"fixture {name!r} teardown failed: {type(exc).__name__}: {exc}")
         return errors
 
@@ -118,7 +118,7 @@ def _finish_sync(gen: Any) -> str | None:
         next(gen)
     except StopIteration:
         return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
     return "the generator yielded more than once"
 

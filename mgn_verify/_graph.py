@@ -52,10 +52,13 @@ class Graph:
         return seen
 
 
+def _is_glob(requirement: str, specs: Mapping[str, CheckSpec]) -> bool:
+    """An exact id wins: ``net.tcp[127.0.0.1:443]`` names a parametrized check, not a glob."""
+    return requirement not in specs and bool(_GLOB_CHARS & set(requirement))
+
+
 def _match(requirement: str, spec: CheckSpec) -> bool:
-    if _GLOB_CHARS & set(requirement):
-        return fnmatch.fnmatchcase(spec.id, requirement) or fnmatch.fnmatchcase(spec.base_id, requirement)
-    return requirement in (spec.id, spec.base_id)
+    return fnmatch.fnmatchcase(spec.id, requirement) or fnmatch.fnmatchcase(spec.base_id, requirement)
 
 
 def _resolve(specs: Mapping[str, CheckSpec]) -> dict[str, tuple[str, ...]]:
@@ -66,7 +69,7 @@ def _resolve(specs: Mapping[str, CheckSpec]) -> dict[str, tuple[str, ...]]:
     for spec in specs.values():
         deps: list[str] = []
         for requirement in spec.requires:
-            if _GLOB_CHARS & set(requirement):
+            if _is_glob(requirement, specs):
                 found = [cid for cid, other in specs.items() if _match(requirement, other)]
             else:  # exact: fast path through the id and base-id maps
                 found = [requirement] if requirement in specs else by_base.get(requirement, [])

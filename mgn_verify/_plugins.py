@@ -49,11 +49,12 @@ class _Manager(pluggy.PluginManager):
     """Like pytest's: a module-level function named ``mgn_*`` is a hook even undecorated,
     so a typo in a hook name is caught by ``check_pending`` instead of silently ignored."""
 
-    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> pluggy.HookimplOpts | None:
         opts = super().parse_hookimpl_opts(plugin, name)
         if opts is None and name.startswith("mgn_") and callable(getattr(plugin, name, None)) \
                 and isinstance(plugin, ModuleType):
-            opts = {}
+            return {"wrapper": False, "hookwrapper": False, "optionalhook": False, "tryfirst": False,
+                    "trylast": False, "specname": None}
         return opts
 
 
@@ -99,7 +100,7 @@ def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
 def _load_entry_point(ep: EntryPoint) -> ModuleType:
     try:
         loaded = ep.load()
-    except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's
+    except Exception as exc:
         raise PluginError(f"entry point {ep.value!r} failed to import: {_describe(exc)}", plugin=ep.name) from None
     if not isinstance(loaded, ModuleType):
         raise PluginError(f"entry point {ep.value!r} must name a module", plugin=ep.name)
@@ -113,7 +114,7 @@ def _import_module(name: str) -> ModuleType:
         if exc.name == name or (exc.name and name.startswith(exc.name + ".")):
             raise PluginError("no such module or entry point (given with -p)", plugin=name) from None
         raise PluginError(f"failed to import: {_describe(exc)}", plugin=name) from None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise PluginError(f"failed to import: {_describe(exc)}", plugin=name) from None
 
 
@@ -159,7 +160,7 @@ def load_checks_dir(plugins: Plugins, directory: str) -> None:
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             del sys.modules[module_name]
             raise PluginError(f"failed to import: {_describe(exc)}", plugin=str(path)) from None
         _register(plugins, str(path), module, undecorated=True)

@@ -58,12 +58,12 @@ class CheckRunner:
 
     async def _attempt(self, spec: CheckSpec) -> CallOutcome:
         timeout = spec.timeout or self._options.default_timeout
-        if spec.is_async:
-            work: asyncio.Future[Any] = asyncio.ensure_future(self._call_async(spec))
-        else:
-            work = self._pool.run(lambda: _call_sync(spec, self._fixtures))
         try:
-            return await asyncio.wait_for(work, timeout)
+            # asyncio.timeout wraps the awaited call in place: no extra Task per attempt.
+            async with asyncio.timeout(timeout):
+                if spec.is_async:
+                    return await self._call_async(spec)
+                return await self._pool.run(lambda: _call_sync(spec, self._fixtures))  # type: ignore[no-any-return]
         except TimeoutError:
             if not spec.is_async:
                 self._pool.abandon()
@@ -84,7 +84,7 @@ class CheckRunner:
             return classify(spec, await spec.func(**kwargs))
         except asyncio.CancelledError:
             raise
-        except BaseException as exc:  # noqa: BLE001 - a check's exception is its outcome
+        except BaseException as exc:
             return classify(spec, exc=exc)
 
     def _finish(self, spec: CheckSpec, outcome: CallOutcome, requires: tuple[str, ...],
@@ -102,7 +102,7 @@ class CheckRunner:
 def _resolve(spec: CheckSpec, fixtures: FixtureManager) -> dict[str, Any] | BaseException:
     try:
         return fixtures.resolve(spec.argnames)
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         return exc
 
 
@@ -112,7 +112,7 @@ def _call_sync(spec: CheckSpec, fixtures: FixtureManager) -> CallOutcome:
         if spec.argnames:
             kwargs.update(fixtures.resolve(spec.argnames))
         return classify(spec, spec.func(**kwargs))
-    except BaseException as exc:  # noqa: BLE001 - a check's exception (even SystemExit) is its outcome
+    except BaseException as exc:
         return classify(spec, exc=exc)
 
 

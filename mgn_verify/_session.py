@@ -6,30 +6,28 @@ loading steps raise ``MgnVerifyError`` subclasses with one-line messages naming 
 
 from __future__ import annotations
 
-import asyncio
 import fnmatch
 import signal
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from time import perf_counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import MgnVerifyError, PluginError, UsageError
 from ._exitcodes import exit_code_for
-from ._fixtures import FixtureManager
 from ._graph import Graph, build_graph
 from ._model import LAYERS, CheckSpec, Result
 from ._plugins import Plugins, load_plugins
-from ._pool import WorkerPool
 from ._report import RunOptions, RunPlan, RunReport
-from ._runner import CheckRunner
-from ._scheduler import Scheduler
 from ._version import __version__
 from ._waivers import WaiverBook, parse_waivers
 from .config import Config, SettingsRegistry, load_sources, resolve
 from .reporters import ReporterRegistry
+
+if TYPE_CHECKING:
+    from asyncio import AbstractEventLoop
 
 __all__ = ["Selection", "Session"]
 
@@ -81,13 +79,14 @@ class Session:
         """Call a setup hook implementation by implementation, so an exception names its plugin."""
         assert self.plugins is not None
         for impl in reversed(getattr(self.plugins.pm.hook, hook).get_hookimpls()):
-            if self.plugins.registry is not None:
-                self.plugins.registry.current_plugin = impl.plugin_name
+            for value in kwargs.values():  # registries record which plugin added what
+                if hasattr(value, "current_plugin"):
+                    value.current_plugin = impl.plugin_name
             try:
                 impl.function(**{name: kwargs[name] for name in impl.argnames})
             except MgnVerifyError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - a plugin's bug is reported as that plugin's
+            except Exception as exc:
                 text = str(exc).strip().splitlines()
                 raise PluginError(f"{hook} raised {type(exc).__name__}" + (f": {text[0]}" if text else ""),
                                   plugin=impl.plugin_name) from None
@@ -132,7 +131,7 @@ class Session:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, ids: list[str], preset: dict[str, str], options: RunOptions, *,
-            ignore: list[str], argv: list[str], live: list[object] = ()) -> RunReport:  # type: ignore[assignment]
+            ignore: list[str], argv: list[str], live: Sequence[object] = ()) -> RunReport:
         assert self.graph is not None and self.plugins is not None and self.config is not None
         config = self.config
         waivers = WaiverBook(parse_waivers(config["verify.waivers"],
@@ -145,25 +144,35 @@ class Session:
         started_at = datetime.now(UTC)
         started = perf_counter()
         errors: list[str] = []
+        import asyncio  # lazy: list/explain/graph never run anything
+
         try:
             results, interrupted = asyncio.run(self._run(plan, ids, preset, waivers, errors))
+            ordered = [results[cid] for cid in ids]
+            report = RunReport(
+                results=ordered, started_at=started_at, duration_s=perf_counter() - started,
+                hostname=socket.gethostname(), argv=argv, tool_version=__version__,
+                exit_code=exit_code_for(ordered, strict=options.strict, interrupted=interrupted),
+                interrupted=interrupted, plugins=[p.to_dict() for p in self.plugins.loaded],
+                config_file=config.file, errors=errors, warnings=list(self.warnings),
+            )
+            self._safe_hook("mgn_run_finish", errors, report=report)
         finally:
             for reporter in live:
                 pm.unregister(reporter)
-        ordered = [results[cid] for cid in ids]
-        report = RunReport(
-            results=ordered, started_at=started_at, duration_s=perf_counter() - started,
-            hostname=socket.gethostname(), argv=argv, tool_version=__version__,
-            exit_code=exit_code_for(ordered, strict=options.strict, interrupted=interrupted),
-            interrupted=interrupted, selection=[], plugins=[p.to_dict() for p in self.plugins.loaded],
-            config_file=config.file, errors=errors, warnings=list(self.warnings),
-        )
-        self._safe_hook("mgn_run_finish", errors, report=report)
         return report
 
     async def _run(self, plan: RunPlan, ids: list[str], preset: dict[str, str], waivers: WaiverBook,
                    errors: list[str]) -> tuple[dict[str, Result], bool]:
         assert self.graph is not None and self.config is not None and self.plugins is not None
+        import asyncio
+
+        # The engine is imported here: list, explain and graph never pay for it.
+        from ._fixtures import FixtureManager
+        from ._pool import WorkerPool
+        from ._runner import CheckRunner
+        from ._scheduler import Scheduler
+
         options = plan.options
         loop = asyncio.get_running_loop()
         pool = WorkerPool(options.concurrency)
@@ -172,11 +181,14 @@ class Session:
         runner = CheckRunner(pool=pool, fixtures=fixtures, waivers=waivers, redactor=self.config.redactor,
                              options=options, deadline=deadline)
         hook = self.plugins.pm.hook
+        # Per-check hooks sit on the hot path: skip the call entirely when nobody listens.
+        on_start = ((lambda spec: self._safe_hook("mgn_check_start", errors, spec=spec))
+                    if hook.mgn_check_start.get_hookimpls() else _ignore)
+        on_result = ((lambda result: self._safe_hook("mgn_result", errors, result=result))
+                     if hook.mgn_result.get_hookimpls() else _ignore)
         scheduler = Scheduler(
             self.graph, ids, runner, concurrency=options.concurrency, fail_fast=options.fail_fast,
-            preset=preset, redactor=self.config.redactor,
-            on_start=lambda spec: self._safe_hook("mgn_check_start", errors, spec=spec),
-            on_result=lambda result: self._safe_hook("mgn_result", errors, result=result),
+            preset=preset, redactor=self.config.redactor, on_start=on_start, on_result=on_result,
         )
         handled = _install_signal_handlers(loop, scheduler.interrupt)
         try:
@@ -194,19 +206,23 @@ class Session:
         assert self.plugins is not None
         try:
             getattr(self.plugins.pm.hook, name)(**kwargs)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             message = f"hook {name} raised {type(exc).__name__}: {exc}"
             if message not in errors:
                 errors.append(message)
+
+
+def _ignore(_: object) -> None:
+    pass
 
 
 def _matches(spec: CheckSpec, pattern: str) -> bool:
     return fnmatch.fnmatchcase(spec.id, pattern) or fnmatch.fnmatchcase(spec.base_id, pattern)
 
 
-def _install_signal_handlers(loop: asyncio.AbstractEventLoop, handler: Callable[[], None]) -> list[int]:
+def _install_signal_handlers(loop: AbstractEventLoop, handler: Callable[[], None]) -> list[int]:
     """Ctrl-C and SIGTERM stop the run cleanly (reports still written); main thread only."""
-    installed = []
+    installed: list[int] = []
     for sig in (signal.SIGINT, signal.SIGTERM):
         try:
             loop.add_signal_handler(sig, handler)

@@ -76,7 +76,8 @@ def test_unknown_key_warns_with_the_closest_known_key(mgn, tmp_path: Path) -> No
 def test_unknown_set_key_is_an_error(mgn) -> None:
     run = mgn("config", "show", "--set", "verify.timout=3")
     assert run.exit_code == 2
-    assert run.stderr == "mgn: error: command line, key 'verify.timout': unknown setting (did you mean 'verify.timeout'?)\n"
+    assert run.stderr == ("mgn: error: command line, key 'verify.timout': unknown setting "
+                          "(did you mean 'verify.timeout'?)\n")
 
 
 def test_waivers_from_config_with_reason_and_expiry(mgn, checks_dir, tmp_path: Path) -> None:

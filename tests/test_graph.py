@@ -41,7 +41,7 @@ def test_unknown_dependency_names_check_and_suggests() -> None:
 
 
 def test_glob_that_matches_nothing_is_unknown() -> None:
-    with pytest.raises(UnknownDependencyError, match="'kubernetes.*'"):
+    with pytest.raises(UnknownDependencyError, match=r"'kubernetes\.\*'"):
         build_graph(_specs(_check("a.b", ["kubernetes.*"])))
 
 

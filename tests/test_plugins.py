@@ -77,7 +77,8 @@ def test_p_imports_a_module_by_name(mgn_process, tmp_path: Path) -> None:
     assert "team.ok" in proc.stdout
     proc = mgn_process("verify", "-p", "no_such_module_xyz")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "mgn: error: plugin 'no_such_module_xyz': no such module or entry point (given with -p)"
+    assert proc.stderr.strip() == ("mgn: error: plugin 'no_such_module_xyz': "
+                                   "no such module or entry point (given with -p)")
 
 
 def test_broken_entry_point_is_one_line_exit_2_and_reports_are_written(mgn_process, tmp_path: Path) -> None:

@@ -2,6 +2,8 @@
 
 import types
 
+import pytest
+
 import mgn_verify
 
 EXPECTED = [
@@ -18,10 +20,14 @@ def test_all_is_pinned() -> None:
 
 
 def test_all_names_exist_and_nothing_else_is_public() -> None:
+    for name in EXPECTED:
+        assert getattr(mgn_verify, name) is not None
     # Submodules (config, cli, …) appear once imported; pytest's assertion rewriting adds "@py_*".
-    public = {name for name, obj in vars(mgn_verify).items()
-              if not name.startswith(("_", "@")) and not isinstance(obj, types.ModuleType)}
+    public = {name for name in dir(mgn_verify) if not name.startswith(("_", "@"))
+              and not isinstance(getattr(mgn_verify, name), types.ModuleType)}
     assert public == set(EXPECTED) - {"__version__"}
+    with pytest.raises(AttributeError, match="no attribute 'chekc'"):
+        mgn_verify.chekc  # noqa: B018
 
 
 def test_public_objects_show_the_public_module() -> None:

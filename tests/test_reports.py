@@ -86,7 +86,8 @@ def test_unwritable_report_path_is_exit_2_and_console_still_printed(mgn, checks_
     assert run.exit_code == 2
     assert "✓ r.ok" in run.stdout
     assert f"cannot write report {blocker / 'junit.xml'}" in run.stdout
-    assert run.stderr.strip() == f"mgn: error: cannot write report {blocker / 'junit.xml'}: {blocker} is not a directory"
+    expected = f"mgn: error: cannot write report {blocker / 'junit.xml'}: {blocker} is not a directory"
+    assert run.stderr.strip() == expected
 
 
 def test_reports_are_written_atomically(mgn, checks_dir, tmp_path: Path) -> None:

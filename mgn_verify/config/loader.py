@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -106,12 +105,12 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
     for setting in registry:
         _apply_env(setting, sources.env, values, where)
     for key, (value, is_text) in sources.cli.items():
-        setting = registry.get(key)
-        if setting is None:
+        declared = registry.get(key)
+        if declared is None:
             close = registry.suggest(key)
             raise ConfigError("unknown setting" + (f" (did you mean {close!r}?)" if close else ""),
                               source="command line", key=key)
-        values[key] = setting.coerce(value, source="command line", from_text=is_text)
+        values[key] = declared.coerce(value, source="command line", from_text=is_text)
         where[key] = "cli"
     for setting in registry:
         if setting.secret:
@@ -128,7 +127,3 @@ def _apply_env(setting: Setting, env: Mapping[str, str], values: dict[str, Any],
             values[setting.key] = setting.coerce(env[name], source=f"environment {name}", from_text=True)
             where[setting.key] = f"env:{name}"
             return
-
-
-def default_env() -> Mapping[str, str]:
-    return os.environ

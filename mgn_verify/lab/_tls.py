@@ -71,7 +71,7 @@ class LabCA:
             .public_key(self._key.public_key())
             .serial_number(x509.random_serial_number())
             .not_valid_before(now - _dt.timedelta(days=1))
-            .not_valid_after(now + _dt.timedelta(days=30))
+            .not_valid_after(now + _dt.timedelta(days=825))
             .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
             .add_extension(
                 x509.KeyUsage(
@@ -114,7 +114,7 @@ class LabCA:
         """
         now = _utcnow()
         start = not_before if not_before is not None else now - _dt.timedelta(hours=1)
-        end = not_after if not_after is not None else now + _dt.timedelta(days=7)
+        end = not_after if not_after is not None else now + _dt.timedelta(days=397)
         key = ec.generate_private_key(ec.SECP256R1())
         cert = (
             x509.CertificateBuilder()

@@ -9,20 +9,19 @@ from __future__ import annotations
 
 import threading
 import time
-from io import StringIO
 from typing import TYPE_CHECKING, Any
 
-from .._model import LAYERS, CheckSpec, Result, Status
+from .._model import CheckSpec, Result, Status, layer_sort_key
 from .._report import RunPlan, RunReport
 from ..hookspecs import hookimpl
 from . import ReporterContext, ReporterRegistry
 
 if TYPE_CHECKING:
-    from rich.console import Console
     from rich.live import Live
 
 __all__ = ["ConsoleReporter"]
 
+_ANSI = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33", "magenta": "35", "cyan": "36"}
 _STYLE = {
     Status.PASS: ("✓", "[ok]", "green"), Status.WARN: ("!", "[warn]", "yellow"),
     Status.FAIL: ("✗", "[FAIL]", "bold red"), Status.ERROR: ("E", "[ERROR]", "bold magenta"),
@@ -90,68 +89,66 @@ class ConsoleReporter:
         more = f" +{len(running) - 3} more" if len(running) > 3 else ""
         return Text(f"[{done}/{self._total}] running: {shown}{more}" if running else f"[{done}/{self._total}]")
 
-    # -- the final report ---------------------------------------------------------------------
+    # -- the final report (plain text plus ANSI styles: no rich import on the common path) ------
+
+    def _paint(self, text: str, style: str) -> str:
+        if not self._context.color or not style:
+            return text
+        codes = ";".join(_ANSI[word] for word in style.split())
+        return f"\x1b[{codes}m{text}\x1b[0m"
 
     def render(self, report: RunReport) -> str:
-        from rich.console import Console
-        from rich.markup import escape
+        lines: list[str] = []
+        self._write_results(lines, report)
+        self._write_summary(lines, report)
+        return "\n".join(lines) + "\n"
 
-        buffer = StringIO()
-        console = Console(file=buffer, force_terminal=self._context.color, no_color=not self._context.color,
-                          color_system="standard" if self._context.color else None, highlight=False,
-                          width=10_000, soft_wrap=True)
-        self._write_results(console, report, escape)
-        self._write_summary(console, report, escape)
-        return buffer.getvalue()
-
-    def _glyph(self, status: Status) -> tuple[str, str]:
+    def _glyph(self, status: Status) -> str:
         glyph, ascii_glyph, style = _STYLE[status]
-        return (glyph if self._unicode else ascii_glyph), style
+        return self._paint(glyph if self._unicode else ascii_glyph, style)
 
-    def _write_results(self, console: Console, report: RunReport, escape: Any) -> None:
+    def _write_results(self, out: list[str], report: RunReport) -> None:
         layers: dict[str, list[Result]] = {}
         for result in report.results:
             layers.setdefault(result.layer, []).append(result)
         width = max((len(r.id) for r in report.results), default=10)
         title_width = max((len(r.title) for r in report.results if r.title != r.id), default=0)
-        for layer in sorted(layers, key=lambda n: (LAYERS.index(n) if n in LAYERS else 99, n)):
-            console.print(f"[bold]{escape(layer)}[/]")
+        for layer in sorted(layers, key=layer_sort_key):
+            out.append(self._paint(layer, "bold"))
             for r in layers[layer]:
-                glyph, style = self._glyph(r.status)
                 duration = _duration(r.duration_s) if r.attempts else ""
                 tries = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
                 title = "" if r.title == r.id else r.title
-                console.print(f"  [{style}]{escape(glyph)}[/] {escape(r.id.ljust(width))}  "
-                              f"{escape(title.ljust(title_width))}  [dim]{duration}{tries}[/]".rstrip())
+                out.append(f"  {self._glyph(r.status)} {r.id.ljust(width)}  {title.ljust(title_width)}  "
+                           f"{self._paint(duration + tries, 'dim')}".rstrip())
                 if r.status is not Status.PASS or (self._context.verbose and r.message):
                     if r.message:
-                        console.print(f"      {escape(r.message)}")
+                        out.extend(f"      {line}" for line in r.message.splitlines())
                     if r.remediation and r.status in (Status.FAIL, Status.WARN, Status.ERROR, Status.WAIVED):
-                        console.print(f"      [cyan]fix:[/] {escape(r.remediation)}")
+                        out.append(f"      {self._paint('fix:', 'cyan')} {r.remediation}")
 
-    def _write_summary(self, console: Console, report: RunReport, escape: Any) -> None:
+    def _write_summary(self, out: list[str], report: RunReport) -> None:
         counts = report.counts()
         parts = [f"{counts[str(s)]} {s}" for s in Status if counts[str(s)] or s in (Status.PASS, Status.FAIL)]
-        console.print()
-        console.print(f"[bold]Summary:[/] {len(report.results)} checks in {_duration(report.duration_s)}: "
-                      + ", ".join(parts))
+        out.append("")
+        out.append(f"{self._paint('Summary:', 'bold')} {len(report.results)} checks in "
+                   f"{_duration(report.duration_s)}: " + ", ".join(parts))
         causes = report.root_causes()
         if causes:
-            console.print("[bold]Root causes[/] (fix these first):")
+            out.append(self._paint("Root causes", "bold") + " (fix these first):")
             for result, blocked in causes:
-                glyph, style = self._glyph(result.status)
-                console.print(f"  [{style}]{escape(glyph)}[/] {escape(result.id)} ({result.status}) blocks "
-                              f"{len(blocked)}: {escape(', '.join(blocked))}")
+                out.append(f"  {self._glyph(result.status)} {result.id} ({result.status}) blocks "
+                           f"{len(blocked)}: {', '.join(blocked)}")
         fixtures: dict[str, list[str]] = {}
         for r in report.results:
             if "fixture_error" in r.details:
                 fixtures.setdefault(str(r.details["fixture_error"]), []).append(r.id)
         for name, ids in sorted(fixtures.items()):
-            console.print(f"  [magenta]fixture {escape(name)!r}[/] failed for {len(ids)}: {escape(', '.join(ids))}")
+            out.append(f"  {self._paint(f'fixture {name!r}', 'magenta')} failed for {len(ids)}: {', '.join(ids)}")
         for error in report.errors:
-            console.print(f"[bold red]error:[/] {escape(error)}")
+            out.append(f"{self._paint('error:', 'bold red')} {error}")
         code = report.exit_code
-        console.print(f"[bold]Exit {int(code)}:[/] {code.meaning}")
+        out.append(f"{self._paint(f'Exit {int(code)}:', 'bold')} {code.meaning}")
 
 
 @hookimpl
