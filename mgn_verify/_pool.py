@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -35,6 +36,9 @@ class WorkerPool:
         self._queued = 0    # jobs submitted and not yet taken by a worker
         self._excess = 0    # stuck workers that must retire once free
         self._closed = False
+        # Finished jobs wait here; one loop wake-up delivers all of them (not one per job).
+        self._finished: deque[tuple[asyncio.Future[Any], Any]] = deque()
+        self._finished_lock = threading.Lock()
 
     def run(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``func`` on a worker; the future gets its return value (``func`` must not raise)."""
@@ -63,6 +67,13 @@ class WorkerPool:
         for _ in range(live):
             self._jobs.put(None)
 
+    def _deliver_finished(self) -> None:
+        with self._finished_lock:
+            batch = list(self._finished)
+            self._finished.clear()
+        for future, value in batch:
+            _deliver(future, value)
+
     def _start_worker(self) -> None:
         self._live += 1
         threading.Thread(target=self._work, name="mgn-check-worker", daemon=True).start()
@@ -80,10 +91,14 @@ class WorkerPool:
                 break
             func, loop, future = job
             value = func()
-            try:
-                loop.call_soon_threadsafe(_deliver, future, value)
-            except RuntimeError:  # the loop is closed: the run ended without us
-                break
+            with self._finished_lock:
+                first = not self._finished
+                self._finished.append((future, value))
+            if first:
+                try:
+                    loop.call_soon_threadsafe(self._deliver_finished)
+                except RuntimeError:  # the loop is closed: the run ended without us
+                    break
             with self._lock:
                 if self._excess:
                     self._excess -= 1

@@ -78,8 +78,10 @@ def mgn_register_fixtures(registry: Registry) -> None:
 
 @hookspec
 def mgn_register_checks(registry: Registry, config: Config) -> None:
-    """Add checks programmatically (e.g. generated from config) beyond module-level ``@check``
-    functions, which are collected automatically.
+    """Add checks programmatically, e.g. one per endpoint listed in the config.
+
+    Module-level ``@check`` functions of a plugin are collected automatically; this hook is for
+    checks that only exist once the configuration is known.
 
     **When**: after ``mgn_register_fixtures``; the dependency graph is built right after.
 

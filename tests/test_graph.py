@@ -84,3 +84,29 @@ def check_b(): pass
     assert run.exit_code == 2
     assert run.stderr.strip() == "mgn: error: dependency cycle: c.a -> c.b -> c.a"
     assert run.report is not None and run.report["summary"]["errors"] == ["dependency cycle: c.a -> c.b -> c.a"]
+
+
+def test_duplicate_id_through_cli_is_one_line_exit_2(mgn, checks_dir) -> None:
+    directory = checks_dir(check_one='''
+from mgn_verify import check
+@check(id="d.same")
+def check_a(): pass
+''', check_two='''
+from mgn_verify import check
+@check(id="d.same")
+def check_b(): pass
+''')
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED)
+    assert run.exit_code == 2
+    assert run.stderr.startswith("mgn: error: duplicate check id 'd.same': defined in plugin ")
+    assert "check_one.py" in run.stderr and "check_two.py" in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+def test_exact_parametrized_id_is_not_a_glob() -> None:
+    @check(id="net.tcp")
+    @parametrize("endpoint", ["127.0.0.1:443", "127.0.0.1:80"])
+    def check_tcp(endpoint: str) -> None: ...
+
+    graph = build_graph(_specs(check_tcp, _check("net.tls", ["net.tcp[127.0.0.1:443]"])))
+    assert graph.requires["net.tls"] == ("net.tcp[127.0.0.1:443]",)

@@ -154,3 +154,13 @@ def test_report_dir_is_created(mgn, checks_dir, tmp_path: Path) -> None:
     run = mgn("verify", "--checks-dir", str(checks_dir(check_r='def check_ok(): pass\n')), *ISOLATED,
               "--json", str(target))
     assert run.exit_code == 0 and target.exists()
+
+
+def test_reporters_are_plugins_that_can_be_blocked(mgn, checks_dir, tmp_path: Path) -> None:
+    directory = str(checks_dir(check_r='def check_ok(): pass\n'))
+    quiet = mgn("verify", "--checks-dir", directory, *ISOLATED, "-p", "no:console", report=False)
+    assert quiet.exit_code == 0 and quiet.stdout == ""
+    no_json = mgn("verify", "--checks-dir", directory, *ISOLATED, "-p", "no:json", "--json", str(tmp_path / "x"),
+                  report=False)
+    assert no_json.exit_code == 2
+    assert no_json.stderr.startswith("mgn: error: unknown report format 'json'")

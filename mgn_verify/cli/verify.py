@@ -71,7 +71,7 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         junit_path: str | None, formats: tuple[str, ...], verbose: int) -> None:
     """Run the checks of all layers, or of the LAYERs named (system, network, kubernetes,
     tailscale, rethinkdb, guildnet). Checks they require are pulled in and run first."""
-    outputs = [Output(f) for f in (formats or ("console",))]
+    outputs = [Output(f) for f in formats]
     outputs += [Output("json", json_path)] if json_path else []
     outputs += [Output("junit", junit_path)] if junit_path else []
     settings = parse_overrides(overrides)
@@ -87,6 +87,10 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         try:
             session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
                          settings=settings)
+            if not formats and "console" in session.reporters.names():  # -p no:console: no default
+                outputs.insert(0, Output("console"))
+            for output in outputs:  # an unknown format is a usage error before anything runs
+                session.reporters.check(output.format)
             ids, preset = session.select(Selection(list(layers), list(checks), list(skips), list(tags)))
             config = session.config
             assert config is not None

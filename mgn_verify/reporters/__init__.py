@@ -52,9 +52,13 @@ class ReporterRegistry:
         return sorted(self._factories)
 
     def create(self, name: str, context: ReporterContext) -> Reporter:
+        self.check(name)
+        return self._factories[name][0](context)
+
+    def check(self, name: str) -> None:
+        """Raise ``UsageError`` (with a suggestion) unless a reporter called ``name`` exists."""
         if name not in self._factories:
             close = difflib.get_close_matches(name, self.names(), n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
             known = ", ".join(self.names()) or "none (all reporter plugins blocked)"
             raise UsageError(f"unknown report format {name!r}{hint}; available: {known}")
-        return self._factories[name][0](context)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 
-from .._model import LAYERS, Result, Status
+from .._model import Result, Status, layer_sort_key
 from .._report import RunReport
 from ..hookspecs import hookimpl
 from . import ReporterContext, ReporterRegistry
@@ -39,7 +39,7 @@ class JunitReporter:
             layers.setdefault(result.layer, []).append(result)
         root = ET.Element("testsuites", {"name": "mgn verify"})
         totals = {"tests": 0, "failures": 0, "errors": 0}
-        for layer in sorted(layers, key=lambda name: (LAYERS.index(name) if name in LAYERS else 99, name)):
+        for layer in sorted(layers, key=layer_sort_key):
             cases = [self._case(TestCase, result) for result in layers[layer]]
             suite = TestSuite(layer, cases, hostname=report.hostname, id=layer, package="mgn_verify",
                               timestamp=report.started_at.isoformat(timespec="seconds"),
