@@ -29,7 +29,7 @@ _MEANINGS = {
     ExitCode.USAGE_ERROR: "usage, configuration, plugin or report-writing error",
     ExitCode.CHECK_ERRORS: "no check failed, but at least one could not verify (error)",
     ExitCode.WARNINGS: "only warnings, and --strict was given",
-    ExitCode.INTERRUPTED: "interrupted (Ctrl-C)",
+    ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
 }
 
 

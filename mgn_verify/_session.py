@@ -131,7 +131,8 @@ class Session:
     # -- running ------------------------------------------------------------------------------
 
     def run(self, ids: list[str], preset: dict[str, str], options: RunOptions, *,
-            ignore: list[str], argv: list[str], live: Sequence[object] = ()) -> RunReport:
+            ignore: list[str], argv: list[str], live: Sequence[object] = (),
+            selection: Sequence[str] = ()) -> RunReport:
         assert self.graph is not None and self.plugins is not None and self.config is not None
         config = self.config
         waivers = WaiverBook(parse_waivers(config["verify.waivers"],
@@ -140,7 +141,7 @@ class Session:
         pm = self.plugins.pm
         for reporter in live:
             pm.register(reporter)
-        plan = RunPlan([self.graph.specs[cid] for cid in ids], options)
+        plan = RunPlan([self.graph.specs[cid] for cid in ids], options, list(selection))
         started_at = datetime.now(UTC)
         started = perf_counter()
         errors: list[str] = []
@@ -151,10 +152,11 @@ class Session:
             ordered = [results[cid] for cid in ids]
             report = RunReport(
                 results=ordered, started_at=started_at, duration_s=perf_counter() - started,
-                hostname=socket.gethostname(), argv=argv, tool_version=__version__,
+                hostname=socket.gethostname(), argv=config.redactor.data(list(argv)), tool_version=__version__,
                 exit_code=exit_code_for(ordered, strict=options.strict, interrupted=interrupted),
                 interrupted=interrupted, plugins=[p.to_dict() for p in self.plugins.loaded],
                 config_file=config.file, errors=errors, warnings=list(self.warnings),
+                selection=list(selection),
             )
             self._safe_hook("mgn_run_finish", errors, report=report)
         finally:

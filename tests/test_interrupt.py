@@ -54,4 +54,4 @@ def check_after(): pass
         "i.slow_async": ("error", "interrupted"), "i.after": ("skip", "not run: interrupted"),
     }
     xmlschema.XMLSchema(str(JUNIT_XSD)).validate(str(junit))
-    assert "Exit 130: interrupted (Ctrl-C)" in stdout
+    assert "Exit 130: interrupted (Ctrl-C or SIGTERM)" in stdout

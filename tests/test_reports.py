@@ -115,7 +115,7 @@ def test_no_colour_without_a_terminal(mgn, checks_dir) -> None:
     assert "\x1b[" not in run.stdout
 
 
-def test_secrets_never_reach_any_report(mgn, checks_dir, tmp_path: Path) -> None:
+def test_secrets_never_reach_any_report(mgn, mgn_process, checks_dir, tmp_path: Path) -> None:
     token, password = "tok-9f8e7d6c5b4a", "hunter2-rdb-pass"
     directory = checks_dir(check_s='''
 from mgn_verify import check
@@ -143,6 +143,12 @@ def runtime_secret(config):
         assert secret not in everything
     assert run.result("s.leak")["message"] == "login with *** / *** failed"
     assert run.result("s.details")["details"]["headers"]["Authorization"] == "Bearer ***"
+    # A real process, so the report's argv is the real command line.
+    argv_report = tmp_path / "argv.json"
+    proc = mgn_process("verify", "--checks-dir", str(directory), *ISOLATED, "--set", f"api.token={token}",
+                       "--json", str(argv_report))
+    assert f"api.token={token}" not in proc.stdout + proc.stderr + argv_report.read_text()
+    assert "api.token=***" in json.loads(argv_report.read_text())["run"]["argv"]
     shown = mgn("config", "show", "--config", str(config), env={"MGN_API_TOKEN": token})
     assert token not in shown.stdout and password not in shown.stdout
     assert 'api.token' in shown.stdout and '"***"' in shown.stdout

@@ -37,12 +37,20 @@ class DefaultToRun(click.Group):
             run_cmd.format_help(sub, formatter)
 
 
+class RunCommand(click.Command):
+    """The hidden default subcommand presents itself as ``mgn verify`` in help and errors."""
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        path = ctx.parent.command_path if ctx.parent is not None else "mgn verify"
+        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+
+
 @click.group(cls=DefaultToRun)
 def verify() -> None:
     """Run preflight checks."""
 
 
-@verify.command("run", epilog=EXIT_CODES_HELP + "\n\n\b\nSubcommands:\n"
+@verify.command("run", cls=RunCommand, epilog=EXIT_CODES_HELP + "\n\n\b\nSubcommands:\n"
                 "  mgn verify list [--json]    the check catalogue\n"
                 "  mgn verify explain ID       what a check does, why, how to fix it\n"
                 "  mgn verify graph            the dependency graph (DOT or Mermaid)")
@@ -99,8 +107,8 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
                 fail_fast=fail_fast, wait=parse_duration(wait) if wait else None, strict=config["verify.strict"])
             stdout_reporters = _stdout_reporters(session.reporters, outputs, config, verbose)
             live = [r for r in stdout_reporters.values() if stdout_context(config, verbose).is_tty]
-            report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live)
-            report.selection = list(layers) or ["all"]
+            report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
+                                 selection=list(layers) or ["all"])
         except MgnVerifyError as exc:
             fail(exc)
             _emit_failure(session, outputs, exc, verbose)

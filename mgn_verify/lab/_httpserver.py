@@ -1,10 +1,11 @@
-"""A threaded HTTP(S) server on 127.0.0.1 for the lab simulators.
+"""The HTTP(S) layer shared by the lab's HTTP simulators (Kubernetes, Host App, Headscale,
+tailscaled's LocalAPI).
 
-The simulators are plain functions ``app(Request) -> Response``; this module does the socket
-work: a free port, TLS with a context chosen *per connection* (so ``tls.expired`` takes effect
-without a restart), a "down" switch that really closes the listening socket (clients get
-connection refused) and reopens it on the same port, and a ``stop()`` that joins every thread
-it started and closes every socket, including idle keep-alive connections.
+The simulators are plain functions ``app(Request) -> Response``; this module parses requests
+and writes responses, with TLS chosen *per connection* (so ``tls.expired`` takes effect without
+a restart). The socket work (a free port or a Unix socket, the "down" switch that really closes
+the listener and reopens it on the same address, a ``stop()`` that joins every thread and
+closes every connection, including idle keep-alive ones) is :class:`ReopenableServer`'s.
 """
 
 from __future__ import annotations
@@ -14,16 +15,19 @@ import json
 import socket
 import socketserver
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+from mgn_verify.lab._serving import ReopenableServer, ServedSimulator
+
 __all__ = [
+    "ALL_METHODS",
     "App",
     "DropConnection",
+    "HTTPSimulator",
     "LabHTTPServer",
     "Request",
     "Response",
@@ -33,6 +37,7 @@ __all__ = [
 ]
 
 TEXT_PLAIN = "text/plain; charset=utf-8"
+ALL_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 @dataclass
@@ -87,29 +92,54 @@ def empty_response(status: int) -> Response:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"  # keep-alive, like the real servers
+    """Parses one connection's requests and hands each to the owning server's app."""
+
     timeout = 30  # an idle keep-alive connection ends on its own eventually
-    server: _Listener
+
+    def __init__(
+        self, sock: socket.socket, client_address: Any, listener: socketserver.BaseServer, owner: LabHTTPServer
+    ) -> None:
+        self.owner = owner
+        # HTTP/1.1 keeps connections alive like the real servers; HTTP/1.0 closes each one.
+        self.protocol_version = "HTTP/1.1" if owner.keep_alive else "HTTP/1.0"
+        super().__init__(sock, client_address, listener)  # serves the connection
 
     def log_message(self, format: str, *args: Any) -> None:
-        return  # the simulators keep their own request logs
+        # The simulators keep their own request logs; and client_address is "" on a Unix
+        # socket, which the default implementation cannot format.
+        return
 
-    def _dispatch(self) -> None:
+    def send_response(self, code: int, message: str | None = None) -> None:
+        # Go servers send Date but no Server header; http.server would add "BaseHTTP/...".
+        self.log_request(code)
+        self.send_response_only(code, message)
+        if self.owner.server_header:
+            self.send_header("Server", self.version_string())
+        self.send_header("Date", self.date_time_string())
+
+    def _request(self) -> Request:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         split = urlsplit(self.path)
-        request = Request(
+        peer = self.client_address
+        return Request(
             method=self.command,
             target=self.path,
             path=split.path,
             query=parse_qs(split.query, keep_blank_values=True),
             headers={k.lower(): v for k, v in self.headers.items()},
             body=body,
-            client_host=str(self.client_address[0]),
+            client_host=str(peer[0]) if isinstance(peer, tuple) and peer else "",
             tls=isinstance(self.connection, ssl.SSLSocket),
         )
+
+    def _dispatch(self) -> None:
+        if self.command not in self.owner.methods:
+            self.send_error(501, f"Unsupported method ({self.command!r})")
+            return
+        request = self._request()
         try:
-            response = self.server.owner.app(request)
+            response = self.owner.app(request)
         except DropConnection:
             self.close_connection = True
             return
@@ -128,26 +158,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
 
 
-class _Listener(socketserver.TCPServer):
-    """One listening socket; connection threads are tracked by the owning LabHTTPServer."""
+class LabHTTPServer(ReopenableServer):
+    """Serve ``app`` over HTTP(S) on ``host:port`` (port 0 picks a free port, kept across
+    down/up cycles) or over plain HTTP on the Unix socket ``unix_path``.
 
-    allow_reuse_address = True  # rebinding the same port right after a "down" must work
-
-    def __init__(self, owner: LabHTTPServer, address: tuple[str, int]) -> None:
-        self.owner = owner
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6  # e.g. the Host App's extra [::1] listener
-        super().__init__(address, _Handler)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        self.owner._spawn_connection(request, client_address, self)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        return  # client resets are normal in fault tests
-
-
-class LabHTTPServer:
-    """Serve ``app`` on ``host`` (port 0 picks a free port, kept across down/up cycles)."""
+    ``ssl_context`` is asked on every connection (``None``: plain HTTP); ``down`` is the fault
+    switch; ``keep_alive=False`` answers HTTP/1.0 and closes every connection after one
+    response; ``server_header=False`` leaves out http.server's ``Server`` header (Go servers
+    send none); other ``methods`` get http.server's 501.
+    """
 
     def __init__(
         self,
@@ -157,35 +176,29 @@ class LabHTTPServer:
         down: Callable[[], bool] | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        unix_path: str | None = None,
+        unix_mode: int | None = None,
         name: str = "lab-http",
         watch_interval: float = 0.02,
+        keep_alive: bool = True,
+        server_header: bool = True,
+        methods: frozenset[str] = ALL_METHODS,
     ) -> None:
+        super().__init__(
+            self._serve_http,
+            is_down=down,
+            host=host,
+            port=port,
+            unix_path=unix_path,
+            unix_mode=unix_mode,
+            name=name,
+            watch_interval=watch_interval,
+        )
         self.app = app
-        self.host = host
-        self.port = port
-        self.name = name
+        self.keep_alive = keep_alive
+        self.server_header = server_header
+        self.methods = methods
         self._ssl_context = ssl_context
-        self._down = down
-        self._watch_interval = watch_interval
-        self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._listener: _Listener | None = None
-        self._serve_thread: threading.Thread | None = None
-        self._watch_thread: threading.Thread | None = None
-        self._connections: dict[threading.Thread, socket.socket] = {}
-        # Set while stopping: handlers that sleep (slow faults) wait on this instead.
-        self.stopping = threading.Event()
-        self._running = False
-
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    @property
-    def running(self) -> bool:
-        return self._running
-
-    @property
-    def listening(self) -> bool:
-        return self._listener is not None
 
     @property
     def scheme(self) -> str:
@@ -196,107 +209,25 @@ class LabHTTPServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
 
-    def start(self) -> None:
-        if self._running:
-            return
-        self.stopping.clear()
-        self._open()
-        self._running = True
-        if self._down is not None:
-            self._watch_thread = threading.Thread(target=self._watch, name=f"{self.name}-watch", daemon=True)
-            self._watch_thread.start()
-
-    def stop(self) -> None:
-        if not self._running:
-            return
-        with self._sync_lock:
-            self._running = False
-        self.stopping.set()
-        if self._watch_thread is not None:
-            self._watch_thread.join()
-            self._watch_thread = None
-        self._close()
-
-    # -- internals -----------------------------------------------------------------------------
-
-    def _open(self) -> None:
-        listener = _Listener(self, (self.host, self.port))
-        self.port = int(listener.server_address[1])
-        thread = threading.Thread(
-            target=listener.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name=f"{self.name}-accept",
-            daemon=True,
-        )
-        with self._lock:
-            self._listener = listener
-            self._serve_thread = thread
-        thread.start()
-
-    def _close(self) -> None:
-        """Close the listener and every live connection, then join their threads."""
-        with self._lock:
-            listener, thread = self._listener, self._serve_thread
-            self._listener = self._serve_thread = None
-        if listener is not None and thread is not None:
-            listener.shutdown()
-            thread.join()
-            listener.server_close()
-        with self._lock:
-            conns = list(self._connections.items())
-        for _, sock in conns:
-            with contextlib.suppress(OSError):
-                # Base-class shutdown works on the raw fd even when ``sock`` is an SSLSocket.
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-        for conn_thread, _ in conns:
-            conn_thread.join(timeout=5)
-
-    def sync(self) -> None:
-        """Close or reopen the listener to match the ``down`` switch, right now."""
-        if self._down is None:
-            return
-        with self._sync_lock:
-            if not self._running:
-                return
-            down = self._down()
-            if down and self._listener is not None:
-                self._close()
-            elif not down and self._listener is None:
-                with contextlib.suppress(OSError):  # port taken meanwhile: retry next tick
-                    self._open()
-
-    def _watch(self) -> None:
-        while not self.stopping.wait(self._watch_interval):
-            self.sync()
-
-    def _spawn_connection(self, request: socket.socket, client_address: Any, listener: _Listener) -> None:
-        thread = threading.Thread(
-            target=self._serve_connection,
-            args=(request, client_address, listener),
-            name=f"{self.name}-conn",
-            daemon=True,
-        )
-        with self._lock:
-            self._connections[thread] = request
-        thread.start()
-
-    def _serve_connection(self, request: socket.socket, client_address: Any, listener: _Listener) -> None:
-        me = threading.current_thread()
+    def _serve_http(self, request: socket.socket, client_address: Any, listener: socketserver.BaseServer) -> None:
         sock: socket.socket = request
         try:
             ctx = self._ssl_context() if self._ssl_context is not None else None
             if ctx is not None:
                 request.settimeout(10)  # a client that never finishes the handshake
                 sock = ctx.wrap_socket(request, server_side=True)
-                with self._lock:
-                    self._connections[me] = sock
-            _Handler(sock, client_address, listener)
-        except (OSError, ssl.SSLError, ValueError):
-            pass  # handshake failures and resets are what fault tests provoke
+                self.track(sock)
+            _Handler(sock, client_address, listener, self)
         finally:
             with contextlib.suppress(OSError):
                 sock.close()
-            with contextlib.suppress(OSError):
-                request.close()
-            with self._lock:
-                self._connections.pop(me, None)
+
+
+class HTTPSimulator(ServedSimulator):
+    """The lifecycle facade plus ``url`` for a simulator served by a :class:`LabHTTPServer`."""
+
+    _server: LabHTTPServer
+
+    @property
+    def url(self) -> str:
+        return self._server.url

@@ -181,6 +181,9 @@ class Lab:
         self._rethinkdb = rethinkdb
         rethinkdb.start()
         stack.callback(rethinkdb.stop)
+        # The cluster's `rethinkdb` LoadBalancer Service is how the Host App (and any kube client)
+        # finds the database: point it at the simulator's real port.
+        kube.state.set_rethinkdb_endpoint(rethinkdb.host, rethinkdb.port)
 
         hostapp = HostAppSimulator(
             ca=self._ca,
@@ -215,8 +218,9 @@ class Lab:
         self._config_path.write_text(yaml.safe_dump(self.config(kubeconfig), sort_keys=False))
 
     def _probe_rethinkdb(self, host: str, port: int) -> str | None:
-        """The Host App's database probe: whatever address it discovered in the cluster, the
-        database it would reach is the RethinkDB simulator, so ``rethinkdb.down`` shows there too."""
+        """The Host App's database probe. The address it discovers in the cluster is the
+        RethinkDB simulator's (the Service points there); whatever address it is given, the
+        database it reaches is the simulator, so ``rethinkdb.down`` shows there too."""
         rethinkdb = self._rethinkdb
         if rethinkdb is None:
             return f"dial tcp {host}:{port}: connect: connection refused"

@@ -20,16 +20,12 @@ from __future__ import annotations
 
 import json
 import secrets
-import socket
-import socketserver
 import string
 from datetime import UTC, datetime, timedelta
-from http.server import ThreadingHTTPServer
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlsplit
 
 from mgn_verify.lab._faults import FaultSet
-from mgn_verify.lab._serving import PlainHandler, ReversibleServer
+from mgn_verify.lab._httpserver import HTTPSimulator, LabHTTPServer, Request, Response
 from mgn_verify.lab._tailnet import Tailnet, TailnetNode, TailnetUser, iso_z
 
 __all__ = ["HEADSCALE_VERSION", "HeadscaleSimulator", "generate_api_key"]
@@ -53,85 +49,20 @@ def generate_api_key() -> str:
     return f"hskey-api-{prefix}-{secret}"
 
 
-def _compact(value: object) -> bytes:
+def _reply(status: int, body: bytes, content_type: str) -> Response:
+    return Response(status, body, content_type, list(_SECURITY_HEADERS))
+
+
+def _json(status: int, value: object) -> Response:
     # grpc-gateway writes protojson without a trailing newline.
-    return json.dumps(value, separators=(",", ":")).encode()
+    return _reply(status, json.dumps(value, separators=(",", ":")).encode(), "application/json")
 
 
-class _TCPHTTPServer(ThreadingHTTPServer):
-    daemon_threads = True
-    simulator: HeadscaleSimulator
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a reverse DNS lookup that can stall
-        # for seconds in a sandbox; the name is only used for CGI, so skip it.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name, self.server_port = str(host), int(port)
+def _grpc_error(status: int, code: int, message: str) -> Response:
+    return _json(status, {"code": code, "message": message, "details": []})
 
 
-class _HeadscaleHandler(PlainHandler):
-    server: _TCPHTTPServer
-
-    def _json(self, status: int, value: object, content_type: str = "application/json") -> None:
-        self.reply(status, _compact(value), content_type, _SECURITY_HEADERS)
-
-    def _grpc_error(self, status: int, code: int, message: str) -> None:
-        self._json(status, {"code": code, "message": message, "details": []})
-
-    def _dispatch(self) -> None:
-        sim = self.server.simulator
-        url = urlsplit(self.path)
-        path, query = url.path, parse_qs(url.query)
-        if path == "/health" and self.command in ("GET", "HEAD"):
-            body = b'{"status":"pass"}\n'
-            self.reply(200, body, "application/health+json; charset=utf-8", _SECURITY_HEADERS)
-            return
-        if path == "/version" and self.command in ("GET", "HEAD"):
-            self._json(200, sim.version_info())
-            return
-        if not (path == "/api" or path.startswith("/api/")):
-            # gorilla/mux's not-found handler, i.e. Go's http.NotFound.
-            body = b"404 page not found\n"
-            self.reply(404, body, "text/plain; charset=utf-8", _SECURITY_HEADERS)
-            return
-        # The auth middleware wraps the whole /api prefix, so it runs before routing.
-        if not sim.authorized(self.headers.get("Authorization", "")):
-            self.reply(401, b"Unauthorized", "text/plain; charset=utf-8", _SECURITY_HEADERS)
-            return
-        self._api(sim, path, query)
-
-    def _api(self, sim: HeadscaleSimulator, path: str, query: dict[str, list[str]]) -> None:
-        routes = ("/api/v1/health", "/api/v1/node", "/api/v1/user", "/api/v1/preauthkey")
-        parts = path.split("/")
-        known = path in routes or (len(parts) == 5 and path.startswith("/api/v1/node/"))
-        if not known:
-            self._grpc_error(404, 5, "Not Found")
-            return
-        if self.command not in ("GET", "HEAD"):
-            self._grpc_error(405, 12, "Method Not Allowed")
-            return
-        first = {key: values[0] for key, values in query.items() if values}
-        if path == "/api/v1/health":
-            self._json(200, {"databaseConnectivity": True})
-        elif path == "/api/v1/node":
-            self._json(200, {"nodes": sim.nodes(user=first.get("user", ""))})
-        elif path == "/api/v1/user":
-            users = sim.users(first.get("id", ""), first.get("name", ""), first.get("email", ""))
-            self._json(200, {"users": users})
-        elif path == "/api/v1/preauthkey":
-            self._json(200, {"preAuthKeys": sim.preauth_keys()})
-        else:
-            node = sim.node(parts[4])
-            if node is None:
-                self._grpc_error(404, 5, "node not found")
-            else:
-                self._json(200, {"node": node})
-
-    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _dispatch
-
-
-class HeadscaleSimulator:
+class HeadscaleSimulator(HTTPSimulator):
     """Headscale's HTTP endpoints on ``url``; ``api_key`` opens ``/api/v1``."""
 
     FAULTS: ClassVar[tuple[str, ...]] = ("headscale.down",)
@@ -146,38 +77,70 @@ class HeadscaleSimulator:
         self.faults = faults if faults is not None else FaultSet(self.FAULTS)
         self.api_key = api_key or generate_api_key()
         self.tailnet = tailnet or Tailnet.default()
-        self._port: int | None = None
         self._started_at = datetime.now(UTC).replace(microsecond=0)
-        self._server = ReversibleServer(
-            "headscale-sim", self._make_server, is_down=lambda: self.faults.active("headscale.down")
+        # Go-like HTTP/1.0 without a Server header; with headscale.down injected from the start
+        # the server still picks its port, so the lab's config file has the URL it comes back on.
+        self._server = LabHTTPServer(
+            self._app,
+            down=lambda: self.faults.active("headscale.down"),
+            name="headscale-sim",
+            keep_alive=False,
+            server_header=False,
+            methods=frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH"}),
         )
 
     @property
     def port(self) -> int:
-        if self._port is None:
+        if self._server.port == 0:
             raise RuntimeError("HeadscaleSimulator is not started")
-        return self._port
+        return self._server.port
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        if self._port is None:
-            # Pick the port up front: with headscale.down injected from the start there is no
-            # listener yet, but the lab's config file still needs the URL it will come back on.
-            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-                probe.bind(("127.0.0.1", 0))
-                self._port = int(probe.getsockname()[1])
         self._started_at = datetime.now(UTC).replace(microsecond=0)
-        self._server.start()
+        super().start()
 
-    def sync_faults(self) -> None:
-        """Apply ``headscale.down`` now instead of at the next watcher tick."""
-        self._server.sync()
+    # -- HTTP app ---------------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        self._server.stop()
+    def _app(self, req: Request) -> Response:
+        path, get = req.path, req.method in ("GET", "HEAD")
+        if path == "/health" and get:
+            return _reply(200, b'{"status":"pass"}\n', "application/health+json; charset=utf-8")
+        if path == "/version" and get:
+            return _json(200, self.version_info())
+        if not (path == "/api" or path.startswith("/api/")):
+            # gorilla/mux's not-found handler, i.e. Go's http.NotFound.
+            return _reply(404, b"404 page not found\n", "text/plain; charset=utf-8")
+        # The auth middleware wraps the whole /api prefix, so it runs before routing.
+        if not self.authorized(req.header("authorization")):
+            return _reply(401, b"Unauthorized", "text/plain; charset=utf-8")
+        return self._api(req)
+
+    def _api(self, req: Request) -> Response:
+        path = req.path
+        routes = ("/api/v1/health", "/api/v1/node", "/api/v1/user", "/api/v1/preauthkey")
+        parts = path.split("/")
+        known = path in routes or (len(parts) == 5 and path.startswith("/api/v1/node/"))
+        if not known:
+            return _grpc_error(404, 5, "Not Found")
+        if req.method not in ("GET", "HEAD"):
+            return _grpc_error(405, 12, "Method Not Allowed")
+        q = req.query_value
+        if path == "/api/v1/health":
+            return _json(200, {"databaseConnectivity": True})
+        if path == "/api/v1/node":
+            return _json(200, {"nodes": self.nodes(user=q("user"))})
+        if path == "/api/v1/user":
+            return _json(200, {"users": self.users(q("id"), q("name"), q("email"))})
+        if path == "/api/v1/preauthkey":
+            return _json(200, {"preAuthKeys": self.preauth_keys()})
+        node = self.node(parts[4])
+        if node is None:
+            return _grpc_error(404, 5, "node not found")
+        return _json(200, {"node": node})
 
     # -- the data, rendered as protojson dictionaries -----------------------------------------
 
@@ -269,8 +232,3 @@ class HeadscaleSimulator:
                 "aclTags": [],
             }
         ]
-
-    def _make_server(self) -> _TCPHTTPServer:
-        server = _TCPHTTPServer(("127.0.0.1", self.port), _HeadscaleHandler)
-        server.simulator = self
-        return server

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar
 
 from mgn_verify.lab._faults import FaultSet
-from mgn_verify.lab._httpserver import LabHTTPServer, Request, Response
+from mgn_verify.lab._httpserver import HTTPSimulator, LabHTTPServer, Request, Response
 from mgn_verify.lab._tls import LabCA, server_ssl_context
 from mgn_verify.lab.hostapp_cluster import handle_cluster
 from mgn_verify.lab.hostapp_model import (
@@ -54,7 +54,7 @@ _CORS = [
 RdbProbe = Callable[[str, int], str | None]
 
 
-class HostAppSimulator:
+class HostAppSimulator(HTTPSimulator):
     """The Host App's HTTPS API on 127.0.0.1, with ``cluster_id`` registered and bootstrapped."""
 
     FAULTS: ClassVar[frozenset[str]] = frozenset(
@@ -110,33 +110,7 @@ class HostAppSimulator:
             # The bootstrap stored the kube simulator's kubeconfig (CA embedded, like a join file).
             if self.cluster_id not in self._kubeconfigs and self.kube.port:
                 self._kubeconfigs[self.cluster_id] = self.kube.kubeconfig_text(embed_ca=True)
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def sync_faults(self) -> None:
-        """Apply ``hostapp.down`` now instead of at the watcher's next tick."""
-        self._server.sync()
-
-    def __enter__(self) -> HostAppSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
+        super().start()
 
     @property
     def requests(self) -> list[RequestRecord]:

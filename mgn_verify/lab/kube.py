@@ -23,6 +23,7 @@ from mgn_verify.lab import kube_resources as kr
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import (
     DropConnection,
+    HTTPSimulator,
     LabHTTPServer,
     Request,
     Response,
@@ -48,7 +49,7 @@ class _Target(NamedTuple):
     subresource: str | None
 
 
-class KubeSimulator:
+class KubeSimulator(HTTPSimulator):
     """An HTTPS kube-apiserver on 127.0.0.1 backed by a :class:`KubeState`."""
 
     FAULTS: ClassVar[frozenset[str]] = frozenset(
@@ -102,36 +103,7 @@ class KubeSimulator:
         self._log_lock = threading.Lock()
         self._requests: list[tuple[str, str, int]] = []
 
-    # -- lifecycle and accessors -----------------------------------------------------------------
-
-    def start(self) -> None:
-        self._server.start()
-
-    def stop(self) -> None:
-        self._server.stop()
-
-    def sync_faults(self) -> None:
-        """Apply ``kubernetes.down`` now instead of at the watcher's next tick."""
-        self._server.sync()
-
-    def __enter__(self) -> KubeSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def url(self) -> str:
-        return self._server.url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    @property
-    def running(self) -> bool:
-        return self._server.running
+    # -- accessors (start/stop/sync_faults/url/port/running: HTTPSimulator) ------------------------
 
     @property
     def requests(self) -> list[tuple[str, str, int]]:

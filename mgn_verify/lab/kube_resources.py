@@ -240,6 +240,28 @@ def _template(labels: dict[str, str], containers: list[tuple[str, str]]) -> Obj:
     }
 
 
+def _workload(
+    name: str,
+    ns: str,
+    labels: dict[str, str],
+    containers: list[tuple[str, str]],
+    when: str,
+    spec: Obj,
+    status: Obj,
+    owner: Obj | None = None,
+) -> Obj:
+    """A Deployment/DaemonSet/StatefulSet at generation 1: ``spec`` gets selector and template."""
+    m = meta(name, ns, labels, created=when)
+    m["generation"] = 1
+    if owner is not None:
+        m["ownerReferences"] = [owner]
+    return {
+        "metadata": m,
+        "spec": {**spec, "selector": {"matchLabels": dict(labels)}, "template": _template(labels, containers)},
+        "status": status,
+    }
+
+
 def deployment(
     name: str,
     ns: str,
@@ -272,21 +294,9 @@ def deployment(
             when,
         ),
     ]
-    m = meta(name, ns, labels, created=when)
-    m["generation"] = 1
-    if owner is not None:
-        m["ownerReferences"] = [owner]
     # The counters are omitted when zero (protocols.md §2.4), so drop zero values.
     status = {k: v for k, v in status.items() if v != 0}
-    return {
-        "metadata": m,
-        "spec": {
-            "replicas": replicas,
-            "selector": {"matchLabels": dict(labels)},
-            "template": _template(labels, containers),
-        },
-        "status": status,
-    }
+    return _workload(name, ns, labels, containers, when, {"replicas": replicas}, status, owner)
 
 
 def daemonset(
@@ -299,21 +309,16 @@ def daemonset(
     ready: int,
     when: str,
 ) -> Obj:
-    m = meta(name, ns, labels, created=when)
-    m["generation"] = 1
-    return {
-        "metadata": m,
-        "spec": {"selector": {"matchLabels": dict(labels)}, "template": _template(labels, containers)},
-        "status": {
-            "currentNumberScheduled": desired,
-            "desiredNumberScheduled": desired,
-            "numberMisscheduled": 0,
-            "numberReady": ready,
-            "numberAvailable": ready,
-            "updatedNumberScheduled": desired,
-            "observedGeneration": 1,
-        },
+    status: Obj = {
+        "currentNumberScheduled": desired,
+        "desiredNumberScheduled": desired,
+        "numberMisscheduled": 0,
+        "numberReady": ready,
+        "numberAvailable": ready,
+        "updatedNumberScheduled": desired,
+        "observedGeneration": 1,
     }
+    return _workload(name, ns, labels, containers, when, {}, status)
 
 
 def statefulset(
@@ -326,25 +331,15 @@ def statefulset(
     ready: int,
     when: str,
 ) -> Obj:
-    m = meta(name, ns, labels, created=when)
-    m["generation"] = 1
-    return {
-        "metadata": m,
-        "spec": {
-            "replicas": replicas,
-            "serviceName": name,
-            "selector": {"matchLabels": dict(labels)},
-            "template": _template(labels, containers),
-        },
-        "status": {
-            "replicas": replicas,
-            "readyReplicas": ready,
-            "currentReplicas": replicas,
-            "updatedReplicas": replicas,
-            "availableReplicas": ready,
-            "observedGeneration": 1,
-        },
+    status: Obj = {
+        "replicas": replicas,
+        "readyReplicas": ready,
+        "currentReplicas": replicas,
+        "updatedReplicas": replicas,
+        "availableReplicas": ready,
+        "observedGeneration": 1,
     }
+    return _workload(name, ns, labels, containers, when, {"replicas": replicas, "serviceName": name}, status)
 
 
 def pod(

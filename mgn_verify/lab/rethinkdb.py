@@ -3,24 +3,25 @@
 The real ``rethinkdb`` Python driver connects to it unchanged: V1_0 handshake with real
 SCRAM-SHA-256, token/length/JSON query frames, cursors in batches, and the error responses
 the real server sends (protocols.md §1). One daemon thread accepts connections and one
-daemon thread serves each client. Faults are read from the shared ``faults`` object on
-every connection and query, so injecting or clearing one takes effect without a restart.
+daemon thread serves each client (the listener, its ``rethinkdb.down`` switch and the clean
+stop are :class:`~mgn_verify.lab._serving.ReopenableServer`'s, as for every lab simulator).
+Faults are read from the shared ``faults`` object on every connection and query, so injecting
+or clearing one takes effect without a restart.
 
 Nothing runs at import time; ``start()`` binds 127.0.0.1 on a free port.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import select
 import socket
+import socketserver
 import threading
 from collections.abc import Iterable, Mapping
-from types import TracebackType
 from typing import Any, ClassVar, Final
 
 from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab._serving import ReopenableServer, ServedSimulator
 from mgn_verify.lab.rethinkdb_reql import Evaluator
 from mgn_verify.lab.rethinkdb_system import ClusterState, FaultView, reql_time
 from mgn_verify.lab.rethinkdb_values import DbRef, Stream
@@ -53,8 +54,6 @@ FAULT_CRITICAL_ISSUE: Final = "rethinkdb.critical_issue"
 FAULT_TABLE_NOT_READY: Final = "rethinkdb.table_not_ready"
 FAULT_SLOW: Final = "rethinkdb.slow"
 
-_POLL: Final = 0.02  # how quickly the accept loop notices stop() and the `down` fault
-
 Databases = Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]]
 
 
@@ -77,7 +76,7 @@ def _default_databases() -> dict[str, dict[str, list[dict[str, Any]]]]:
     }
 
 
-class RethinkDBSimulator:
+class RethinkDBSimulator(ServedSimulator):
     """A single-server RethinkDB 2.4.4 on 127.0.0.1, good enough for health checks.
 
     :param faults: anything with ``active(name) -> bool``; a private ``FaultSet`` if omitted.
@@ -106,151 +105,41 @@ class RethinkDBSimulator:
         self.batch_size = batch_size
         self.wait_cap = wait_cap
         self.slow_delay = slow_delay
-        self.port = 0
         self.state = ClusterState(self.faults, _default_databases() if databases is None else databases,
                                   server_name=server_name, has_password=bool(password),
                                   not_ready_table=not_ready_table)
         # Derived once, like the server's stored credentials; the fault swaps in another password.
         self._creds = ScramCredentials.derive(password, iterations=iterations)
         self._rotated_creds = ScramCredentials.derive(password + "-rotated-by-fault", iterations=iterations)
-        self._stopping = threading.Event()
-        self._lock = threading.Lock()
-        self._listener: socket.socket | None = None
-        self._listener_lock = threading.Lock()
-        self._accept_thread: threading.Thread | None = None
-        self._clients: dict[socket.socket, threading.Thread] = {}
+        self._server = ReopenableServer(
+            self._serve_client, is_down=lambda: self.faults.active(FAULT_DOWN), host=self.host,
+            name="rethinkdb-sim")
 
-    # -- lifecycle --------------------------------------------------------------------------
+    # -- lifecycle (stop/sync_faults/port/running and the context manager: ServedSimulator) ---
 
     @property
     def address(self) -> tuple[str, int]:
         return self.host, self.port
 
     @property
-    def running(self) -> bool:
-        return self._accept_thread is not None
-
-    @property
     def connection_count(self) -> int:
         """Client sockets currently open (handshaking or authenticated)."""
-        with self._lock:
-            return len(self._clients)
+        return self._server.connection_count
+
+    @property
+    def stopping(self) -> threading.Event:
+        """Set while stopping: waits in queries (``wait()``, the slow fault) end at once."""
+        return self._server.stopping
 
     def start(self) -> None:
-        if self._accept_thread is not None:
+        if self.running:
             raise RuntimeError("RethinkDBSimulator already started")
-        self._stopping.clear()
-        self._listener = self._bind(self.port)
-        self.port = self._listener.getsockname()[1]
+        super().start()  # started while `down`: refuse from the first connection attempt
         self.state.port = self.port
-        self._accept_thread = threading.Thread(target=self._accept_loop, name=f"rethinkdb-sim:{self.port}",
-                                               daemon=True)
-        self._accept_thread.start()
-        self.sync_faults()  # started while `down`: refuse from the first connection attempt
-
-    def stop(self) -> None:
-        """Close the listener and every client socket, and join all threads. Idempotent."""
-        thread = self._accept_thread
-        if thread is None:
-            return
-        self._stopping.set()
-        thread.join()
-        self._accept_thread = None
-        self._close_clients()
-
-    def __enter__(self) -> RethinkDBSimulator:
-        self.start()
-        return self
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.stop()
-
-    def _bind(self, port: int) -> socket.socket:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            # REUSEADDR lets `down` -> cleared re-bind the same port despite TIME_WAIT sockets.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((self.host, port))
-            sock.listen(64)
-        except OSError:
-            sock.close()
-            raise
-        return sock
-
-    def _close_listener(self) -> None:
-        if self._listener is not None:
-            # select() in the accept thread holds a reference to the socket, so close() alone
-            # would leave it listening until select() returns; shutdown() stops it at once.
-            with contextlib.suppress(OSError):
-                self._listener.shutdown(socket.SHUT_RDWR)
-            self._listener.close()
-            self._listener = None
-
-    def _close_clients(self) -> None:
-        with self._lock:
-            clients = list(self._clients.items())
-        for sock, _ in clients:
-            # shutdown() wakes a thread blocked in recv(); the thread then closes the socket.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in clients:
-            if thread is not threading.current_thread():
-                thread.join(timeout=5)
-
-    def sync_faults(self) -> None:
-        """Apply ``rethinkdb.down`` (or its clearing) now rather than on the next poll tick.
-
-        The Lab calls this after inject/clear; the accept loop calls it on every tick too.
-        """
-        with self._listener_lock:
-            if self._accept_thread is None or self._stopping.is_set():
-                return
-            down = self.faults.active(FAULT_DOWN)
-            if down and self._listener is not None:
-                # A dead server: refuse new connections and drop the open ones.
-                self._close_listener()
-                drop = True
-            elif not down and self._listener is None:
-                # If the port is briefly unavailable, retry on the next tick.
-                with contextlib.suppress(OSError):
-                    self._listener = self._bind(self.port)
-                drop = False
-            else:
-                drop = False
-        if drop:
-            self._close_clients()
-
-    def _accept_loop(self) -> None:
-        try:
-            while not self._stopping.is_set():
-                self.sync_faults()
-                listener = self._listener
-                if listener is None:
-                    self._stopping.wait(_POLL)
-                    continue
-                try:
-                    readable, _, _ = select.select([listener], [], [], _POLL)
-                    if not readable:
-                        continue
-                    conn, _ = listener.accept()
-                except (OSError, ValueError):
-                    continue  # closed by sync_faults() from another thread
-                if self._stopping.is_set() or self.faults.active(FAULT_DOWN):
-                    conn.close()
-                    continue
-                thread = threading.Thread(target=self._serve_client, args=(conn,),
-                                          name=f"rethinkdb-sim-client:{self.port}", daemon=True)
-                with self._lock:
-                    self._clients[conn] = thread
-                thread.start()
-        finally:
-            with self._listener_lock:
-                self._close_listener()
 
     # -- one client -------------------------------------------------------------------------
 
-    def _serve_client(self, sock: socket.socket) -> None:
+    def _serve_client(self, sock: socket.socket, _address: object, _listener: socketserver.BaseServer) -> None:
         authenticated = False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -266,9 +155,6 @@ class RethinkDBSimulator:
             if authenticated:
                 with self.state.lock:
                     self.state.client_connections -= 1
-            with self._lock:
-                self._clients.pop(sock, None)
-            sock.close()
 
 
 class _Session:
@@ -277,15 +163,15 @@ class _Session:
     def __init__(self, sim: RethinkDBSimulator, sock: socket.socket) -> None:
         self.sim = sim
         self.sock = sock
-        self.evaluator = Evaluator(sim.state, sim._stopping, sim.wait_cap)
+        self.evaluator = Evaluator(sim.state, sim.stopping, sim.wait_cap)
         self.cursors: dict[int, list[Any]] = {}  # token -> rows not yet sent
 
     def run(self) -> None:
         while True:
             token, payload = read_frame(self.sock)
-            if self.sim.faults.active(FAULT_DOWN) or self.sim._stopping.is_set():
+            if self.sim.faults.active(FAULT_DOWN) or self.sim.stopping.is_set():
                 raise ConnectionClosed
-            if self.sim.faults.active(FAULT_SLOW) and self.sim._stopping.wait(self.sim.slow_delay):
+            if self.sim.faults.active(FAULT_SLOW) and self.sim.stopping.wait(self.sim.slow_delay):
                 raise ConnectionClosed
             reply = self.handle(token, payload)
             if reply is not None:

@@ -192,6 +192,17 @@ def _fail(sock: socket.socket, code: int, text: str) -> HandshakeFailed:
     return HandshakeFailed(text)
 
 
+def _recv_handshake_json(sock: socket.socket) -> Any:
+    """The next NUL-terminated handshake message, parsed (any JSON value)."""
+    raw = recv_until_nul(sock)
+    if raw is None:
+        raise _fail(sock, 7, "Limited read buffer size.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError):
+        raise _fail(sock, 8, "Invalid JSON object.") from None
+
+
 def run_handshake(sock: socket.socket, users: dict[str, ScramCredentials]) -> str:
     """Serve the V1_0 handshake on ``sock``; return the authenticated user name.
 
@@ -206,13 +217,7 @@ def run_handshake(sock: socket.socket, users: dict[str, ScramCredentials]) -> st
     send_handshake_json(sock, {"max_protocol_version": 0, "min_protocol_version": 0,
                                "server_version": SERVER_VERSION, "success": True})
 
-    raw = recv_until_nul(sock)
-    if raw is None:
-        raise _fail(sock, 7, "Limited read buffer size.")
-    try:
-        first = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _fail(sock, 8, "Invalid JSON object.") from None
+    first = _recv_handshake_json(sock)
     if not isinstance(first, dict):
         raise _fail(sock, 8, "Invalid JSON object.")
     version = first.get("protocol_version")
@@ -252,13 +257,7 @@ def run_handshake(sock: socket.socket, users: dict[str, ScramCredentials]) -> st
     )
     send_handshake_json(sock, {"authentication": server_first, "success": True})
 
-    raw = recv_until_nul(sock)
-    if raw is None:
-        raise _fail(sock, 7, "Limited read buffer size.")
-    try:
-        final = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
-        raise _fail(sock, 8, "Invalid JSON object.") from None
+    final = _recv_handshake_json(sock)
     if not isinstance(final, dict) or not isinstance(final.get("authentication"), str):
         raise _fail(sock, 5, "Expected a string for `authentication`.")
     client_final: str = final["authentication"]

@@ -25,15 +25,14 @@ import json
 import os
 import secrets
 import shutil
-import socketserver
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, ClassVar, Literal
-from urllib.parse import parse_qs, urlsplit
 
 from mgn_verify.lab._faults import FaultSet
-from mgn_verify.lab._serving import PlainHandler, ReversibleServer
+from mgn_verify.lab._httpserver import LabHTTPServer, Request, Response
+from mgn_verify.lab._serving import ServedSimulator
 from mgn_verify.lab._tailnet import Tailnet, TailnetNode, iso_z
 
 __all__ = ["LOCALAPI_HOST", "TailscaleSimulator", "render_status"]
@@ -218,36 +217,7 @@ def render_status(
     }
 
 
-class _UnixHTTPServer(socketserver.ThreadingUnixStreamServer):
-    daemon_threads = True
-    simulator: TailscaleSimulator
-
-
-class _LocalAPIHandler(PlainHandler):
-    server: _UnixHTTPServer
-
-    def _error(self, status: int, message: str) -> None:
-        # Go's http.Error: plain text with a trailing newline.
-        self.reply(status, (message + "\n").encode(), _TEXT, _SECURITY_HEADERS)
-
-    def _dispatch(self) -> None:
-        host = self.headers.get("Host", "")
-        if self.headers.get("Referer") or self.headers.get("Origin") or host not in ("", LOCALAPI_HOST):
-            self._error(403, "invalid localapi request")
-            return
-        url = urlsplit(self.path)
-        if url.path != "/localapi/v0/status":
-            self._error(404, "404 page not found")
-            return
-        query = parse_qs(url.query)
-        peers = _go_bool(query.get("peers", [""])[0], default=True)
-        body = _go_json(self.server.simulator.status(peers=peers))
-        self.reply(200, body, "application/json", _SECURITY_HEADERS)
-
-    do_GET = do_HEAD = do_POST = _dispatch
-
-
-class TailscaleSimulator:
+class TailscaleSimulator(ServedSimulator):
     """tailscaled's LocalAPI on a Unix socket; ``socket_path`` is where clients connect."""
 
     FAULTS: ClassVar[tuple[str, ...]] = (
@@ -272,11 +242,17 @@ class TailscaleSimulator:
         self._tmpdir: str | None = None
         # A pending interactive login keeps one URL until it completes, as the daemon does.
         self._auth_url = f"{self.login_server}/register/{secrets.token_urlsafe(18)}"
-        self._server = ReversibleServer(
-            "tailscale-sim",
-            self._make_server,
-            is_down=lambda: self.faults.active("tailscale.down"),
-            after_close=self._remove_socket,
+        # HTTP/1.0 on purpose: every response closes its connection, so a "down" fault cannot
+        # be dodged by a pooled connection that was opened before the fault.
+        self._server = LabHTTPServer(
+            self._app,
+            down=lambda: self.faults.active("tailscale.down"),
+            # tailscaled makes its socket world-accessible; read access is for every local user.
+            unix_mode=0o666,
+            name="tailscale-sim",
+            keep_alive=False,
+            server_header=False,
+            methods=frozenset({"GET", "HEAD", "POST"}),
         )
 
     @property
@@ -306,32 +282,29 @@ class TailscaleSimulator:
             raise ValueError(f"Unix socket path is too long ({len(os.fsencode(path))} bytes): {path}")
         path.parent.mkdir(parents=True, exist_ok=True)
         self._socket_path = path
+        self._server.unix_path = str(path)
         try:
-            self._server.start()
+            super().start()
         except BaseException:
             self._cleanup_tmpdir()
             raise
 
-    def sync_faults(self) -> None:
-        """Apply ``tailscale.down`` now instead of at the next watcher tick."""
-        self._server.sync()
-
     def stop(self) -> None:
-        self._server.stop()
+        super().stop()
         self._cleanup_tmpdir()
 
-    def _make_server(self) -> _UnixHTTPServer:
-        assert self._socket_path is not None
-        self._remove_socket()  # a stale file from a crashed run would make bind() fail
-        server = _UnixHTTPServer(str(self._socket_path), _LocalAPIHandler)
-        server.simulator = self
-        # tailscaled makes its socket world-accessible; read access is for every local user.
-        os.chmod(self._socket_path, 0o666)
-        return server
+    def _app(self, req: Request) -> Response:
+        if req.header("referer") or req.header("origin") or req.header("host") not in ("", LOCALAPI_HOST):
+            return self._error(403, "invalid localapi request")
+        if req.path != "/localapi/v0/status":
+            return self._error(404, "404 page not found")
+        peers = _go_bool(req.query_value("peers"), default=True)
+        return Response(200, _go_json(self.status(peers=peers)), "application/json", list(_SECURITY_HEADERS))
 
-    def _remove_socket(self) -> None:
-        if self._socket_path is not None:
-            self._socket_path.unlink(missing_ok=True)
+    @staticmethod
+    def _error(status: int, message: str) -> Response:
+        # Go's http.Error: plain text with a trailing newline.
+        return Response(status, (message + "\n").encode(), _TEXT, list(_SECURITY_HEADERS))
 
     def _cleanup_tmpdir(self) -> None:
         if self._tmpdir is not None:

@@ -1,4 +1,5 @@
-"""Fixtures for the Kubernetes and Host App simulator tests.
+"""Helpers and fixtures shared by every lab test (tests/lab has no ``__init__``: import the
+helpers with ``from conftest import ...``; the fixtures are found automatically).
 
 Everything runs on 127.0.0.1 with TLS verified against a per-test lab CA. Delays are short so
 the operator's status transitions and the slow fault stay fast.
@@ -6,6 +7,8 @@ the operator's status transitions and the slow fault stay fast.
 
 from __future__ import annotations
 
+import os
+import socket
 import ssl
 import time
 from collections.abc import Callable, Iterator
@@ -33,6 +36,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
         time.sleep(0.02)
 
 
+def refused(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a TCP connection to ``host:port`` is refused (nothing listens there)."""
+    try:
+        with socket.create_connection((host, port), timeout=2):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
 @pytest.fixture
 def lab_ca(tmp_path: Path) -> LabCA:
     return LabCA(tmp_path / "pki")
@@ -45,17 +61,15 @@ def lab_faults() -> FaultSet:
 
 @pytest.fixture
 def kube_sim(lab_ca: LabCA, lab_faults: FaultSet) -> Iterator[KubeSimulator]:
-    sim = KubeSimulator(
+    with KubeSimulator(
         ca=lab_ca,
         faults=lab_faults,
         token=TOKEN,
         slow_delay=SLOW_DELAY,
         workspace_pending_delay=PENDING_DELAY,
         workspace_running_delay=RUNNING_DELAY,
-    )
-    sim.start()
-    yield sim
-    sim.stop()
+    ) as sim:
+        yield sim
 
 
 @pytest.fixture
@@ -81,10 +95,8 @@ def ca_context(lab_ca: LabCA) -> ssl.SSLContext:
 
 @pytest.fixture
 def hostapp_sim(lab_ca: LabCA, lab_faults: FaultSet, kube_sim: KubeSimulator) -> Iterator[HostAppSimulator]:
-    sim = HostAppSimulator(ca=lab_ca, faults=lab_faults, kube=kube_sim, cluster_id="lab")
-    sim.start()
-    yield sim
-    sim.stop()
+    with HostAppSimulator(ca=lab_ca, faults=lab_faults, kube=kube_sim, cluster_id="lab") as sim:
+        yield sim
 
 
 @pytest.fixture

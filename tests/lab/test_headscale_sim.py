@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 import socket
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import httpx
 import pytest
+from conftest import wait_until
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._tailnet import Tailnet
@@ -24,20 +24,11 @@ SECURITY_HEADERS = {
 }
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def sim() -> Iterator[HeadscaleSimulator]:
     faults = FaultSet(HeadscaleSimulator.FAULTS + TailscaleSimulator.FAULTS)
-    simulator = HeadscaleSimulator(faults=faults, api_key="hskey-api-abcdefghijkl-" + "s" * 64)
-    simulator.start()
-    yield simulator
-    simulator.stop()
+    with HeadscaleSimulator(faults=faults, api_key="hskey-api-abcdefghijkl-" + "s" * 64) as simulator:
+        yield simulator
 
 
 def api(sim: HeadscaleSimulator, path: str, key: str | None = None) -> httpx.Response:
@@ -220,12 +211,8 @@ def test_generated_api_key_format() -> None:
 
 
 def test_default_api_key_and_private_fault_set() -> None:
-    simulator = HeadscaleSimulator(tailnet=Tailnet.default())
-    simulator.start()
-    try:
+    with HeadscaleSimulator(tailnet=Tailnet.default()) as simulator:
         assert api(simulator, "/api/v1/node").status_code == 200
-    finally:
-        simulator.stop()
     assert refused(simulator.url + "/health")
 
 
@@ -253,15 +240,11 @@ def test_down_is_applied_by_the_watcher(sim: HeadscaleSimulator) -> None:
 
 def test_down_from_the_start_still_has_a_url() -> None:
     faults = FaultSet(HeadscaleSimulator.FAULTS, ["headscale.down"])
-    simulator = HeadscaleSimulator(faults=faults)
-    simulator.start()
-    try:
+    with HeadscaleSimulator(faults=faults) as simulator:
         assert refused(simulator.url + "/health")
         faults.clear("headscale.down")
         simulator.sync_faults()
         assert httpx.get(simulator.url + "/health").status_code == 200
-    finally:
-        simulator.stop()
 
 
 def test_stop_frees_the_port(sim: HeadscaleSimulator) -> None:

@@ -8,42 +8,22 @@ import os
 import socket
 import ssl
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
+from conftest import open_fds, refused, wait_until
 
 from mgn_verify.lab import Lab, UnknownFaultError, known_faults
 
 pytest_plugins = ["pytester"]
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
-def refused(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2):
-            return False
-    except ConnectionRefusedError:
-        return True
-
-
 def ts_client(lab: Lab) -> httpx.Client:
     return httpx.Client(
         transport=httpx.HTTPTransport(uds=lab.tailscale.socket_path), base_url="http://local-tailscaled.sock"
     )
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def test_config_file(tmp_path: Path) -> None:
@@ -109,6 +89,34 @@ def test_real_clients_accept_the_config() -> None:
             assert ts.get("/localapi/v0/status").json()["BackendState"] == "Running"
         headers = {"Authorization": f"Bearer {config['headscale']['api_key']}"}
         assert httpx.get(config["headscale"]["url"] + "/api/v1/node", headers=headers).status_code == 200
+
+
+def test_rethinkdb_service_points_at_the_lab_database() -> None:
+    from kubernetes import client
+    from kubernetes import config as kube_config
+
+    with Lab() as lab:
+        config = yaml.safe_load(lab.config_path.read_text())
+        api = kube_config.new_client_from_config(  # type: ignore[no-untyped-call]
+            config_file=config["kubernetes"]["kubeconfig"], context=config["kubernetes"]["context"]
+        )
+        with api:
+            service = client.CoreV1Api(api).read_namespaced_service("rethinkdb", "default")
+        assert service.spec.type == "LoadBalancer"
+        assert [ingress.ip for ingress in service.status.load_balancer.ingress] == ["127.0.0.1"]
+        assert [port.port for port in service.spec.ports] == [lab.rethinkdb.port]
+        assert service.spec.ports[0].target_port == lab.rethinkdb.port
+        # The Host App discovers the database through that Service and probes the real port.
+        addr = f"127.0.0.1:{lab.rethinkdb.port}"
+        verify = ssl.create_default_context(cafile=str(lab.ca.ca_path))
+        with httpx.Client(base_url=lab.hostapp.url, verify=verify) as hostapp:
+            assert hostapp.get("/api/cluster/lab/db/health").json() == {"status": "ok", "addr": addr}
+            lab.inject("rethinkdb.down")
+            assert hostapp.get("/api/cluster/lab/db/health").json() == {
+                "status": "unavailable",
+                "addr": addr,
+                "error": f"dial tcp {addr}: connect: connection refused",
+            }
 
 
 def test_tailscale_and_headscale_share_one_tailnet() -> None:

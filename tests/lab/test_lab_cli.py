@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -21,16 +22,37 @@ from mgn_verify.lab.cli import STATE_FILENAME, lab
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
+def _lab_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+
+
 def run_lab(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     return subprocess.run(
         [sys.executable, "-m", "mgn_verify.lab", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
-        env=env,
+        env=_lab_env(),
         check=False,
     )
+
+
+@contextlib.contextmanager
+def lab_up_in_the_foreground(*args: str) -> Iterator[subprocess.Popen[str]]:
+    """``mgn lab up`` as a real foreground process; killed on the way out if still running."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "mgn_verify.lab", "up", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_lab_env(),
+    )
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
 
 
 def pid_gone(pid: int) -> bool:
@@ -141,25 +163,7 @@ def test_up_detach_status_down(state_dir: Path) -> None:
 
 def test_up_in_the_foreground_stops_on_sigterm(state_dir: Path, tmp_path: Path) -> None:
     workdir = tmp_path / "work"
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-u",
-            "-m",
-            "mgn_verify.lab",
-            "up",
-            "--state-dir",
-            str(state_dir),
-            "--workdir",
-            str(workdir),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    with lab_up_in_the_foreground("--state-dir", str(state_dir), "--workdir", str(workdir)) as process:
         assert process.stdout is not None
         lines = [process.stdout.readline() for _ in range(3)]
         assert lines[0].startswith(f"mgn lab is up (pid {process.pid})")
@@ -168,10 +172,6 @@ def test_up_in_the_foreground_stops_on_sigterm(state_dir: Path, tmp_path: Path) 
         assert json.loads((state_dir / STATE_FILENAME).read_text())["pid"] == process.pid
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0
     assert "mgn lab stopped" in out
     assert not (state_dir / STATE_FILENAME).exists()
@@ -179,25 +179,13 @@ def test_up_in_the_foreground_stops_on_sigterm(state_dir: Path, tmp_path: Path) 
 
 
 def test_up_in_the_foreground_stops_on_ctrl_c(state_dir: Path) -> None:
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-u", "-m", "mgn_verify.lab", "up", "--state-dir", str(state_dir)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
+    with lab_up_in_the_foreground("--state-dir", str(state_dir)) as process:
         assert process.stdout is not None
         assert process.stdout.readline().startswith("mgn lab is up")
         config_path = Path(process.stdout.readline().split()[-1])
         assert config_path.exists()
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=30)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.communicate()
     assert process.returncode == 0 and "mgn lab stopped" in out
     deadline = time.monotonic() + 5
     while config_path.exists() and time.monotonic() < deadline:

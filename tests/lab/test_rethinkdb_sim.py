@@ -7,7 +7,6 @@ Only 127.0.0.1 is used.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import struct
 import threading
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from conftest import open_fds, refused, wait_until
 from rethinkdb import RethinkDB
 from rethinkdb.ast import ReQLDecoder, ReQLEncoder, RqlQuery
 from rethinkdb.errors import (
@@ -51,11 +51,9 @@ def faults() -> FaultSet:
 
 @pytest.fixture
 def sim(faults: FaultSet) -> Iterator[RethinkDBSimulator]:
-    server = RethinkDBSimulator(faults=faults, password=PASSWORD, batch_size=4, wait_cap=2.0,
-                                slow_delay=0.3)
-    server.start()
-    yield server
-    server.stop()
+    with RethinkDBSimulator(faults=faults, password=PASSWORD, batch_size=4, wait_cap=2.0,
+                            slow_delay=0.3) as server:
+        yield server
 
 
 @pytest.fixture
@@ -78,13 +76,6 @@ def connect(sim: RethinkDBSimulator) -> Iterator[Connect]:
 @pytest.fixture
 def conn(connect: Connect) -> DefaultConnection:
     return connect()
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.01)
 
 
 class RawClient:
@@ -434,17 +425,9 @@ def test_fault_down_refuses_and_recovers_on_same_port(sim: RethinkDBSimulator, f
 def test_fault_down_without_sync_is_picked_up_by_the_poller(sim: RethinkDBSimulator,
                                                             faults: FaultSet) -> None:
     faults.inject("rethinkdb.down")
-
-    def refused() -> bool:
-        try:
-            socket.create_connection((sim.host, sim.port), timeout=1).close()
-        except ConnectionRefusedError:
-            return True
-        return False
-
-    wait_until(refused)
+    wait_until(lambda: refused(sim.port, sim.host))
     faults.clear("rethinkdb.down")
-    wait_until(lambda: not refused())
+    wait_until(lambda: not refused(sim.port, sim.host))
 
 
 def test_started_while_down_refuses_at_once(faults: FaultSet) -> None:
@@ -534,13 +517,9 @@ def test_fault_slow(conn: DefaultConnection, faults: FaultSet) -> None:
 # -- lifecycle --------------------------------------------------------------------------------
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 def test_no_thread_or_socket_leaks_across_start_stop_cycles() -> None:
     threads_before = threading.active_count()
-    fds_before = _open_fds()
+    fds_before = open_fds()
     for _ in range(20):
         server = RethinkDBSimulator(password=PASSWORD)
         server.start()
@@ -552,7 +531,7 @@ def test_no_thread_or_socket_leaks_across_start_stop_cycles() -> None:
         idle.close()
         assert server.connection_count == 0
     assert threading.active_count() == threads_before
-    assert _open_fds() <= fds_before
+    assert open_fds() <= fds_before
 
 
 def test_stop_is_idempotent_and_restart_rejected() -> None:

@@ -6,14 +6,14 @@ import gc
 import json
 import os
 import stat
-import time
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from conftest import wait_until
 
 from mgn_verify.lab._faults import FaultSet, UnknownFaultError
 from mgn_verify.lab._tailnet import Tailnet
@@ -22,19 +22,10 @@ from mgn_verify.lab.tailscale import LOCALAPI_HOST, TailscaleSimulator, _go_json
 STATUS = "/localapi/v0/status"
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
 @pytest.fixture
 def sim() -> Iterator[TailscaleSimulator]:
-    simulator = TailscaleSimulator()
-    simulator.start()
-    yield simulator
-    simulator.stop()
+    with TailscaleSimulator() as simulator:
+        yield simulator
 
 
 def client(sim: TailscaleSimulator) -> httpx.Client:
@@ -136,12 +127,8 @@ def test_no_peers_encodes_null_not_an_empty_object() -> None:
     lonely = Tailnet(
         tailnet.users, tailnet.nodes[:1], tailnet.base_domain, tailnet.key_expiry, tailnet.expired_at
     )
-    simulator = TailscaleSimulator(tailnet=lonely)
-    simulator.start()
-    try:
+    with TailscaleSimulator(tailnet=lonely) as simulator:
         assert '"Peer": null' in get_status(simulator).text
-    finally:
-        simulator.stop()
 
 
 @pytest.mark.parametrize(
@@ -188,13 +175,9 @@ def test_socket_is_world_accessible_and_removed_on_stop() -> None:
 def test_explicit_socket_path_replaces_a_stale_file(tmp_path: Path) -> None:
     path = tmp_path / "ts.sock"
     path.write_text("stale")
-    simulator = TailscaleSimulator(socket_path=path)
-    simulator.start()
-    try:
+    with TailscaleSimulator(socket_path=path) as simulator:
         assert simulator.socket_path == str(path)
         assert get_status(simulator).status_code == 200
-    finally:
-        simulator.stop()
     assert not path.exists()
     assert tmp_path.exists()  # a caller's directory is left alone
 
@@ -234,15 +217,11 @@ def test_down_is_applied_by_the_watcher_without_sync(sim: TailscaleSimulator) ->
 
 def test_down_from_the_start_then_cleared() -> None:
     faults = FaultSet(TailscaleSimulator.FAULTS, ["tailscale.down"])
-    simulator = TailscaleSimulator(faults=faults)
-    simulator.start()
-    try:
+    with TailscaleSimulator(faults=faults) as simulator:
         assert "No such file or directory" in connect_error(simulator)
         faults.clear("tailscale.down")
         simulator.sync_faults()
         assert get_status(simulator).status_code == 200
-    finally:
-        simulator.stop()
 
 
 def test_needs_login(sim: TailscaleSimulator) -> None:
