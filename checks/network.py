@@ -21,6 +21,7 @@ from typing import Any
 from mgn_verify import Config, Registry, check, hookimpl, parametrize, skip, warn
 from mgn_verify.config import SettingsRegistry
 
+from . import _registry_probe
 from ._cidr import TAILNET_V4, TAILNET_V6, Named, find_overlaps, parse_ranges
 from ._common import exact, linux_only
 from ._dns import Answer, parse_resolver, probe_server, resolve
@@ -95,6 +96,12 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
         "interfaces, plus tailscale0 when present)",
     )
     add("network.ntp_servers", [], help="'host[:port]' NTP servers that must answer an SNTP query")
+    _registry_probe.add_settings(add)
+
+
+@hookimpl
+def mgn_configure(config: Config) -> None:
+    _registry_probe.mark_secrets(config)  # registry passwords are secrets of the whole run
 
 
 @hookimpl
@@ -107,6 +114,7 @@ def mgn_register_checks(registry: Registry, config: Config) -> None:
         _tcp_check(list(dict.fromkeys(tcp))),
         *_tls_and_http_checks(urls),
         _ntp_check(list(dict.fromkeys(config["network.ntp_servers"]))),
+        _registry_probe.registry_check(list(dict.fromkeys(config["network.images"]))),
     ):
         registry.add_check(func)
 

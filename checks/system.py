@@ -21,7 +21,7 @@ from pathlib import Path
 from mgn_verify import Config, Registry, check, fixture, hookimpl, skip, warn
 from mgn_verify.config import SettingsRegistry
 
-from . import _sys_env, _sys_node
+from . import _sys_env, _sys_extra, _sys_node
 from ._common import linux_only
 from ._dns import resolve
 from ._host import Host
@@ -158,13 +158,30 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     )
     add("system.certs_dir", "~/.guildnet/certs", help="GuildNet's local TLS material (*.crt/*.pem + *.key)")
     add("system.cert_warn_days", 30, help="warn when a local certificate expires within this many days")
+    add(
+        "system.cni_ports",
+        ["8472/udp"],
+        help="'port/proto' the CNI needs open between nodes (flannel VXLAN 8472/udp; Calico "
+        "179/tcp, 4789/udp; Cilium 8472/udp, 4240/tcp); with system.ports, what system.firewall wants allowed",
+    )
+    add(
+        "system.services",
+        _sys_extra.DEFAULT_SERVICES,
+        help="services to verify: {name, unit (enabled at boot), process (running), roles "
+        "(default [node]), when (paths of which one must exist for it to apply)}; unit/process "
+        "may be lists (any of them)",
+    )
+    add("system.packages", [], help="OS packages that must be installed (dpkg); empty: check skipped")
+    add("system.etcd_dir", "/var/lib/etcd", help="etcd data dir whose disk (nearest existing parent) is fsync-tested")
+    add("system.max_fsync_p99_ms", 10.0, help="largest tolerated fsync p99 latency in ms (etcd's guidance)")
+    add("system.fsync_samples", 50, help="write+fsync rounds of a 2300-byte block for system.disk.fsync")
     add("system.timeout", 2.0, help="seconds for local probes (hostname lookup, runtime socket, NTP)")
 
 
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config) -> None:
     add = registry.add_check
-    for func in (*_sys_node.CHECKS, *_sys_env.CHECKS):
+    for func in (*_sys_node.CHECKS, *_sys_env.CHECKS, *_sys_extra.CHECKS):
         add(func)
     add(_sys_node.ports_check(config["system.ports"]))
 

@@ -23,7 +23,7 @@ from ._plugins import Plugins, load_plugins
 from ._report import RunOptions, RunPlan, RunReport
 from ._version import __version__
 from ._waivers import WaiverBook, parse_waivers
-from .config import Config, SettingsRegistry, load_sources, resolve
+from .config import Config, ConfigSources, Setting, SettingsRegistry, load_sources, resolve
 from .reporters import ReporterRegistry
 
 if TYPE_CHECKING:
@@ -61,10 +61,7 @@ class Session:
     def load(self, *, plugins: list[str], checks_dirs: list[str], config_path: str | None,
              settings: dict[str, tuple[Any, bool]]) -> None:
         sources = load_sources(config_path, self.env, settings)
-        from_file = sources.raw("verify.checks_dirs", [])
-        if not isinstance(from_file, list):
-            from_file = []
-        self.plugins = loaded = load_plugins(plugins, [*from_file, *checks_dirs], self.env)
+        self.plugins = loaded = load_plugins(plugins, [*_configured_checks_dirs(sources), *checks_dirs], self.env)
         registry = SettingsRegistry()
         self._call_each("mgn_add_settings", settings=registry)
         self.config = config = resolve(sources, registry, warn=self.warn)
@@ -212,6 +209,21 @@ class Session:
             message = f"hook {name} raised {type(exc).__name__}: {exc}"
             if message not in errors:
                 errors.append(message)
+
+
+def _configured_checks_dirs(sources: ConfigSources) -> list[str]:
+    """``verify.checks_dirs`` is needed before plugins (and so settings) exist: resolve just this
+    key by the usual precedence (file < environment < --set); its type is checked later."""
+    setting = Setting("verify.checks_dirs", [], "list")
+    value: Any = sources.raw(setting.key, [])
+    for name in setting.env_names:
+        if name in sources.env:
+            value = setting.coerce(sources.env[name], source=f"environment {name}", from_text=True)
+            break
+    if setting.key in sources.cli:
+        raw, is_text = sources.cli[setting.key]
+        value = setting.coerce(raw, source="command line", from_text=is_text)
+    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _ignore(_: object) -> None:

@@ -102,3 +102,17 @@ def check_expired(): assert False, "broken too"
     assert run.exit_code == 1
     ignore_all = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "--ignore-preflight-errors=all")
     assert set(ignore_all.statuses.values()) == {"waived"} and ignore_all.exit_code == 0
+
+
+def test_structured_values_from_text(mgn, tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    rows = _show(mgn, "--set", 'network.tcp_endpoints=["127.0.0.1:1", "127.0.0.1:2"]',
+                 "--set", 'network.registry_auth={"r.example": {"username": "u", "password": "p4ssw0rd"}}',
+                 env={"MGN_VERIFY_CHECKS_DIRS": f"{tmp_path / 'a'}, {tmp_path / 'b'}"})
+    assert rows["network.tcp_endpoints"][0] == ["127.0.0.1:1", "127.0.0.1:2"]
+    assert rows["verify.checks_dirs"] == ([str(tmp_path / "a"), str(tmp_path / "b")], "env:MGN_VERIFY_CHECKS_DIRS")
+    assert rows["network.registry_auth"][0] == "***"
+    bad = mgn("config", "show", "--set", "network.registry_auth={oops")
+    assert bad.exit_code == 2
+    assert bad.stderr == "mgn: error: command line, key 'network.registry_auth': expected dict, got str\n"

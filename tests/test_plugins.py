@@ -156,3 +156,15 @@ def test_broken_checks_file_names_the_file(mgn, checks_dir) -> None:
     run = mgn("verify", "--checks-dir", str(directory))
     assert run.exit_code == 2
     assert run.stderr.startswith(f"mgn: error: plugin '{directory / 'check_bad.py'}': failed to import: SyntaxError")
+
+
+def test_checks_dirs_from_environment_and_set(mgn, tmp_path: Path) -> None:
+    for name in ("env_dir", "set_dir"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"check_{name}.py").write_text("def check_ok():\n    pass\n")
+    env = {"MGN_VERIFY_CHECKS_DIRS": str(tmp_path / "env_dir")}
+    run = mgn("verify", "--set", f"verify.checks_dirs={tmp_path / 'set_dir'}", "-p", "no:system", "-p", "no:network",
+              env=env)
+    assert run.statuses == {"set_dir.ok": "pass"}     # --set wins over the environment
+    run = mgn("verify", "-p", "no:system", "-p", "no:network", env=env)
+    assert run.statuses == {"env_dir.ok": "pass"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -76,8 +77,10 @@ def _parse_text(kind: str, text: str) -> Any:
         return int(text)
     if kind == "float":
         return float(text)
-    if kind == "list":
+    if kind == "list" and not text.lstrip().startswith("["):
         return [item.strip() for item in text.split(",") if item.strip()]
+    if kind in ("list", "dict"):  # JSON for structured values: --set 'a.b={"k": 1}'
+        return json.loads(text)
     return text
 
 
