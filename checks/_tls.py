@@ -12,10 +12,10 @@ import socket
 import ssl
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import NameOID
+if TYPE_CHECKING:  # cryptography costs ~60 ms to import: only functions that parse certs load it
+    from cryptography import x509
 
 __all__ = [
     "CertInfo",
@@ -56,6 +56,9 @@ class CertInfo:
 
 
 def describe(cert: x509.Certificate) -> CertInfo:
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
         dns_names = san.get_values_for_type(x509.DNSName)
@@ -87,6 +90,8 @@ def _context(ca_bundle: str | None) -> ssl.SSLContext:
 
 
 def fetch_certificate(address: str, port: int, server_name: str, timeout: float) -> CertInfo | None:
+    from cryptography import x509
+
     """The leaf certificate the server presents, unverified (for describing failures only)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
@@ -106,6 +111,8 @@ def verify_server(
     address: str, port: int, server_name: str, ca_bundle: str | None, timeout: float
 ) -> tuple[CertInfo, str]:
     """Handshake with full verification; returns the leaf and the TLS version."""
+    from cryptography import x509
+
     ctx = _context(ca_bundle)
     try:
         with (
@@ -147,6 +154,8 @@ def _verify_failure(exc: ssl.SSLCertVerificationError, seen: CertInfo | None, se
 
 
 def load_pem_certs(path: Path) -> list[x509.Certificate]:
+    from cryptography import x509
+
     """Certificates in a PEM file ([] when it holds none, e.g. a key file)."""
     data = path.read_bytes()
     if b"-----BEGIN CERTIFICATE-----" not in data:
@@ -155,6 +164,8 @@ def load_pem_certs(path: Path) -> list[x509.Certificate]:
 
 
 def private_key_matches(cert: x509.Certificate, key_path: Path) -> bool:
+    from cryptography.hazmat.primitives import serialization
+
     """Whether the (unencrypted PEM) key at ``key_path`` is the certificate's key."""
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo

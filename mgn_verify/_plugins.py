@@ -85,9 +85,9 @@ def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
     autoload = env.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for ep in sorted(eps.values(), key=lambda e: e.name):
-        own = ep.dist is not None and ep.dist.name == OWN_DISTRIBUTION
-        if (autoload or own or ep.name in wanted) and not pm.is_blocked(ep.name):
-            _register(plugins, ep.name, _load_entry_point(ep), ep)
+        dist = _distribution(ep)
+        if (autoload or dist[0] == OWN_DISTRIBUTION or ep.name in wanted) and not pm.is_blocked(ep.name):
+            _register(plugins, ep.name, _load_entry_point(ep), dist)
     for name in wanted:
         if name not in eps and not pm.is_blocked(name):
             _register(plugins, name, _import_module(name))
@@ -125,7 +125,15 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
-def _register(plugins: Plugins, name: str, module: ModuleType, ep: EntryPoint | None = None,
+def _distribution(ep: EntryPoint) -> tuple[str, str]:
+    """(name, version) of the entry point's distribution; its METADATA is parsed once, not per field."""
+    if ep.dist is None:
+        return ("", "")
+    metadata = ep.dist.metadata
+    return (metadata["Name"] or "", metadata["Version"] or "")
+
+
+def _register(plugins: Plugins, name: str, module: ModuleType, dist: tuple[str, str] = ("", ""),
               *, undecorated: bool = False) -> None:
     try:
         plugins.pm.register(module, name=name)
@@ -138,9 +146,7 @@ def _register(plugins: Plugins, name: str, module: ModuleType, ep: EntryPoint | 
         plugins.registry.add_module(module, name, undecorated=undecorated)
     except (ValueError, TypeError) as exc:
         raise PluginError(str(exc), plugin=name) from None
-    dist = ep.dist if ep is not None else None
-    plugins.loaded.append(PluginInfo(name, module.__name__, dist.name if dist else "",
-                                     dist.version if dist else ""))
+    plugins.loaded.append(PluginInfo(name, module.__name__, *dist))
 
 
 def load_checks_dir(plugins: Plugins, directory: str) -> None:
