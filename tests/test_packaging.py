@@ -43,7 +43,8 @@ def test_heavy_libraries_are_not_imported(argv: list[str], tmp_path: Path) -> No
         "import sys\nfrom mgn_verify.cli import main\n"
         f"try:\n    main({argv!r})\nexcept SystemExit:\n    pass\n"
         f"print('HEAVY=' + ','.join(sorted({{m.split('.')[0] for m in sys.modules}} & {set(HEAVY)!r})))\n"
+        "print('LAB=' + str('mgn_verify.lab' in sys.modules))\n"
     )
     proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path,
                           env={"HOME": str(tmp_path), "MGN_CONFIG": "/dev/null", "PATH": "/usr/bin:/bin"})
-    assert proc.stdout.strip().splitlines()[-1] == "HEAVY=", proc.stdout + proc.stderr
+    assert proc.stdout.strip().splitlines()[-2:] == ["HEAVY=", "LAB=False"], proc.stdout + proc.stderr

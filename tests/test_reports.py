@@ -170,3 +170,22 @@ def test_reporters_are_plugins_that_can_be_blocked(mgn, checks_dir, tmp_path: Pa
                   report=False)
     assert no_json.exit_code == 2
     assert no_json.stderr.startswith("mgn: error: unknown report format 'json'")
+
+
+def test_a_crashing_reporter_plugin_costs_only_its_own_report(mgn, checks_dir, tmp_path: Path) -> None:
+    directory = checks_dir(check_r='''
+def check_ok(): pass
+def mgn_register_reporters(reporters):
+    class Broken:
+        def __init__(self, context): pass
+        def render(self, report): raise RuntimeError("template missing")
+    reporters.add("broken", Broken)
+''')
+    out = tmp_path / "r.json"
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "-o", "console", "-o", "broken",
+              "--json", str(out), report=False)
+    assert run.exit_code == 2
+    assert "✓ r.ok" in run.stdout
+    assert "reporter 'broken' failed: RuntimeError: template missing" in run.stderr
+    assert "Traceback" not in run.stdout + run.stderr
+    assert json.loads(out.read_text())["results"][0]["status"] == "pass"

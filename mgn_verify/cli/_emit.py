@@ -59,14 +59,31 @@ def emit(report: RunReport, outputs: list[Output], registry: ReporterRegistry, c
         if output.path is None:
             continue
         reporter = registry.create(output.format, ReporterContext(config, None, False, False, verbose))
+        text = _render(reporter, output, report)
         try:
-            write_atomically(output.path, reporter.render(report))
+            if text is not None:
+                write_atomically(output.path, text)
         except ReportWriteError as exc:
-            report.errors.append(str(exc))
-            report.exit_code = ExitCode.USAGE_ERROR
+            _fail(report, str(exc))
     for output in outputs:
         if output.path is None:
             reporter = stdout_reporters.get(output.format) or registry.create(
                 output.format, stdout_context(config, verbose))
-            sys.stdout.write(reporter.render(report))
+            text = _render(reporter, output, report)
+            sys.stdout.write(text if text is not None else "")
     sys.stdout.flush()
+
+
+def _render(reporter: Reporter, output: Output, report: RunReport) -> str | None:
+    """A reporter plugin that crashes costs its own report, not the others (exit 2)."""
+    try:
+        return reporter.render(report)
+    except Exception as exc:  # noqa: BLE001 - third-party reporter code
+        text = str(exc).strip().splitlines()
+        _fail(report, f"reporter {output.format!r} failed: {type(exc).__name__}" + (f": {text[0]}" if text else ""))
+        return None
+
+
+def _fail(report: RunReport, message: str) -> None:
+    report.errors.append(message)
+    report.exit_code = ExitCode.USAGE_ERROR

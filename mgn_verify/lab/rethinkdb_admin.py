@@ -7,6 +7,7 @@ update and delete. Results have the shapes the 2.4 server returns.
 
 from __future__ import annotations
 
+import abc
 import re
 import threading
 import time
@@ -44,8 +45,12 @@ def _check_name(kind: str, name: Any) -> None:
         raise failure(f"{kind} name `{name}` invalid (Use A-Z, a-z, 0-9, _ and - only).")
 
 
-class ClusterOps:
-    """Database/table resolution and the administrative and write terms."""
+class ClusterOps(abc.ABC):
+    """Database/table resolution and the administrative and write terms.
+
+    The term evaluator (``rethinkdb_reql.Evaluator``) derives from this and supplies how a
+    datum and a function are evaluated; the admin terms need both for their arguments.
+    """
 
     def __init__(self, state: ClusterState, stopping: threading.Event, wait_cap: float) -> None:
         self.state = state
@@ -53,11 +58,13 @@ class ClusterOps:
         self.wait_cap = wait_cap
         self.default_db = "test"
 
+    @abc.abstractmethod
     def datum(self, v: Any) -> Any:
-        raise NotImplementedError
+        """Evaluate a term that must produce a datum."""
 
+    @abc.abstractmethod
     def call(self, f: Any, args: list[Any], scope: dict[Any, Any]) -> Any:
-        raise NotImplementedError
+        """Apply a ReQL function term to ``args``."""
 
     def db_tables(self, db: str) -> dict[str, TableData]:
         tables = self.state.dbs.get(db)
