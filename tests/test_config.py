@@ -42,6 +42,7 @@ def test_config_path_from_environment_and_derived_env_names(mgn, tmp_path: Path)
     ("verify:\n  timeout: soon\n", "{path}, key 'verify.timeout': expected float, got str 'soon'"),
     ("- just\n- a list\n", "{path}: the top level must be a mapping of sections, not list"),
     ("rethinkdb:\n  password: 12345\n", "{path}, key 'rethinkdb.password': expected str, got int"),
+    ("verify: fast\n", "{path}, key 'verify': expected a mapping of settings, got str"),
 ])
 def test_bad_config_is_one_line_exit_2(mgn, tmp_path: Path, text: str, message: str) -> None:
     config = tmp_path / "c.yaml"
@@ -71,6 +72,12 @@ def test_unknown_key_warns_with_the_closest_known_key(mgn, tmp_path: Path) -> No
     run = mgn("config", "show", "--config", str(config))
     assert run.exit_code == 0
     assert f"mgn: warning: {config}: unknown key 'system.min_cpu' (did you mean 'system.min_cpus'?)" in run.stderr
+
+
+def test_empty_section_is_fine(mgn, tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("verify:\nsystem: {}\n")
+    assert _show(mgn, "--config", str(config))["verify.timeout"] == (10.0, "default")
 
 
 def test_unknown_set_key_is_an_error(mgn) -> None:

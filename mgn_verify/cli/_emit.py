@@ -78,7 +78,7 @@ def _render(reporter: Reporter, output: Output, report: RunReport) -> str | None
     """A reporter plugin that crashes costs its own report, not the others (exit 2)."""
     try:
         return reporter.render(report)
-    except Exception as exc:  # noqa: BLE001 - third-party reporter code
+    except Exception as exc:  # third-party reporter code
         text = str(exc).strip().splitlines()
         _fail(report, f"reporter {output.format!r} failed: {type(exc).__name__}" + (f": {text[0]}" if text else ""))
         return None

@@ -94,8 +94,13 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
             if setting is not None:
                 values[key] = setting.coerce(value, source=file_label)
                 where[key] = f"file:{file_label}"
-            elif isinstance(value, dict) and value:
+            elif isinstance(value, dict):
                 walk(value, key + ".")
+            elif value is None and registry.is_section(key):
+                continue  # "verify:" with nothing under it: an empty section
+            elif registry.is_section(key):
+                raise ConfigError(f"expected a mapping of settings, got {type(value).__name__}",
+                                  source=file_label, key=key)
             else:
                 extra[key] = value
                 close = registry.suggest(key)

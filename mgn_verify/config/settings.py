@@ -123,6 +123,10 @@ class SettingsRegistry:
     def __contains__(self, key: object) -> bool:
         return key in self._settings
 
+    def is_section(self, prefix: str) -> bool:
+        """Whether some setting lives below ``prefix`` (``verify`` for ``verify.timeout``)."""
+        return any(key.startswith(prefix + ".") for key in self._settings)
+
     def suggest(self, key: str) -> str | None:
         close = difflib.get_close_matches(key, list(self._settings), n=1, cutoff=0.6)
         return close[0] if close else None
