@@ -20,6 +20,15 @@ def check_other(): pass
 '''
 
 
+def test_usage_errors_are_one_line(mgn_process) -> None:
+    proc = mgn_process("verify", "--bogus")
+    assert proc.returncode == 2
+    assert proc.stderr == ("mgn: error: No such option '--bogus'. Did you mean '--verbose'? "
+                           "(see 'mgn verify --help')\n")
+    proc = mgn_process("verfy")
+    assert (proc.returncode, proc.stderr) == (2, "mgn: error: No such command 'verfy'. (see 'mgn --help')\n")
+
+
 def test_version(mgn_process) -> None:
     proc = mgn_process("--version")
     assert proc.returncode == 0 and proc.stdout.strip() == "mgn, version 0.1.0"

@@ -44,4 +44,17 @@ def cli() -> None:
 
 
 def main(argv: list[str] | None = None) -> Any:
-    return cli.main(args=argv, prog_name="mgn")
+    """The ``mgn`` entry point: click's usage errors become one line too, like every error."""
+    try:
+        code = cli.main(args=argv, prog_name="mgn", standalone_mode=False)
+    except click.UsageError as exc:
+        where = exc.ctx.command_path if exc.ctx is not None else "mgn"
+        click.echo(f"mgn: error: {exc.format_message()} (see '{where} --help')", err=True)
+        raise SystemExit(2) from None
+    except click.ClickException as exc:
+        click.echo(f"mgn: error: {exc.format_message()}", err=True)
+        raise SystemExit(exc.exit_code) from None
+    except click.Abort:
+        click.echo("mgn: interrupted", err=True)
+        raise SystemExit(130) from None
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -37,12 +37,16 @@ class DefaultToRun(click.Group):
             run_cmd.format_help(sub, formatter)
 
 
+class _RunContext(click.Context):
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else "mgn verify"
+
+
 class RunCommand(click.Command):
     """The hidden default subcommand presents itself as ``mgn verify`` in help and errors."""
 
-    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        path = ctx.parent.command_path if ctx.parent is not None else "mgn verify"
-        formatter.write_usage(path, " ".join(self.collect_usage_pieces(ctx)))
+    context_class = _RunContext
 
 
 @click.group(cls=DefaultToRun)
@@ -175,7 +179,7 @@ def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
         for r in rows:
             needs = f"  (requires {', '.join(r['requires'])})" if r["requires"] else ""
             click.echo(f"{r['id'].ljust(width)}  {r['layer']:<10} {r['severity']:<8}  {r['title']}{needs}")
-        click.echo(f"\n{len(rows)} checks")
+        click.echo(f"\n{len(rows)} check{'' if len(rows) == 1 else 's'}")
         return 0
 
     run_or_exit(body)

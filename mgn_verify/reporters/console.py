@@ -131,7 +131,8 @@ class ConsoleReporter:
         counts = report.counts()
         parts = [f"{counts[str(s)]} {s}" for s in Status if counts[str(s)] or s in (Status.PASS, Status.FAIL)]
         out.append("")
-        out.append(f"{self._paint('Summary:', 'bold')} {len(report.results)} checks in "
+        total = len(report.results)
+        out.append(f"{self._paint('Summary:', 'bold')} {total} check{'' if total == 1 else 's'} in "
                    f"{_duration(report.duration_s)}: " + ", ".join(parts))
         causes = report.root_causes()
         if causes:
