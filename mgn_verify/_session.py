@@ -6,6 +6,7 @@ loading steps raise ``MgnVerifyError`` subclasses with one-line messages naming 
 
 from __future__ import annotations
 
+import difflib
 import fnmatch
 import signal
 import socket
@@ -100,21 +101,18 @@ class Session:
             known = sorted({s.layer for s in specs.values()} | set(LAYERS))
             for name in layers:
                 if name not in known:
-                    import difflib
-
                     close = difflib.get_close_matches(name, known, n=1)
                     hint = f" (did you mean {close[0]!r}?)" if close else ""
                     raise UsageError(f"unknown layer {name!r}{hint}; known layers: {', '.join(known)}")
             chosen = {cid for cid in chosen if specs[cid].layer in layers}
-        for option, patterns in (("--check", selection.checks), ("--tag", selection.tags)):
+        filters: tuple[tuple[str, list[str], Callable[[CheckSpec, str], bool]], ...] = (
+            ("--check", selection.checks, _matches), ("--tag", selection.tags, _has_tag))
+        for option, patterns, hit in filters:
+            for pattern in patterns:
+                if not any(hit(spec, pattern) for spec in specs.values()):
+                    raise UsageError(f"{option} {pattern!r} matches no check")
             if patterns:
-                keep = {cid for cid in chosen if any(
-                    _matches(specs[cid], p) if option == "--check" else p in specs[cid].tags for p in patterns)}
-                for pattern in patterns:
-                    if not any(_matches(specs[c], pattern) if option == "--check" else pattern in specs[c].tags
-                               for c in specs):
-                        raise UsageError(f"{option} {pattern!r} matches no check")
-                chosen &= keep
+                chosen = {cid for cid in chosen if any(hit(specs[cid], p) for p in patterns)}
         skipped = {cid for cid in specs if any(_matches(specs[cid], p) for p in selection.skips)}
         chosen -= skipped
         if not chosen:
@@ -130,6 +128,8 @@ class Session:
     def run(self, ids: list[str], preset: dict[str, str], options: RunOptions, *,
             ignore: list[str], argv: list[str], live: Sequence[object] = (),
             selection: Sequence[str] = ()) -> RunReport:
+        import asyncio  # lazy: list, explain and graph never run anything
+
         assert self.graph is not None and self.plugins is not None and self.config is not None
         config = self.config
         waivers = WaiverBook(parse_waivers(config["verify.waivers"],
@@ -142,8 +142,6 @@ class Session:
         started_at = datetime.now(UTC)
         started = perf_counter()
         errors: list[str] = []
-        import asyncio  # lazy: list/explain/graph never run anything
-
         try:
             results, interrupted = asyncio.run(self._run(plan, ids, preset, waivers, errors))
             ordered = [results[cid] for cid in ids]
@@ -228,6 +226,10 @@ def _configured_checks_dirs(sources: ConfigSources) -> list[str]:
 
 def _ignore(_: object) -> None:
     pass
+
+
+def _has_tag(spec: CheckSpec, tag: str) -> bool:
+    return tag in spec.tags
 
 
 def _matches(spec: CheckSpec, pattern: str) -> bool:
