@@ -189,3 +189,15 @@ def mgn_register_reporters(reporters):
     assert "reporter 'broken' failed: RuntimeError: template missing" in run.stderr
     assert "Traceback" not in run.stdout + run.stderr
     assert json.loads(out.read_text())["results"][0]["status"] == "pass"
+
+
+def test_argv_is_scrubbed_even_when_loading_failed(mgn_process, tmp_path: Path) -> None:
+    from mgn_verify.config.redact import scrub_argv
+
+    assert scrub_argv(["mgn", "--set", "api.token=abc", "--set=acme.password=x", "--set", "verify.timeout=3",
+                       "api.token=notaflag"]) == ["mgn", "--set", "api.token=***", "--set=acme.password=***",
+                                                  "--set", "verify.timeout=3", "api.token=notaflag"]
+    out = tmp_path / "r.json"
+    proc = mgn_process("verify", "--set", "acme.api_key=sekrit-value", "--json", str(out))  # unknown key
+    assert proc.returncode == 2
+    assert "sekrit-value" not in out.read_text() + proc.stderr

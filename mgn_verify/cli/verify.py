@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -16,7 +17,8 @@ from .._report import RunOptions, RunReport
 from .._session import Selection, Session
 from .._version import __version__
 from ..config import Config, Redactor, SettingsRegistry
-from ..reporters import Reporter, ReporterRegistry
+from ..config.redact import scrub_argv
+from ..reporters import ReporterRegistry
 from ._emit import Output, emit, stdout_context
 from ._options import fail, loading_options, open_session, parse_duration, parse_overrides, run_or_exit
 
@@ -109,8 +111,11 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
             options = RunOptions(
                 concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
                 fail_fast=fail_fast, wait=parse_duration(wait) if wait else None, strict=config["verify.strict"])
-            stdout_reporters = _stdout_reporters(session.reporters, outputs, config, verbose)
-            live = [r for r in stdout_reporters.values() if stdout_context(config, verbose).is_tty]
+            # Stdout reporters exist before the run, so a console one can show live progress.
+            context = stdout_context(config, verbose)
+            stdout_reporters = {o.format: session.reporters.create(o.format, context)
+                                for o in outputs if o.path is None}
+            live = list(stdout_reporters.values()) if context.is_tty else []
             report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
                                  selection=list(layers) or ["all"])
         except MgnVerifyError as exc:
@@ -133,13 +138,6 @@ def _split(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def _stdout_reporters(registry: ReporterRegistry, outputs: list[Output], config: Config,
-                      verbose: int) -> dict[str, Reporter]:
-    """Stdout reporters exist before the run, so a console one can show live progress."""
-    context = stdout_context(config, verbose)
-    return {o.format: registry.create(o.format, context) for o in outputs if o.path is None}
-
-
 def _emit_failure(session: Session, outputs: list[Output], error: MgnVerifyError, verbose: int) -> None:
     """A run that could not start still writes every requested report file, saying why."""
     files = [o for o in outputs if o.path is not None]
@@ -151,9 +149,9 @@ def _emit_failure(session: Session, outputs: list[Output], error: MgnVerifyError
     for module in (json_report, junit_report):
         module.mgn_register_reporters(registry)
     config = session.config or Config({}, {}, SettingsRegistry(), Redactor())
-    report = RunReport(results=[], started_at=datetime.now(UTC), duration_s=0.0, hostname=os.uname().nodename,
-                       argv=sys.argv, tool_version=__version__, exit_code=ExitCode.USAGE_ERROR,
-                       errors=[str(error)], warnings=session.warnings)
+    report = RunReport(results=[], started_at=datetime.now(UTC), duration_s=0.0, hostname=socket.gethostname(),
+                       argv=config.redactor.data(scrub_argv(sys.argv)), tool_version=__version__,
+                       exit_code=ExitCode.USAGE_ERROR, errors=[str(error)], warnings=session.warnings)
     try:
         emit(report, [o for o in files if o.format in registry.names()], registry, config, {}, verbose)
     except MgnVerifyError as exc:  # pragma: no cover - the report path itself is broken

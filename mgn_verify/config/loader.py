@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigError
-from .redact import Redactor
+from .redact import SECRET_NAME, Redactor
 from .settings import Config, Setting, SettingsRegistry
 
 __all__ = ["DEFAULT_CONFIG_PATH", "ConfigSources", "load_sources", "resolve"]
 
 DEFAULT_CONFIG_PATH = Path("~/.metaguildnet/config.yaml")
-# Keys named like this are treated as secrets even when no plugin declared them.
-_SECRET_NAME = re.compile(r"(token|password|passwd|secret|api_key|apikey|credential)", re.IGNORECASE)
 
 
 @dataclass
@@ -122,7 +119,7 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
         if setting.secret:
             redactor.add(values[setting.key])
     for key, value in extra.items():
-        if _SECRET_NAME.search(key.rsplit(".", 1)[-1]):
+        if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
             redactor.add(value)
     return Config(values, where, registry, redactor, file=sources.file, extra=extra)
 

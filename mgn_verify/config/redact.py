@@ -6,12 +6,34 @@ import re
 import threading
 from typing import Any
 
-__all__ = ["REDACTED", "Redactor"]
+__all__ = ["REDACTED", "SECRET_NAME", "Redactor", "scrub_argv"]
 
 REDACTED = "***"
 # Values shorter than this are not hunted in free text: a 2-letter "secret" would shred the
 # report. Such values are still masked wherever they appear as a whole config value.
 MIN_SECRET_LEN = 3
+#: A setting whose last name part looks like this is secret even when no plugin declared it.
+SECRET_NAME = re.compile(r"(token|password|passwd|secret|api_key|apikey|credential)", re.IGNORECASE)
+
+
+def scrub_argv(argv: list[str]) -> list[str]:
+    """The command line with the values of secret-looking ``--set key=value`` pairs masked.
+
+    Used where no resolved configuration (and so no ``Redactor``) exists, e.g. when loading
+    failed; with a configuration, its redactor masks the declared secrets too.
+    """
+    scrubbed: list[str] = []
+    previous = ""
+    for arg in argv:
+        prefix, pair = ("--set=", arg[len("--set="):]) if arg.startswith("--set=") else ("", arg)
+        key, sep, _ = pair.partition("=")
+        is_pair = bool(prefix) or previous == "--set"
+        if is_pair and sep and SECRET_NAME.search(key.rsplit(".", 1)[-1]):
+            scrubbed.append(f"{prefix}{key}={REDACTED}")
+        else:
+            scrubbed.append(arg)
+        previous = arg
+    return scrubbed
 
 
 class Redactor:
