@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import glob
 import platform
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
-from mgn_verify import Config, skip, warn
+from mgn_verify import Config, check, skip, warn
 
-__all__ = ["exact", "linux_only", "node_requirement"]
+__all__ = ["KUBEADM_PORTS", "exact", "existing", "linux_only", "node_requirement", "nothing_configured", "system_role"]
+
+#: The ports kubeadm's control plane and kubelet bind: only a node needs them (free, let in).
+KUBEADM_PORTS = (6443, 10250, 10257, 10259, 2379, 2380)
 
 
 def linux_only() -> None:
@@ -32,3 +38,37 @@ def exact(check_id: str) -> str:
     containing ``[`` as a glob, so a parametrized id such as ``network.tcp.connect[h:1]`` must
     have its brackets escaped to match itself (see the report: framework issue)."""
     return glob.escape(check_id)
+
+
+def system_role(config: Config) -> str:
+    """``system.role``, which must be ``operator`` or ``node`` (anything else is a config error)."""
+    value = str(config["system.role"])
+    if value not in ("operator", "node"):
+        raise ValueError(f"system.role must be 'operator' or 'node', not {value!r}")
+    return value
+
+
+def existing(path: Path) -> Path:
+    """The path itself or its nearest existing parent (a dir not created yet still lands there)."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def nothing_configured(
+    check_id: str,
+    title: str,
+    key: str,
+    *,
+    remediation: str | None = None,
+    requires: Iterable[str] | None = None,
+) -> Callable[..., Any]:
+    """The one check a per-item check registers when its list ``key`` is empty: it skips."""
+    if remediation is None:
+        remediation = f"list what to check in {key} (config file or --set)"
+
+    @check(id=check_id, title=title, requires=requires, remediation=remediation)
+    def check_nothing() -> None:
+        skip(f"{key} is empty: nothing configured")
+
+    return check_nothing

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ._host import Host
+from ._net import host_port, split_host_port
 
 __all__ = ["Answer", "Resolver", "parse_resolver", "probe_server", "resolve"]
 
@@ -41,20 +42,13 @@ class Resolver:
     port: int = 53
 
     def __str__(self) -> str:
-        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+        return host_port(self.ip, self.port)
 
 
 def parse_resolver(text: str) -> Resolver:
     """ "ip", "ip:port", "[v6]:port" or a bare IPv6 address."""
-    text = text.strip()
-    if text.startswith("["):
-        ip, _, rest = text[1:].partition("]")
-        port = int(rest[1:]) if rest.startswith(":") else 53
-    elif text.count(":") == 1:
-        ip, _, port_text = text.partition(":")
-        port = int(port_text)
-    else:
-        ip, port = text, 53
+    ip, port_text = split_host_port(text.strip())
+    port = 53 if port_text is None else int(port_text)
     ipaddress.ip_address(ip)  # raises ValueError on a name: resolvers must be addresses
     return Resolver(ip, port)
 
@@ -144,7 +138,6 @@ def _getaddrinfo(name: str, timeout: float) -> list[str]:
 
 def resolve(name: str, resolvers: list[Resolver], timeout: float, host: Host | None = None) -> Answer:
     """Resolve ``name`` through ``resolvers`` in order, or the system path when empty."""
-    _dnspython()
     answer = Answer(name)
     try:
         ipaddress.ip_address(name)
@@ -154,6 +147,7 @@ def resolve(name: str, resolvers: list[Resolver], timeout: float, host: Host | N
         answer.addresses, answer.source = [name], "literal address"
         return answer
     if resolvers:
+        _dnspython()  # only a DNS server needs it: the system path is /etc/hosts and getaddrinfo
         for server in resolvers:
             if _ask(name, server, timeout, answer):
                 return answer

@@ -15,7 +15,19 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["CgroupInfo", "Host", "Route", "adjtimex_state"]
+__all__ = ["CgroupInfo", "Host", "Route", "adjtimex_state", "parse_assignments"]
+
+
+def parse_assignments(text: str | None) -> dict[str, str]:
+    """``KEY=value`` lines of a shell-style file (os-release, ufw.conf, firewalld.conf), quotes
+    removed; comments and lines without ``=`` are passed over."""
+    out: dict[str, str] = {}
+    for line in (text or "").splitlines():
+        key, sep, value = line.strip().partition("=")
+        key = key.strip()
+        if sep and key and not key.startswith("#"):
+            out[key] = value.strip().strip('"').strip("'")
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,21 +49,40 @@ class CgroupInfo:
 
 
 class Host:
-    """File-backed host facts below ``root`` ("/" for the real machine)."""
+    """File-backed host facts below ``root`` ("/" for the real machine). One instance serves
+    one run (the ``system_host`` fixture), so each file is read once however many checks ask."""
 
     def __init__(self, root: str | os.PathLike[str] = "/") -> None:
         self.root = Path(root)
+        self._texts: dict[str, str | None] = {}
+        self._processes: list[tuple[int, str, str]] | None = None
 
     def path(self, absolute: str) -> Path:
         """``absolute`` (e.g. "/proc/swaps") below the root."""
         return self.root / absolute.lstrip("/")
 
     def read(self, absolute: str) -> str | None:
-        """File text, or None when missing or unreadable (callers decide what absent means)."""
-        try:
-            return self.path(absolute).read_text(errors="replace")
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
-            return None
+        """File text, or None when missing or unreadable (callers decide what absent means);
+        read on first use, then remembered."""
+        if absolute not in self._texts:
+            try:
+                text: str | None = self.path(absolute).read_text(errors="replace")
+            except (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError):
+                text = None
+            self._texts[absolute] = text
+        return self._texts[absolute]
+
+    def processes(self) -> list[tuple[int, str, str]]:
+        """(pid, comm, base name of argv[0]) of every running process: the live machine, not
+        below the root (psutil), scanned once for the firewall, services and time checks."""
+        if self._processes is None:
+            import psutil  # lazy: only runs whose checks look at processes pay for it
+
+            self._processes = [
+                (proc.pid, proc.info["name"] or "", os.path.basename((proc.info["cmdline"] or [""])[0]))
+                for proc in psutil.process_iter(["name", "cmdline"])
+            ]
+        return self._processes
 
     def sysctl(self, name: str) -> str | None:
         """``net.ipv4.ip_forward`` → contents of /proc/sys/net/ipv4/ip_forward, stripped."""
@@ -67,13 +98,7 @@ class Host:
         return text.strip() if text else os.uname().nodename
 
     def os_release(self) -> dict[str, str]:
-        text = self.read("/etc/os-release") or self.read("/usr/lib/os-release") or ""
-        out: dict[str, str] = {}
-        for line in text.splitlines():
-            key, sep, value = line.partition("=")
-            if sep and key.strip() and not key.startswith("#"):
-                out[key.strip()] = value.strip().strip('"').strip("'")
-        return out
+        return parse_assignments(self.read("/etc/os-release") or self.read("/usr/lib/os-release"))
 
     def swaps(self) -> list[tuple[str, int]]:
         """Active swap areas as (device, size KiB); the header line is dropped."""

@@ -13,14 +13,33 @@ __all__ = [
     "Endpoint",
     "Listener",
     "TcpFailure",
+    "host_port",
     "http2_probe",
     "listeners",
     "parse_endpoint",
+    "split_host_port",
     "tcp_connect",
     "url_endpoint",
 ]
 
 _NO_ROUTE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
+
+
+def host_port(host: str, port: int) -> str:
+    """ "host:port", with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def split_host_port(text: str) -> tuple[str, str | None]:
+    """ "host:port", "[v6]:port", "[v6]", "host" or a bare IPv6 address → (host, port text or
+    None when no port is written)."""
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        return host, rest[1:] if rest.startswith(":") else None
+    if text.count(":") == 1:
+        host, _, port_text = text.partition(":")
+        return host, port_text
+    return text, None
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,19 +48,13 @@ class Endpoint:
     port: int
 
     def __str__(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return host_port(self.host, self.port)
 
 
 def parse_endpoint(text: str, default_port: int | None = None) -> Endpoint:
     """ "host:port", "[v6]:port" (or "host" when a default port is given)."""
     text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port_text = rest[1:] if rest.startswith(":") else ""
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    else:
-        host, port_text = text, ""
+    host, port_text = split_host_port(text)
     if not port_text:
         if default_port is None:
             raise ValueError(f"{text!r}: expected host:port")

@@ -17,13 +17,13 @@ import socket
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mgn_verify import Config, check, parametrize, skip, warn
+from mgn_verify import Config, check, parametrize, warn
 
-from ._tls import _verify_failure, fetch_certificate
+from ._common import nothing_configured
+from ._tls import _verify_failure, fetch_certificate, ssl_context
 
 if TYPE_CHECKING:
     import httpx
@@ -114,13 +114,6 @@ def mark_secrets(config: Config) -> None:
     for value in (config["network.registry_auth"] or {}).values():
         if isinstance(value, dict) and value.get("password"):
             config.mark_secret(str(value["password"]))
-
-
-def _context(config: Config) -> ssl.SSLContext:
-    bundle = config["network.ca_bundle"]
-    if bundle:
-        return ssl.create_default_context(cafile=str(Path(bundle).expanduser()))
-    return ssl.create_default_context()
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
@@ -222,7 +215,8 @@ def probe(config: Config, ref: ImageRef) -> tuple[httpx.Response, str]:
     url = f"https://{ref.host}/v2/{ref.repository}/manifests/{ref.reference}"
     headers = {"Accept": ACCEPT}
     access = "anonymous"
-    with httpx.Client(verify=_context(config), timeout=timeout, follow_redirects=True) as client:
+    context = ssl_context(config["network.ca_bundle"])
+    with httpx.Client(verify=context, timeout=timeout, follow_redirects=True) as client:
         response = _get(client, url, timeout, "registry", headers=headers)
         if response.status_code == 401:
             scheme, params = _challenge(response)
@@ -269,16 +263,12 @@ def _platforms(response: httpx.Response) -> list[str]:
 def registry_check(images: list[str]) -> Callable[..., Any]:
     """``network.registry.pull[<image>]`` for each configured image (or one skipping check)."""
     if not images:
-
-        @check(
-            id="network.registry.pull",
-            title="Registries serve the images' manifests",
+        return nothing_configured(
+            "network.registry.pull",
+            "Registries serve the images' manifests",
+            "network.images",
             remediation="list the images GuildNet pulls in network.images (config file or --set)",
         )
-        def check_no_images() -> None:
-            skip("network.images is empty: nothing configured")
-
-        return check_no_images
 
     @check(
         id="network.registry.pull",

@@ -29,14 +29,8 @@ _TIME_DAEMONS = ("chronyd", "ntpd", "systemd-timesyncd", "openntpd", "timesyncd"
 _PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy")
 
 
-def _time_daemons() -> list[str]:
-    import psutil
-
-    names = set()
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in _TIME_DAEMONS:
-            names.add(str(proc.info["name"]))
-    return sorted(names)
+def _time_daemons(host: Host) -> list[str]:
+    return sorted({comm for _, comm, _ in host.processes() if comm in _TIME_DAEMONS})
 
 
 @check(
@@ -49,7 +43,7 @@ def _time_daemons() -> list[str]:
 )
 def check_time_sync(config: Config, system_host: Host) -> str:
     linux_only()
-    daemons = _time_daemons()
+    daemons = _time_daemons(system_host)
     running = f"; {', '.join(daemons)} running" if daemons else ""
     if system_host.path("/run/systemd/timesync/synchronized").exists():
         return "systemd-timesyncd reports the clock synchronised" + running

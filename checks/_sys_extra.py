@@ -16,14 +16,13 @@ from typing import Any
 
 from mgn_verify import Config, check, skip, warn
 
-from ._common import linux_only, node_requirement
+from ._common import KUBEADM_PORTS, existing, linux_only, node_requirement, system_role
 from ._host import Host
 from ._sys_facts import PortSpec, dpkg_installed, firewalld, parse_port, running_processes, ufw, unit_state
 
 __all__ = ["CHECKS", "DEFAULT_SERVICES"]
 
 _OS = ["system.os.supported"]
-_KUBEADM_PORTS = {6443, 10250, 10257, 10259, 2379, 2380}
 FSYNC_BLOCK = 2300  # bytes: the size of a typical etcd WAL entry (etcd's fio recipe uses --bs=2300)
 
 DEFAULT_SERVICES: list[dict[str, Any]] = [
@@ -38,13 +37,6 @@ DEFAULT_SERVICES: list[dict[str, Any]] = [
 ]
 
 
-def _role(config: Config) -> str:
-    role = str(config["system.role"])
-    if role not in ("operator", "node"):
-        raise ValueError(f"system.role must be 'operator' or 'node', not {role!r}")
-    return role
-
-
 # -- firewall -------------------------------------------------------------------------------
 
 
@@ -52,7 +44,7 @@ def _needed_ports(config: Config, role: str) -> tuple[list[PortSpec], list[PortS
     """(ports to check for this role, node-only ports left out on the operator host)."""
     ports = [parse_port(p) for p in config["system.ports"]]
     cni = [parse_port(p) for p in config["system.cni_ports"]]
-    node_only = [p for p in ports if p.proto == "tcp" and p.port in _KUBEADM_PORTS] + cni
+    node_only = [p for p in ports if p.proto == "tcp" and p.port in KUBEADM_PORTS] + cni
     if role == "node":
         return list(dict.fromkeys([*ports, *cni])), []
     return [p for p in ports if p not in node_only], node_only
@@ -76,9 +68,9 @@ def _allow_command(name: str, ports: list[PortSpec]) -> str:
 )
 def check_firewall(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
-    role = _role(config)
+    role = system_role(config)
     ports, node_only = _needed_ports(config, role)
-    running = "firewalld" in running_processes(["firewalld"])
+    running = "firewalld" in running_processes(["firewalld"], system_host)
     active = [fw for fw in (ufw(system_host), firewalld(system_host, running)) if fw is not None]
     details: dict[str, object] = {"role": role, "ports": [str(p) for p in ports]}
     if node_only:
@@ -158,7 +150,7 @@ def _service_problem(host: Host, entry: dict[str, Any], running: dict[str, int])
 )
 def check_services(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
-    role = _role(config)
+    role = system_role(config)
     entries = _service_entries(config)
     if not entries:
         skip("system.services is empty: nothing configured")
@@ -173,7 +165,7 @@ def check_services(config: Config, system_host: Host) -> dict[str, object]:
     if not used:
         why = f"not used here: {'; '.join(unused)}" if unused else f"none is for role {role}"
         skip(f"no service of system.services applies ({why})")
-    running = running_processes(p for e in used for p in _names(e.get("process")))
+    running = running_processes((p for e in used for p in _names(e.get("process"))), system_host)
     verdicts = [_service_problem(system_host, e, running) for e in used]
     problems = [text for state, text in verdicts if state == "problem"]
     details = {"role": role, "services": [text for _, text in verdicts], "not_used": unused}
@@ -223,12 +215,6 @@ def check_packages(config: Config, system_host: Host) -> dict[str, object]:
 # -- fsync latency --------------------------------------------------------------------------
 
 
-def _existing(path: Path) -> Path:
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 def _percentile(sorted_ms: list[float], pct: float) -> float:
     """Nearest-rank percentile of an ascending list."""
     return sorted_ms[max(0, math.ceil(pct / 100 * len(sorted_ms)) - 1)]
@@ -267,7 +253,7 @@ def fsync_latencies(directory: Path, samples: int) -> list[float]:
 def check_disk_fsync(config: Config) -> dict[str, object]:
     linux_only()
     raw = str(config["system.etcd_dir"])
-    directory = _existing(Path(raw).expanduser())
+    directory = existing(Path(raw).expanduser())
     samples, limit = int(config["system.fsync_samples"]), float(config["system.max_fsync_p99_ms"])
     if samples < 1:
         raise ValueError(f"system.fsync_samples must be >= 1, not {samples}")

@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ._host import Host
+from ._host import Host, parse_assignments
 
 __all__ = [
     "Firewall",
@@ -64,10 +64,13 @@ class Firewall:
         return self.accept_all
 
 
-def _port_set(text: str) -> frozenset[int] | None:
-    """ "6443", "2379:2380", "2379-2380", "80,443,8000:8010" → ports; "any" → None."""
+_ALL_PORTS = frozenset(range(1, 65536))
+
+
+def _port_set(text: str) -> frozenset[int]:
+    """ "6443", "2379:2380", "2379-2380", "80,443,8000:8010" → ports; "any" → every port."""
     if text == "any":
-        return None
+        return _ALL_PORTS
     ports: set[int] = set()
     for part in text.split(","):
         low, sep, high = part.replace("-", ":").partition(":")
@@ -77,23 +80,11 @@ def _port_set(text: str) -> frozenset[int] | None:
     return frozenset(ports)
 
 
-_ALL_PORTS = frozenset(range(1, 65536))
-
-
-def _shell_vars(text: str | None) -> dict[str, str]:
-    out = {}
-    for line in (text or "").splitlines():
-        key, sep, value = line.strip().partition("=")
-        if sep and not key.startswith("#"):
-            out[key.strip()] = value.strip().strip('"').strip("'")
-    return out
-
-
 def ufw(host: Host) -> Firewall | None:
     """ufw when /etc/ufw/ufw.conf says ENABLED=yes (ufw has no daemon: the flag is its state)."""
-    if _shell_vars(host.read("/etc/ufw/ufw.conf")).get("ENABLED", "").lower() != "yes":
+    if parse_assignments(host.read("/etc/ufw/ufw.conf")).get("ENABLED", "").lower() != "yes":
         return None
-    policy = _shell_vars(host.read("/etc/default/ufw")).get("DEFAULT_INPUT_POLICY", "DROP").upper()
+    policy = parse_assignments(host.read("/etc/default/ufw")).get("DEFAULT_INPUT_POLICY", "DROP").upper()
     rules = []
     # "### tuple ### allow tcp 6443 0.0.0.0/0 any 0.0.0.0/0 in" (an app rule adds two fields
     # before the direction, a comment=… may follow): action proto dport dst sport src … dir.
@@ -103,8 +94,7 @@ def ufw(host: Host) -> Firewall | None:
         fields = [f for f in line.split()[3:] if not f.startswith("comment=")]
         if len(fields) < 7 or not fields[-1].startswith("in"):
             continue
-        ports = _port_set(fields[2])
-        rules.append((fields[0].split("_", 1)[0], fields[1], _ALL_PORTS if ports is None else ports))
+        rules.append((fields[0].split("_", 1)[0], fields[1], _port_set(fields[2])))
     return Firewall(
         "ufw",
         "/etc/ufw/ufw.conf ENABLED=yes",
@@ -125,12 +115,12 @@ def _xml(host: Host, *candidates: str) -> tuple[ET.Element, str] | None:
     return None
 
 
-def _xml_ports(element: ET.Element) -> list[tuple[str, frozenset[int]]]:
-    out = []
-    for port in element.findall("port"):
-        ports = _port_set(port.get("port", ""))
-        out.append((port.get("protocol", "tcp"), _ALL_PORTS if ports is None else ports))
-    return out
+def _xml_rules(element: ET.Element) -> list[tuple[str, str, frozenset[int]]]:
+    """The ``<port>`` elements of a zone or service: each lets its ports in."""
+    return [("allow", p.get("protocol", "tcp"), _port_set(p.get("port", ""))) for p in element.findall("port")]
+
+
+_FIREWALLD_DIRS = ("/etc/firewalld", "/usr/lib/firewalld", "/lib/firewalld")
 
 
 def firewalld(host: Host, running: bool) -> Firewall | None:
@@ -138,17 +128,17 @@ def firewalld(host: Host, running: bool) -> Firewall | None:
     runtime one is only reachable over D-Bus)."""
     if not running:
         return None
-    zone = _shell_vars(host.read("/etc/firewalld/firewalld.conf")).get("DefaultZone") or "public"
+    zone = parse_assignments(host.read("/etc/firewalld/firewalld.conf")).get("DefaultZone") or "public"
     found = _xml(host, *(f"{d}/zones/{zone}.xml" for d in _FIREWALLD_DIRS))
     if found is None:
         return Firewall("firewalld", "firewalld process running", notes=(f"zone {zone}: no zone file",))
     root, path = found
-    rules = [("allow", proto, ports) for proto, ports in _xml_ports(root)]
+    rules = _xml_rules(root)
     for service in root.findall("service"):
         name = service.get("name", "")
         svc = _xml(host, *(f"{d}/services/{name}.xml" for d in _FIREWALLD_DIRS))
         if svc is not None:
-            rules += [("allow", proto, ports) for proto, ports in _xml_ports(svc[0])]
+            rules += _xml_rules(svc[0])
     target = root.get("target", "default").upper()
     return Firewall(
         "firewalld",
@@ -159,22 +149,16 @@ def firewalld(host: Host, running: bool) -> Firewall | None:
     )
 
 
-_FIREWALLD_DIRS = ("/etc/firewalld", "/usr/lib/firewalld", "/lib/firewalld")
-
-
-def running_processes(names: Iterable[str]) -> dict[str, int]:
+def running_processes(names: Iterable[str], host: Host | None = None) -> dict[str, int]:
     """{name: pid} for each wanted name that a running process has (its comm, which the
-    kernel truncates to 15 characters, or the base name of its argv[0])."""
-    import psutil
-
+    kernel truncates to 15 characters, or the base name of its argv[0]); the process table
+    is ``host``'s (one scan per run), or a fresh scan."""
     wanted = set(names)
     found: dict[str, int] = {}
-    for proc in psutil.process_iter(["name", "cmdline"]):
-        comm = proc.info["name"] or ""
-        argv0 = os.path.basename((proc.info["cmdline"] or [""])[0])
+    for pid, comm, argv0 in (host or Host()).processes():
         for name in wanted - found.keys():
             if comm == name or argv0 == name or (len(comm) == 15 and name.startswith(comm)):
-                found[name] = proc.pid
+                found[name] = pid
     return found
 
 

@@ -12,14 +12,13 @@ from typing import Any
 
 from mgn_verify import Config, check, parametrize, skip, warn
 
-from ._common import exact, linux_only, node_requirement
+from ._common import KUBEADM_PORTS, exact, linux_only, node_requirement, nothing_configured
 from ._host import Host
 from ._net import Listener, http2_probe
 
 __all__ = ["CHECKS", "MODULES", "ports_check"]
 
 MODULES = ["br_netfilter", "overlay"]
-_KUBEADM_PORTS = {6443, 10250, 10257, 10259, 2379, 2380}
 _OS = ["system.os.supported"]
 
 
@@ -224,12 +223,9 @@ def check_leftovers(config: Config, system_host: Host) -> dict[str, object]:
 def ports_check(ports: list[int]) -> Callable[..., Any]:
     """``system.ports.free[<port>]`` for each configured port (built from config at run time)."""
     if not ports:
-
-        @check(id="system.ports.free", title="Ports GuildNet binds are free", requires=_OS)
-        def check_no_ports() -> None:
-            skip("system.ports is empty: nothing configured")
-
-        return check_no_ports
+        return nothing_configured(
+            "system.ports.free", "Ports GuildNet binds are free", "system.ports", remediation="", requires=_OS
+        )
 
     @check(
         id="system.ports.free",
@@ -242,7 +238,7 @@ def ports_check(ports: list[int]) -> Callable[..., Any]:
     def check_port_free(config: Config, tcp_listeners: dict[int, list[Listener]], port: int) -> str:
         held = tcp_listeners.get(port, [])
         message = "; ".join(item.describe() for item in held)
-        if port in _KUBEADM_PORTS:
+        if port in KUBEADM_PORTS:
             node_requirement(config, not held, f"port {port} in use: {message}")
         else:
             assert not held, f"port {port} in use: {message}"

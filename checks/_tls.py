@@ -24,6 +24,7 @@ __all__ = [
     "fetch_certificate",
     "load_pem_certs",
     "private_key_matches",
+    "ssl_context",
     "verify_server",
 ]
 
@@ -83,16 +84,17 @@ class TlsFailure(Exception):
         self.cert = cert
 
 
-def _context(ca_bundle: str | None) -> ssl.SSLContext:
+def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
+    """A verifying client context: the system trust store, or ``ca_bundle`` (``~`` expanded)."""
     if ca_bundle:
         return ssl.create_default_context(cafile=str(Path(ca_bundle).expanduser()))
     return ssl.create_default_context()
 
 
 def fetch_certificate(address: str, port: int, server_name: str, timeout: float) -> CertInfo | None:
+    """The leaf certificate the server presents, unverified (for describing failures only)."""
     from cryptography import x509
 
-    """The leaf certificate the server presents, unverified (for describing failures only)."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
@@ -113,7 +115,7 @@ def verify_server(
     """Handshake with full verification; returns the leaf and the TLS version."""
     from cryptography import x509
 
-    ctx = _context(ca_bundle)
+    ctx = ssl_context(ca_bundle)
     try:
         with (
             socket.create_connection((address, port), timeout=timeout) as raw,
@@ -154,9 +156,9 @@ def _verify_failure(exc: ssl.SSLCertVerificationError, seen: CertInfo | None, se
 
 
 def load_pem_certs(path: Path) -> list[x509.Certificate]:
+    """Certificates in a PEM file ([] when it holds none, e.g. a key file)."""
     from cryptography import x509
 
-    """Certificates in a PEM file ([] when it holds none, e.g. a key file)."""
     data = path.read_bytes()
     if b"-----BEGIN CERTIFICATE-----" not in data:
         return []
@@ -164,9 +166,9 @@ def load_pem_certs(path: Path) -> list[x509.Certificate]:
 
 
 def private_key_matches(cert: x509.Certificate, key_path: Path) -> bool:
+    """Whether the (unencrypted PEM) key at ``key_path`` is the certificate's key."""
     from cryptography.hazmat.primitives import serialization
 
-    """Whether the (unencrypted PEM) key at ``key_path`` is the certificate's key."""
     key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
     fmt = serialization.PublicFormat.SubjectPublicKeyInfo
     enc = serialization.Encoding.DER

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-import ssl
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,12 +22,12 @@ from mgn_verify.config import SettingsRegistry
 
 from . import _registry_probe
 from ._cidr import TAILNET_V4, TAILNET_V6, Named, find_overlaps, parse_ranges
-from ._common import exact, linux_only
+from ._common import exact, linux_only, nothing_configured
 from ._dns import Answer, parse_resolver, probe_server, resolve
 from ._host import Host
-from ._net import TcpFailure, parse_endpoint, tcp_connect, url_endpoint
+from ._net import TcpFailure, host_port, parse_endpoint, tcp_connect, url_endpoint
 from ._sntp import SntpError, query
-from ._tls import TlsFailure, verify_server
+from ._tls import TlsFailure, ssl_context, verify_server
 
 
 @hookimpl
@@ -119,14 +118,6 @@ def mgn_register_checks(registry: Registry, config: Config) -> None:
         registry.add_check(func)
 
 
-def _nothing(check_id: str, title: str, key: str) -> Callable[..., Any]:
-    @check(id=check_id, title=title, remediation=f"list what to check in {key} (config file or --set)")
-    def check_nothing() -> None:
-        skip(f"{key} is empty: nothing configured")
-
-    return check_nothing
-
-
 def _resolvers(config: Config) -> list[Any]:
     return [parse_resolver(r) for r in config["network.resolvers"]]
 
@@ -177,7 +168,7 @@ def _describe(answer: Answer) -> str:
 
 def _dns_check(names: list[str]) -> Callable[..., Any]:
     if not names:
-        return _nothing("network.dns.resolve", "Names resolve", "network.dns_names")
+        return nothing_configured("network.dns.resolve", "Names resolve", "network.dns_names")
 
     @check(
         id="network.dns.resolve",
@@ -224,7 +215,7 @@ def check_dns_resolver(config: Config) -> dict[str, object]:
     answers, failures = {}, []
     for server in probed:
         try:
-            target = parse_resolver(f"[{server}]:{port}" if ":" in server else f"{server}:{port}")
+            target = parse_resolver(host_port(server, port))
             answers[server] = probe_server(target, config["network.resolver_probe_name"], timeout)
         except (OSError, ValueError) as exc:
             failures.append(str(exc))
@@ -247,7 +238,7 @@ def _addresses(config: Config, host: str) -> list[str]:
 
 def _tcp_check(endpoints: list[str]) -> Callable[..., Any]:
     if not endpoints:
-        return _nothing("network.tcp.connect", "TCP endpoints accept connections", "network.tcp_endpoints")
+        return nothing_configured("network.tcp.connect", "TCP endpoints accept connections", "network.tcp_endpoints")
 
     @check(
         id="network.tcp.connect",
@@ -275,16 +266,11 @@ def _tcp_check(endpoints: list[str]) -> Callable[..., Any]:
     return check_tcp_connect
 
 
-def _ssl_context(config: Config) -> ssl.SSLContext:
-    bundle = config["network.ca_bundle"]
-    return ssl.create_default_context(cafile=bundle) if bundle else ssl.create_default_context()
-
-
 def _tls_and_http_checks(urls: list[str]) -> list[Callable[..., Any]]:
     if not urls:
         return [
-            _nothing("network.tls.certificate", "TLS certificates are valid", "network.https_endpoints"),
-            _nothing("network.https.get", "HTTPS endpoints answer", "network.https_endpoints"),
+            nothing_configured("network.tls.certificate", "TLS certificates are valid", "network.https_endpoints"),
+            nothing_configured("network.https.get", "HTTPS endpoints answer", "network.https_endpoints"),
         ]
     secure = [u for u in urls if u.startswith("https://")]
     out = [_tls_check(url) for url in secure]
@@ -351,7 +337,7 @@ def _http_check(url: str) -> Callable[..., Any]:
         timeout = config["network.timeout"]
         started = time.monotonic()
         try:
-            with httpx.Client(verify=_ssl_context(config), timeout=timeout) as client:
+            with httpx.Client(verify=ssl_context(config["network.ca_bundle"]), timeout=timeout) as client:
                 response = client.get(url)
         except httpx.ConnectTimeout:
             raise AssertionError(f"connect to {url} timed out after {timeout:g} s") from None
@@ -467,7 +453,7 @@ def check_mtu(config: Config) -> dict[str, object]:
 
 def _ntp_check(servers: list[str]) -> Callable[..., Any]:
     if not servers:
-        return _nothing("network.ntp.reach", "NTP servers answer", "network.ntp_servers")
+        return nothing_configured("network.ntp.reach", "NTP servers answer", "network.ntp_servers")
 
     @check(
         id="network.ntp.reach",

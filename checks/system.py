@@ -22,7 +22,7 @@ from mgn_verify import Config, Registry, check, fixture, hookimpl, skip, warn
 from mgn_verify.config import SettingsRegistry
 
 from . import _sys_env, _sys_extra, _sys_node
-from ._common import linux_only
+from ._common import KUBEADM_PORTS, existing, linux_only, system_role
 from ._dns import resolve
 from ._host import Host
 from ._net import Listener, listeners
@@ -30,7 +30,6 @@ from ._net import Listener, listeners
 GIB = 1024**3
 MIB = 1024**2
 
-KUBEADM_PORTS = [6443, 10250, 10257, 10259, 2379, 2380]
 HOSTAPP_PORT = 8090
 KERNEL_CONFIG = [
     "NAMESPACES",
@@ -275,13 +274,6 @@ def check_memory_total(config: Config) -> str:
     return f"{total_mb} MiB"
 
 
-def _existing(path: Path) -> Path:
-    """The path itself or its nearest existing parent (a dir not created yet still lands there)."""
-    while not path.exists() and path != path.parent:
-        path = path.parent
-    return path
-
-
 @check(
     id="system.disk.free",
     title="Enough free disk space",
@@ -293,7 +285,7 @@ def check_disk_free(config: Config) -> dict[str, object]:
     report: dict[str, object] = {}
     short = []
     for raw in config["system.disk_paths"]:
-        path = _existing(Path(raw).expanduser())
+        path = existing(Path(raw).expanduser())
         free_gb = shutil.disk_usage(path).free / GIB
         report[raw] = round(free_gb, 1)
         if free_gb < minimum:
@@ -348,9 +340,7 @@ def check_hostname(config: Config, system_host: Host) -> str:
     "vendors), or adjust system.binaries_<role>",
 )
 def check_binaries(config: Config) -> dict[str, object]:
-    role = config["system.role"]
-    if role not in ("operator", "node"):
-        raise ValueError(f"system.role must be 'operator' or 'node', not {role!r}")
+    role = system_role(config)
     required, optional = config[f"system.binaries_{role}"], config[f"system.binaries_{role}_optional"]
     found = {name: shutil.which(name) for name in [*required, *optional]}
     if not found:

@@ -7,9 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 from _layer_helpers import Outcome, make_tree, run_check
 from mgn_verify.checks import network
 from mgn_verify.checks._cidr import no_proxy_covers, parse_ranges
+from mgn_verify.checks._dns import Resolver, parse_resolver
+from mgn_verify.checks._net import Endpoint, parse_endpoint
 
 from mgn_verify.testing import make_config
 
@@ -121,3 +124,32 @@ def test_ntp(sntp_server: Any, silent_udp: int) -> None:
         and outcome.message == f"no NTP answer from 127.0.0.1:{silent_udp} within 0.3 s"
     )
     assert run_check(network._ntp_check([])).status == "skip"
+
+
+# -- host:port parsing shared by endpoints and resolvers --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "endpoint", "resolver"),
+    [
+        ("10.0.0.2:5353", Endpoint("10.0.0.2", 5353), Resolver("10.0.0.2", 5353)),
+        ("[fd00::2]:5353", Endpoint("fd00::2", 5353), Resolver("fd00::2", 5353)),
+        (" 10.0.0.2 ", Endpoint("10.0.0.2", 53), Resolver("10.0.0.2", 53)),
+        ("[fd00::2]", Endpoint("fd00::2", 53), Resolver("fd00::2", 53)),
+        ("fd00::2", Endpoint("fd00::2", 53), Resolver("fd00::2", 53)),
+    ],
+)
+def test_endpoints_and_resolvers_split_host_and_port_alike(text: str, endpoint: Endpoint, resolver: Resolver) -> None:
+    assert parse_endpoint(text, default_port=53) == endpoint
+    assert parse_resolver(text) == resolver
+    assert str(endpoint) == str(resolver)
+
+
+def test_endpoint_and_resolver_keep_their_own_rules_for_a_bare_colon() -> None:
+    assert parse_endpoint("10.0.0.2:", default_port=53) == Endpoint("10.0.0.2", 53)
+    with pytest.raises(ValueError):
+        parse_resolver("10.0.0.2:")  # a resolver's port, once a colon is written, must be a number
+    with pytest.raises(ValueError):
+        parse_resolver("dns.example:53")  # resolvers are addresses
+    with pytest.raises(ValueError, match="expected host:port"):
+        parse_endpoint("example.org")

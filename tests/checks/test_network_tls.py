@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -60,3 +61,17 @@ def test_https_get_through_the_custom_bundle(tls_lab: TlsLab) -> None:
     assert outcome.status == "pass" and outcome.message.startswith("HTTP 200 OK")
     failing = run_check(network._http_check(url), config=make_config({}), url=url)
     assert failing.status == "fail" and "cannot connect" in failing.message
+
+
+def test_ca_bundle_under_home_is_expanded_by_tls_and_http_alike(
+    tls_lab: TlsLab, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    home = tmp_path / "home"
+    (home / ".guildnet").mkdir(parents=True)
+    (home / ".guildnet" / "ca.pem").write_bytes(Path(tls_lab.ca_bundle).read_bytes())
+    monkeypatch.setenv("HOME", str(home))
+    url = tls_lab.urls["valid"]
+    settings = {"network.ca_bundle": "~/.guildnet/ca.pem"}
+    assert tls(url, **settings).status == "pass"
+    outcome = run_check(network._http_check(url), config=make_config(settings), url=url)
+    assert outcome.status == "pass", outcome.message

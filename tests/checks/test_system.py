@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from _layer_helpers import Outcome, make_tree, run_check
 from mgn_verify.checks import _sys_env, _sys_node, system
-from mgn_verify.checks._host import Host
+from mgn_verify.checks._host import Host, parse_assignments
 
 from mgn_verify.testing import make_config
 
@@ -366,3 +366,25 @@ def test_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert call(_sys_env.check_proxy).status == "pass"
     monkeypatch.setenv("NO_PROXY", "*")
     assert call(_sys_env.check_proxy).status == "pass"
+
+
+# -- Host: one read per file and run --------------------------------------------------------
+
+
+def test_host_reads_each_file_once(tmp_path: Path) -> None:
+    make_tree(tmp_path, {"/proc/sys/kernel/osrelease": "6.1.0-test\n", "/proc/modules": "overlay 1 0 - Live 0x0\n"})
+    host = Host(tmp_path)
+    assert host.kernel_release() == "6.1.0-test"
+    assert host.module_state("overlay") == ("loaded", "/proc/modules")
+    (tmp_path / "proc/sys/kernel/osrelease").write_text("9.9.9\n")
+    (tmp_path / "proc/modules").unlink()
+    assert host.kernel_release() == "6.1.0-test"  # the run's snapshot: read once, remembered
+    assert host.module_state("overlay") == ("loaded", "/proc/modules")
+    assert host.read("/nonexistent") is None
+    assert Host(tmp_path).kernel_release() == "9.9.9"  # a new run reads afresh
+
+
+def test_parse_assignments_for_os_release_and_firewall_configs() -> None:
+    text = 'PRETTY_NAME="Debian GNU/Linux 12"\n# ENABLED=no\n  ENABLED=yes \nID=\'debian\'\nno equals\n=orphan\n'
+    assert parse_assignments(text) == {"PRETTY_NAME": "Debian GNU/Linux 12", "ENABLED": "yes", "ID": "debian"}
+    assert parse_assignments(None) == {}

@@ -278,6 +278,15 @@ def test_running_processes_sees_this_process() -> None:
     assert running_processes([name, "no-such-process-z"]).keys() == {name}
 
 
+def test_running_processes_uses_the_runs_one_process_table(daemon: Callable[[str], int], tmp_path: Path) -> None:
+    host = Host(tmp_path)
+    assert "firewalld" not in running_processes(["firewalld"], host)
+    daemon("firewalld")
+    assert "firewalld" not in running_processes(["firewalld"], host)  # scanned once per run
+    assert "firewalld" in running_processes(["firewalld"], Host(tmp_path))
+    assert "firewalld" in running_processes(["firewalld"])
+
+
 # -- system.packages -------------------------------------------------------------------------
 
 DPKG = """Package: iptables
