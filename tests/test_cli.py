@@ -93,6 +93,9 @@ def test_list_explain_graph(mgn, checks_dir) -> None:
         assert text in explained
     unknown = mgn("verify", "explain", "a.bse", "--checks-dir", directory, *ISOLATED)
     assert unknown.exit_code == 2 and unknown.stderr == "mgn: error: unknown check 'a.bse' (did you mean 'a.base'?)\n"
+    base = mgn("verify", "explain", "system.ports.free", "-p", "no:network").stdout
+    assert base.startswith("system.ports.free[")
+    assert "instances of system.ports.free: system.ports.free[" in base
     dot = mgn("verify", "graph", "--checks-dir", directory, *ISOLATED).stdout
     assert '"a.top" -> "a.base";' in dot and dot.startswith("digraph")
     mermaid = mgn("verify", "graph", "--format", "mermaid", "--checks-dir", directory, *ISOLATED).stdout

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from .._exceptions import MgnVerifyError
+from .._exceptions import MgnVerifyError, UsageError
 from .._exitcodes import ExitCode
 from .._report import RunOptions, RunReport
 from .._session import Selection, Session
@@ -202,14 +202,17 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
         assert session.graph is not None and session.plugins is not None
         graph = session.graph
-        if check_id not in graph.specs:
-            from .._exceptions import UsageError
-
+        # A parametrized check can be named by its base id: explain it once, list its instances.
+        instances = [cid for cid in graph.order if graph.specs[cid].base_id == check_id]
+        chosen = check_id if check_id in graph.specs else (instances[0] if instances else None)
+        if chosen is None:
             raise UsageError(f"unknown check {check_id!r}{session.plugins.registry.suggest(check_id)}")
-        info = _describe(session, check_id)
-        spec = graph.specs[check_id]
-        dependents = graph.dependents()[check_id]
+        info = _describe(session, chosen)
+        spec = graph.specs[chosen]
+        dependents = graph.dependents()[chosen]
         click.echo(f"{spec.id}: {spec.title}")
+        if check_id not in graph.specs:
+            click.echo(f"  one of {len(instances)} instances of {check_id}: {', '.join(instances)}")
         click.echo(f"  layer {spec.layer} · severity {spec.severity} · timeout "
                    f"{spec.timeout or 'default'} · retries {spec.retries} · plugin {spec.plugin}")
         if spec.tags:
