@@ -56,10 +56,9 @@ class FixtureManager:
             try:
                 kwargs = self.resolve(fixture.argnames, (*stack, name))
                 value = self._create(fixture, kwargs)
-            except FixtureFailed as exc:
-                failure = exc if exc.fixture == name else FixtureFailed(name, str(exc))
-                self._failed[name] = failure
-                raise failure from None
+            except FixtureFailed as exc:  # a fixture this one needs failed: that is the root cause
+                self._failed[name] = exc
+                raise
             except Exception as exc:
                 self._failed[name] = FixtureFailed(name, f"{type(exc).__name__}: {exc}")
                 raise self._failed[name] from None

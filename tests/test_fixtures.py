@@ -80,6 +80,22 @@ async def check_c(database): pass
         "verify", "--checks-dir", str(directory), *ISOLATED, report=False).stdout
 
 
+def test_a_failing_dependency_fixture_is_the_root_cause(mgn, checks_dir) -> None:
+    directory = checks_dir(check_f='''
+from mgn_verify import check, fixture
+@fixture
+def base(): raise TimeoutError("no answer from 10.0.0.1:6443")
+@fixture
+def client(base): return base
+@check(id="f.uses_client")
+def check_uses_client(client): pass
+''')
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED)
+    result = run.result("f.uses_client")
+    assert result["message"] == "fixture 'base' failed: TimeoutError: no answer from 10.0.0.1:6443"
+    assert result["details"] == {"fixture_error": "base"}
+
+
 def test_teardown_error_is_reported_not_fatal(mgn, checks_dir) -> None:
     directory = checks_dir(check_f='''
 from mgn_verify import check, fixture
@@ -104,3 +120,27 @@ def check_x(kube_client): pass
     run = mgn("verify", "--checks-dir", str(directory), *ISOLATED)
     assert run.exit_code == 2
     assert run.stderr.startswith("mgn: error: check 'f.x' asks for fixture 'kube_client', which no plugin provides")
+
+
+def test_async_generator_fixture_and_fixture_cycles(mgn, checks_dir, tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    directory = checks_dir(check_f=f'''
+from mgn_verify import check, fixture
+@fixture
+async def session():
+    yield "S"
+    with open({str(log)!r}, "w") as handle: handle.write("closed")
+@fixture
+def chicken(egg): return 1
+@fixture
+def egg(chicken): return 2
+@check(id="f.async_gen")
+async def check_async_gen(session): return session
+@check(id="f.cycle")
+def check_cycle(chicken): pass
+''')
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED)
+    assert run.result("f.async_gen")["message"] == "S"
+    assert log.read_text() == "closed"
+    assert run.result("f.cycle")["status"] == "error"
+    assert run.result("f.cycle")["message"] == "fixture 'chicken' failed: fixture dependency cycle: chicken -> egg -> chicken"
