@@ -143,4 +143,5 @@ def check_cycle(chicken): pass
     assert run.result("f.async_gen")["message"] == "S"
     assert log.read_text() == "closed"
     assert run.result("f.cycle")["status"] == "error"
-    assert run.result("f.cycle")["message"] == "fixture 'chicken' failed: fixture dependency cycle: chicken -> egg -> chicken"
+    cycle = "fixture 'chicken' failed: fixture dependency cycle: chicken -> egg -> chicken"
+    assert run.result("f.cycle")["message"] == cycle
