@@ -25,6 +25,7 @@ from ._report import RunOptions, RunPlan, RunReport
 from ._version import __version__
 from ._waivers import WaiverBook, parse_waivers
 from .config import Config, ConfigSources, Setting, SettingsRegistry, load_sources, resolve
+from .config.loader import early_value
 from .reporters import ReporterRegistry
 
 if TYPE_CHECKING:
@@ -210,17 +211,8 @@ class Session:
 
 
 def _configured_checks_dirs(sources: ConfigSources) -> list[str]:
-    """``verify.checks_dirs`` is needed before plugins (and so settings) exist: resolve just this
-    key by the usual precedence (file < environment < --set); its type is checked later."""
-    setting = Setting("verify.checks_dirs", [], "list")
-    value: Any = sources.raw(setting.key, [])
-    for name in setting.env_names:
-        if name in sources.env:
-            value = setting.coerce(sources.env[name], source=f"environment {name}", from_text=True)
-            break
-    if setting.key in sources.cli:
-        raw, is_text = sources.cli[setting.key]
-        value = setting.coerce(raw, source="command line", from_text=is_text)
+    """``verify.checks_dirs``, needed before plugins (and so settings) exist."""
+    value = early_value(Setting("verify.checks_dirs", [], "list"), sources)
     return [str(item) for item in value] if isinstance(value, list) else []
 
 

@@ -11,7 +11,7 @@ from .._exceptions import ConfigError
 from .redact import SECRET_NAME, Redactor
 from .settings import Config, Setting, SettingsRegistry
 
-__all__ = ["DEFAULT_CONFIG_PATH", "ConfigSources", "load_sources", "resolve"]
+__all__ = ["DEFAULT_CONFIG_PATH", "ConfigSources", "early_value", "load_sources", "resolve"]
 
 DEFAULT_CONFIG_PATH = Path("~/.metaguildnet/config.yaml")
 
@@ -122,6 +122,18 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
         if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
             redactor.add(value)
     return Config(values, where, registry, redactor, file=sources.file, extra=extra)
+
+
+def early_value(setting: Setting, sources: ConfigSources) -> Any:
+    """One setting by the usual precedence (file < environment < command line), before plugins
+    have declared the others: ``verify.checks_dirs`` decides which plugins load. The file value's
+    type is checked later, by ``resolve``, like every other."""
+    values = {setting.key: sources.raw(setting.key, setting.default)}
+    _apply_env(setting, sources.env, values, {})
+    if setting.key in sources.cli:
+        raw, is_text = sources.cli[setting.key]
+        values[setting.key] = setting.coerce(raw, source="command line", from_text=is_text)
+    return values[setting.key]
 
 
 def _apply_env(setting: Setting, env: Mapping[str, str], values: dict[str, Any], where: dict[str, str]) -> None:
