@@ -10,6 +10,7 @@ last segment of the module name and both lose a leading ``check_``:
 
 from __future__ import annotations
 
+import glob
 import inspect
 import itertools
 from collections.abc import Callable
@@ -93,9 +94,28 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
         for mark, (_, row) in zip(param_marks, combo, strict=True):
             params.update(zip(mark.kwargs["names"], row, strict=True))
         target = "-".join(label for label, _ in combo)
+        requires = _instance_requires(base_id, opts["requires"], params)
         specs.append(CheckSpec(id=f"{base_id}[{target}]", argnames=fixtures, params=params,
-                               target=target, **common))
+                               target=target, **{**common, "requires": requires}))
     return specs
+
+
+def _instance_requires(check_id: str, requires: tuple[str, ...], params: dict[str, Any]) -> tuple[str, ...]:
+    """``requires="kubernetes.api.reachable[{cluster}]"`` names the instance for the same value:
+    a broken cluster blocks only its own checks. A formatted entry is matched literally."""
+    if not any("{" in entry for entry in requires):
+        return requires
+    out = []
+    for entry in requires:
+        if "{" not in entry:
+            out.append(entry)
+            continue
+        try:
+            out.append(glob.escape(entry.format(**params)))
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"check {check_id!r}: requires {entry!r} names {exc}, "
+                             "which is not a parametrize name") from None
+    return tuple(out)
 
 
 def _validate_param_names(check_id: str, marks: list[Mark], argnames: tuple[str, ...]) -> None:

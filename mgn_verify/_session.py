@@ -33,7 +33,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Selection", "Session"]
 
-BUILTIN_FIXTURES = {"config"}
+#: Fixtures every check can ask for: the resolved ``config`` and the run's ``plan``.
+BUILTIN_FIXTURES = {"config", "plan"}
 
 
 @dataclass
@@ -61,7 +62,7 @@ class Session:
     # -- loading ------------------------------------------------------------------------------
 
     def load(self, *, plugins: list[str], checks_dirs: list[str], config_path: str | None,
-             settings: dict[str, tuple[Any, bool]]) -> None:
+             settings: dict[str, tuple[Any, bool]], selection: Sequence[str] = ()) -> None:
         sources = load_sources(config_path, self.env, settings)
         self.plugins = loaded = load_plugins(plugins, [*_configured_checks_dirs(sources), *checks_dirs], self.env)
         registry = SettingsRegistry()
@@ -69,7 +70,8 @@ class Session:
         self.config = config = resolve(sources, registry, warn=self.warn)
         self._call_each("mgn_configure", config=config)
         self._call_each("mgn_register_fixtures", registry=loaded.registry)
-        self._call_each("mgn_register_checks", registry=loaded.registry, config=config)
+        self._call_each("mgn_register_checks", registry=loaded.registry, config=config,
+                        selection=list(selection))
         self._call_each("mgn_register_reporters", reporters=self.reporters)
         loaded.registry.validate_fixtures(BUILTIN_FIXTURES)
         self.graph = build_graph(loaded.registry.checks)
@@ -174,7 +176,7 @@ class Session:
         options = plan.options
         loop = asyncio.get_running_loop()
         pool = WorkerPool(options.concurrency)
-        fixtures = FixtureManager(self.plugins.registry.fixtures, {"config": self.config}, loop)
+        fixtures = FixtureManager(self.plugins.registry.fixtures, {"config": self.config, "plan": plan}, loop)
         deadline = perf_counter() + options.wait if options.wait else None
         runner = CheckRunner(pool=pool, fixtures=fixtures, waivers=waivers, redactor=self.config.redactor,
                              options=options, deadline=deadline)

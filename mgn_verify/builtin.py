@@ -23,10 +23,19 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     add("api.token", "", secret=True, env="MGN_API_TOKEN", help="bearer token for the Host App")
     add("api.timeout", 30.0, help="seconds per Host App request")
     add("api.ca_bundle", None, kind="str", help="CA bundle that signs the Host App certificate")
+    add("api.discover_clusters", True, help="also verify the clusters the Host App lists (when it answers)")
     add("defaults.cluster", "", env="MGN_DEFAULT_CLUSTER", help="cluster id used when none is given")
-    add("kubernetes.kubeconfig", "~/.guildnet/kubeconfig", help="kubeconfig of the GuildNet cluster")
+    add("clusters", [], help="clusters to verify: ids, or mappings {id, kubeconfig, context, rethinkdb: "
+        "{host, port, user, password, service, namespace}}; empty: defaults.cluster with the "
+        "kubernetes.* and rethinkdb.* settings")
+    add("verify.clusters", [], help="verify only these cluster ids (--cluster ID)")
+    add("kubernetes.kubeconfig", None, kind="str",
+        help="kubeconfig of the GuildNet cluster (None: $KUBECONFIG, ~/.guildnet/kubeconfig, ~/.kube/config)")
     add("kubernetes.context", None, kind="str", help="kubeconfig context (default: current-context)")
-    add("rethinkdb.host", "127.0.0.1", help="RethinkDB driver host")
+    add("rethinkdb.host", "", help="RethinkDB driver host (empty: the cluster's Service rethinkdb.service, "
+        "else 127.0.0.1)")
+    add("rethinkdb.service", "rethinkdb", help="Kubernetes Service that exposes RethinkDB (GuildNet's default)")
+    add("rethinkdb.namespace", "default", help="namespace of that Service (the Host App's RETHINKDB_NAMESPACE)")
     add("rethinkdb.port", 28015, help="RethinkDB driver port")
     add("rethinkdb.user", "admin", help="RethinkDB user")
     add("rethinkdb.password", "", secret=True, help="RethinkDB password")

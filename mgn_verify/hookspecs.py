@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from ._model import CheckSpec, Result
     from ._registry import Registry
     from ._report import RunPlan, RunReport
@@ -77,7 +79,7 @@ def mgn_register_fixtures(registry: Registry) -> None:
 
 
 @hookspec
-def mgn_register_checks(registry: Registry, config: Config) -> None:
+def mgn_register_checks(registry: Registry, config: Config, selection: Sequence[str]) -> None:
     """Add checks programmatically, e.g. one per endpoint listed in the config.
 
     Module-level ``@check`` functions of a plugin are collected automatically; this hook is for
@@ -87,6 +89,8 @@ def mgn_register_checks(registry: Registry, config: Config) -> None:
 
     :param registry: call ``registry.add_check(func)`` with a ``@check``-marked function.
     :param config: the resolved configuration.
+    :param selection: the layers named on the command line (``["all"]`` or empty: every
+        layer), so a plugin can skip costly discovery for layers nobody asked for.
     **Return**: nothing.
     """
 

@@ -48,14 +48,30 @@ def loading_options(func: F) -> F:
                      help="Config file (default: $MGN_CONFIG or ~/.metaguildnet/config.yaml)."),
         click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
                      help="Override one setting, e.g. --set system.min_cpus=4 (repeatable)."),
+        # Per-cluster checks exist per cluster, so narrowing them decides which checks exist.
+        click.option("--cluster", "clusters", multiple=True, metavar="ID", expose_value=False,
+                     callback=_remember_clusters,
+                     help="Only these clusters' checks (repeatable) [config: verify.clusters]."),
     ]
     for option in reversed(options):
         func = option(func)
     return func
 
 
+def _remember_clusters(ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> None:
+    if value:
+        ctx.meta[_CLUSTERS_META] = [item.strip() for v in value for item in v.split(",") if item.strip()]
+
+
+_CLUSTERS_META = "mgn_verify.clusters"
+
+
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
+    """``--set`` pairs (text, converted by each setting's kind), plus ``--cluster`` when given."""
     out: dict[str, tuple[Any, bool]] = {}
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and _CLUSTERS_META in ctx.meta:
+        out["verify.clusters"] = (list(ctx.meta[_CLUSTERS_META]), False)
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
@@ -65,10 +81,10 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
 
 
 def open_session(plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
-                 overrides: dict[str, tuple[Any, bool]]) -> Session:
+                 overrides: dict[str, tuple[Any, bool]], selection: tuple[str, ...] = ()) -> Session:
     session = Session(os.environ, warn)
     session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                 settings=overrides)
+                 settings=overrides, selection=list(selection) or ["all"])
     return session
 
 

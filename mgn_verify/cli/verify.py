@@ -7,6 +7,7 @@ import os
 import socket
 import sys
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -78,13 +79,21 @@ def verify() -> None:
 @click.option("-o", "--output", "formats", multiple=True, metavar="FORMAT",
               help="Report format(s) for stdout: console (default), json, junit.")
 @click.option("-v", "--verbose", count=True, help="Show messages of passing checks too.")
+@click.option("--lab", is_flag=True,
+              help="Start the GuildNet lab (local simulators) in-process and verify against it.")
+@click.option("--fault", "faults", multiple=True, metavar="NAME",
+              help="With --lab: inject this lab fault (repeatable; mgn lab fault list names them).")
 def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...], tags: tuple[str, ...],
         plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
         overrides: tuple[str, ...], concurrency: int | None, timeout: float | None, fail_fast: bool,
         wait: str | None, strict: bool | None, ignore: tuple[str, ...], json_path: str | None,
-        junit_path: str | None, formats: tuple[str, ...], verbose: int) -> None:
+        junit_path: str | None, formats: tuple[str, ...], verbose: int, lab: bool,
+        faults: tuple[str, ...]) -> None:
     """Run the checks of all layers, or of the LAYERs named (system, network, kubernetes,
-    tailscale, rethinkdb, guildnet). Checks they require are pulled in and run first."""
+    tailscale, rethinkdb, guildnet). Checks they require are pulled in and run first.
+
+    With --lab, the GuildNet lab's simulators are started for the run and stopped after it,
+    and its config is used: every layer works on any machine (add --fault to see a failure)."""
     outputs = [Output(f) for f in formats]
     outputs += [Output("json", json_path)] if json_path else []
     outputs += [Output("junit", junit_path)] if junit_path else []
@@ -96,11 +105,19 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
     if strict is not None:
         settings["verify.strict"] = (strict, False)
 
+    if faults and not lab:
+        raise click.UsageError("--fault needs --lab")
+
     def body() -> int:
+        if lab:
+            return _with_lab(faults, lambda path: verify_with(path))
+        return verify_with(config_path)
+
+    def verify_with(config_path: str | None) -> int:
         session = Session(os.environ, _warn_line)
         try:
             session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                         settings=settings)
+                         settings=settings, selection=list(layers) or ["all"])
             if not formats and "console" in session.reporters.names():  # -p no:console: no default
                 outputs.insert(0, Output("console"))
             for output in outputs:  # an unknown format is a usage error before anything runs
@@ -128,6 +145,23 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         return int(report.exit_code)
 
     run_or_exit(body)
+
+
+def _with_lab(faults: tuple[str, ...], body: Callable[[str], int]) -> int:
+    """Start the lab (in this process), run ``body`` with its config file, always stop it."""
+    from ..lab import Lab, UnknownFaultError
+
+    try:
+        lab = Lab(faults=faults)
+    except UnknownFaultError as exc:
+        raise UsageError(str(exc)) from None
+    lab.start()
+    try:
+        shown = f" with faults {', '.join(sorted(lab.faults))}" if lab.faults else ""
+        click.echo(f"mgn: lab started{shown}: config {lab.config_path}", err=True)
+        return body(str(lab.config_path))
+    finally:
+        lab.stop()
 
 
 def _warn_line(message: str) -> None:
@@ -166,7 +200,7 @@ def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
           config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
     """List the checks: id, layer, severity, requires, title."""
     def body() -> int:
-        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
+        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
         assert session.graph is not None
         rows = [_describe(session, cid) for cid in ids]
@@ -236,7 +270,7 @@ def graph(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
           config_path: str | None, overrides: tuple[str, ...], fmt: str) -> None:
     """Print the dependency graph as Graphviz DOT or Mermaid (an edge points at what is required)."""
     def body() -> int:
-        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
+        session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
         assert session.graph is not None
         requires = session.graph.requires

@@ -21,7 +21,8 @@ _FALSE = {"0", "false", "no", "off", ""}
 
 @dataclass(frozen=True, slots=True)
 class Setting:
-    """One configuration key: ``key`` is dotted (``section.name``)."""
+    """One configuration key: ``key`` is dotted (``section.name``), or a top-level name such as
+    ``clusters`` for a value that is a whole list."""
 
     key: str
     default: Any
@@ -103,8 +104,8 @@ class SettingsRegistry:
             secret: bool = False, env: str | tuple[str, ...] = ()) -> None:
         """Declare ``key`` with its default; ``kind`` is inferred from the default when omitted
         (pass it for a ``None`` default). ``secret`` values are redacted everywhere."""
-        if key.count(".") < 1:
-            raise ValueError(f"setting {key!r} must be dotted: section.name")
+        if not key or key.startswith(".") or key.endswith("."):
+            raise ValueError(f"setting {key!r} must be dotted (section.name) or a top-level name")
         if key in self._settings:
             raise ValueError(f"setting {key!r} declared twice ({self._settings[key].plugin} and "
                              f"{self.current_plugin})")

@@ -1,0 +1,1 @@
+"""The ``guildnet`` layer (being built)."""

@@ -1,0 +1,1 @@
+"""The ``rethinkdb`` layer (being built)."""

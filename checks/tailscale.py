@@ -1,0 +1,1 @@
+"""The ``tailscale`` layer (being built)."""
