@@ -172,3 +172,11 @@ def per_cluster(func: Callable[..., Any], cluster_ids: Sequence[str]) -> Callabl
     copy.__annotations__ = dict(getattr(func, "__annotations__", {}))
     setattr(copy, MARKS_ATTR, list(getattr(func, MARKS_ATTR, ())))
     return parametrize("cluster", list(cluster_ids))(copy)
+
+
+def discovered_cluster_ids(config: Config, selection: Sequence[str]) -> list[str]:
+    """The ids of the clusters the Host App lists, when discovery is wanted and it answers
+    (else none: ``guildnet.hostapp.reachable`` reports why). Cached per run (per ``config``)."""
+    if not wants_discovery(config, selection):
+        return []
+    return []  # TODO(guildnet layer): ask the Host App client, cache per config

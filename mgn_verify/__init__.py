@@ -17,7 +17,22 @@ from ._version import __version__ as __version__
 
 if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explicit re-exports)
     from ._exceptions import (
+        ApiError as ApiError,
+    )
+    from ._exceptions import (
+        AuthError as AuthError,
+    )
+    from ._exceptions import (
+        ClientError as ClientError,
+    )
+    from ._exceptions import (
         ConfigError as ConfigError,
+    )
+    from ._exceptions import (
+        NotConfiguredError as NotConfiguredError,
+    )
+    from ._exceptions import (
+        UnreachableError as UnreachableError,
     )
     from ._exceptions import (
         DependencyCycleError as DependencyCycleError,
@@ -111,9 +126,10 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     )
 
 _EXPORTS = {
-    "._exceptions": ("ConfigError", "DependencyCycleError", "DuplicateCheckError", "FixtureLookupError",
-                     "MgnVerifyError", "PluginError", "RegistryError", "ReportWriteError",
-                     "UnknownDependencyError", "UsageError"),
+    "._exceptions": ("ApiError", "AuthError", "ClientError", "ConfigError", "DependencyCycleError",
+                     "DuplicateCheckError", "FixtureLookupError", "MgnVerifyError", "NotConfiguredError",
+                     "PluginError", "RegistryError", "ReportWriteError", "UnknownDependencyError",
+                     "UnreachableError", "UsageError"),
     "._exitcodes": ("ExitCode",),
     "._marks": ("check", "fixture", "parametrize"),
     "._model": ("LAYERS", "CheckSpec", "Result", "Severity", "Status", "Waiver"),

@@ -13,21 +13,34 @@ separate family, in ``_outcomes``.
      │    ├── UnknownDependencyError  a ``requires`` entry matches no check (.check_id, .requirement)
      │    ├── DependencyCycleError  the dependency graph has a cycle (.cycle, printed as a path)
      │    └── FixtureLookupError    a check asks for a fixture nobody provides (.check_id, .fixture)
-     └── ReportWriteError           a report file could not be written (.path)
+     ├── ReportWriteError           a report file could not be written (.path)
+     └── ClientError                a GuildNet component could not be used (.component, .target)
+          ├── NotConfiguredError    nothing configured for it, and nothing at the default place
+          ├── UnreachableError      no answer: refused, timed out, DNS, TLS verification failed
+          ├── AuthError             credentials rejected, expired or unusable
+          └── ApiError              it answered, with an error (.status, .code)
+
+A check turns a ``ClientError`` into its own result (fail, or skip when not configured); the
+lifecycle commands turn it into a one-line error. Messages never carry a secret.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "ApiError",
+    "AuthError",
+    "ClientError",
     "ConfigError",
     "DependencyCycleError",
     "DuplicateCheckError",
     "FixtureLookupError",
     "MgnVerifyError",
+    "NotConfiguredError",
     "PluginError",
     "RegistryError",
     "ReportWriteError",
     "UnknownDependencyError",
+    "UnreachableError",
     "UsageError",
 ]
 
@@ -97,3 +110,35 @@ class ReportWriteError(MgnVerifyError):
     def __init__(self, path: str, reason: str) -> None:
         super().__init__(f"cannot write report {path}: {reason}")
         self.path = path
+
+
+class ClientError(MgnVerifyError):
+    """A GuildNet component (Host App, Kubernetes API, RethinkDB, tailscaled, Headscale) could not
+    be used. ``component`` names it (``"kubernetes"``), ``target`` where it was looked for."""
+
+    def __init__(self, message: str, *, component: str, target: str = "") -> None:
+        super().__init__(message)
+        self.component = component
+        self.target = target
+
+
+class NotConfiguredError(ClientError):
+    """Nothing is configured for the component and nothing answers at its default location."""
+
+
+class UnreachableError(ClientError):
+    """The component did not answer: connection refused, timeout, name resolution, TLS."""
+
+
+class AuthError(ClientError):
+    """The component rejected the credentials, or they are expired or unusable."""
+
+
+class ApiError(ClientError):
+    """The component answered with an error: ``status`` (HTTP or protocol) and ``code``."""
+
+    def __init__(self, message: str, *, component: str, target: str = "", status: int | None = None,
+                 code: str = "") -> None:
+        super().__init__(message, component=component, target=target)
+        self.status = status
+        self.code = code

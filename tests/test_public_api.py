@@ -7,10 +7,10 @@ import pytest
 import mgn_verify
 
 EXPECTED = [
-    "LAYERS", "CheckSpec", "Config", "ConfigError", "DependencyCycleError", "DuplicateCheckError",
-    "ExitCode", "FixtureLookupError", "MgnVerifyError", "PluginError", "Registry", "RegistryError",
+    "LAYERS", "ApiError", "AuthError", "CheckSpec", "ClientError", "Config", "ConfigError", "DependencyCycleError", "DuplicateCheckError",
+    "ExitCode", "FixtureLookupError", "MgnVerifyError", "NotConfiguredError", "PluginError", "Registry", "RegistryError",
     "ReportWriteError", "ReporterContext", "ReporterRegistry", "Result", "RunPlan", "RunReport",
-    "SettingsRegistry", "Severity", "Status", "UnknownDependencyError", "UsageError", "Waiver",
+    "SettingsRegistry", "Severity", "Status", "UnknownDependencyError", "UnreachableError", "UsageError", "Waiver",
     "__version__", "check", "fixture", "hookimpl", "hookspec", "parametrize", "skip", "warn",
 ]
 
