@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
-from mgn_verify import Config, parametrize, skip
+from mgn_verify import Config, ConfigError, UsageError, parametrize, skip
 from mgn_verify._marks import MARKS_ATTR
 
 __all__ = [
@@ -81,10 +81,11 @@ def _from_entry(config: Config, entry: object, index: int) -> ClusterTarget:
     if isinstance(entry, str) and entry.strip():
         entry = {"id": entry.strip()}
     if not isinstance(entry, dict) or not str(entry.get("id") or "").strip():
-        raise ValueError(f"clusters[{index}] must be an id or a mapping with an 'id', not {entry!r}")
+        raise ConfigError(f"must be an id or a mapping with an 'id', not {entry!r}", key=f"clusters[{index}]",
+                          source=config.source("clusters"))
     rethinkdb = entry.get("rethinkdb") or {}
     if not isinstance(rethinkdb, dict):
-        raise ValueError(f"clusters[{index}].rethinkdb must be a mapping")
+        raise ConfigError("must be a mapping", key=f"clusters[{index}].rethinkdb", source=config.source("clusters"))
     password = rethinkdb.get("password")
     if password:
         config.mark_secret(password)  # a per-cluster password is as secret as rethinkdb.password
@@ -98,7 +99,8 @@ def _from_entry(config: Config, entry: object, index: int) -> ClusterTarget:
 
 def cluster_targets(config: Config, discovered: Iterable[str] = ()) -> list[ClusterTarget]:
     """The clusters to verify, configured ones first, then discovered ones, narrowed by
-    ``verify.clusters``. Raises ``ValueError`` (a config error) for a malformed entry."""
+    ``verify.clusters``. A malformed entry is a ``ConfigError``, an unknown ``--cluster`` a
+    ``UsageError``: one line, exit 2."""
     entries = config["clusters"]
     if entries:
         targets = [_from_entry(config, entry, i) for i, entry in enumerate(entries)]
@@ -116,7 +118,7 @@ def cluster_targets(config: Config, discovered: Iterable[str] = ()) -> list[Clus
     if only:
         missing = [c for c in only if c not in known]
         if missing:
-            raise ValueError(f"--cluster {missing[0]!r} is not a known cluster; known: {', '.join(sorted(known))}")
+            raise UsageError(f"--cluster {missing[0]!r} is not a known cluster; known: {', '.join(sorted(known))}")
         targets = [t for t in targets if t.id in only]
     return targets
 

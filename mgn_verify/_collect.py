@@ -10,7 +10,6 @@ last segment of the module name and both lose a leading ``check_``:
 
 from __future__ import annotations
 
-import glob
 import inspect
 import itertools
 from collections.abc import Callable
@@ -111,7 +110,8 @@ def _instance_requires(check_id: str, requires: tuple[str, ...], params: dict[st
             out.append(entry)
             continue
         try:
-            out.append(glob.escape(entry.format(**params)))
+            # Literal: an existing id wins over a glob reading of its brackets (see _graph).
+            out.append(entry.format(**params))
         except (KeyError, IndexError, ValueError) as exc:
             raise ValueError(f"check {check_id!r}: requires {entry!r} names {exc}, "
                              "which is not a parametrize name") from None

@@ -110,3 +110,26 @@ def test_exact_parametrized_id_is_not_a_glob() -> None:
 
     graph = build_graph(_specs(check_tcp, _check("net.tls", ["net.tcp[127.0.0.1:443]"])))
     assert graph.requires["net.tls"] == ("net.tcp[127.0.0.1:443]",)
+
+
+def test_requires_naming_a_parameter_resolves_per_instance() -> None:
+    reach = parametrize("cluster", ["a", "b[1]"])(check(id="k.reach")(lambda cluster: None))
+
+    @check(id="k.nodes", requires="k.reach[{cluster}]")
+    @parametrize("cluster", ["a", "b[1]"])
+    def nodes(cluster: str) -> None: ...
+
+    graph = build_graph(_specs(reach, nodes))
+    # Each instance waits for its own cluster only; brackets in a value are matched literally.
+    assert graph.requires["k.nodes[a]"] == ("k.reach[a]",)
+    assert graph.requires["k.nodes[b[1]]"] == ("k.reach[b[1]]",)
+
+
+def test_requires_naming_an_unknown_parameter_is_an_error() -> None:
+    @check(id="k.nodes", requires="k.reach[{clustr}]")
+    @parametrize("cluster", ["a"])
+    def nodes(cluster: str) -> None: ...
+
+    with pytest.raises(ValueError, match=r"check 'k.nodes': requires 'k.reach\[\{clustr\}\]' names 'clustr', "
+                       "which is not a parametrize name"):
+        _specs(nodes)

@@ -168,3 +168,20 @@ def test_checks_dirs_from_environment_and_set(mgn, tmp_path: Path) -> None:
     assert run.statuses == {"set_dir.ok": "pass"}     # --set wins over the environment
     run = mgn("verify", "-p", "no:system", "-p", "no:network", env=env)
     assert run.statuses == {"env_dir.ok": "pass"}
+
+
+def test_register_hook_sees_the_selection_and_checks_see_the_plan(mgn, tmp_path: Path) -> None:
+    directory = tmp_path / "d"
+    directory.mkdir()
+    (directory / "check_sel.py").write_text('''
+from mgn_verify import check, hookimpl
+@hookimpl
+def mgn_register_checks(registry, selection):
+    def probe(plan):
+        return {"message": f"registered for {','.join(selection)}; plan {','.join(plan.selection)}"}
+    registry.add_check(check(id="sel.seen")(probe))
+''')
+    run = mgn("verify", "sel", "--checks-dir", str(directory))
+    assert run.result("sel.seen")["message"] == "registered for sel; plan sel"
+    run = mgn("verify", "--checks-dir", str(directory), "--check", "sel.*")
+    assert run.result("sel.seen")["message"] == "registered for all; plan all"

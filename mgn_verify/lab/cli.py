@@ -26,6 +26,8 @@ from typing import Any
 
 import click
 
+from mgn_verify.lab.control import CONTROL_SOCKET, ControlError, ControlServer, request
+
 __all__ = ["LOG_FILENAME", "STATE_FILENAME", "default_state_dir", "lab"]
 
 STATE_FILENAME = "lab.json"
@@ -118,6 +120,17 @@ def _validate_faults(faults: tuple[str, ...]) -> None:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
 
 
+def _control_path(workdir: Path) -> Path:
+    """The control socket in the lab's workdir, or in a short temp dir when the workdir's path
+    is too long for a Unix socket (107 bytes)."""
+    path = workdir / CONTROL_SOCKET
+    if len(os.fsencode(path)) <= 100:
+        return path
+    import tempfile
+
+    return Path(tempfile.mkdtemp(prefix="mgn-lab-ctl-")) / CONTROL_SOCKET
+
+
 def _how_to_use(config_path: str) -> str:
     return f"use it:  mgn verify all --config {config_path}"
 
@@ -186,17 +199,22 @@ def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) 
         if on_main:
             # From now on Ctrl-C is a request to stop, not an exception in the middle of output.
             previous_int = signal.signal(signal.SIGINT, request_stop)
+        control: ControlServer | None = None
         try:
             summary = lab_.summary()
-            _write_state(
-                state_dir,
-                {
-                    "pid": os.getpid(),
-                    "starttime": _proc_starttime(os.getpid()),
-                    "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                    **summary,
-                },
-            )
+            state = {
+                "pid": os.getpid(),
+                "starttime": _proc_starttime(os.getpid()),
+                "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                **summary,
+            }
+
+            def record_faults() -> None:  # `mgn lab status` shows what `mgn lab fault` changed
+                _write_state(state_dir, {**state, "faults": sorted(lab_.faults)})
+
+            control = ControlServer(lab_, _control_path(lab_.workdir), on_change=record_faults)
+            state["control_socket"] = str(control.path)
+            _write_state(state_dir, state)
             click.echo(f"mgn lab is up (pid {os.getpid()})")
             click.echo(f"config:  {summary['config_path']}")
             click.echo(_how_to_use(summary["config_path"]))
@@ -206,6 +224,8 @@ def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) 
                 while not stop.wait(0.5):
                     pass
         finally:
+            if control is not None:
+                control.close()
             lab_.stop()
             _remove_state(state_dir, os.getpid())
     finally:
@@ -303,3 +323,78 @@ def status(as_json: bool, state_dir: Path | None) -> None:
         click.echo(_how_to_use(str(state.get("config_path"))))
     if state is None:
         click.get_current_context().exit(1)
+
+
+# -- faults of a running lab ------------------------------------------------------------------
+
+
+def _control(state_dir: Path | None, op: str, name: str | None = None, cluster: str | None = None
+             ) -> dict[str, Any]:
+    state_dir = (state_dir or default_state_dir()).expanduser().resolve()
+    state = _running_state(state_dir)
+    if state is None:
+        raise click.ClickException("no lab is running; start one with `mgn lab up --detach`")
+    if not state.get("control_socket"):
+        raise click.ClickException(f"the running lab (pid {state['pid']}) has no control socket")
+    try:
+        return request(state["control_socket"], op, name, cluster)
+    except ControlError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@lab.group()
+def fault() -> None:
+    """Inject, clear and list faults of the running lab (takes effect on the next request)."""
+
+
+_cluster_option = click.option("--cluster", metavar="ID", default=None,
+                               help="The lab cluster the fault applies to (default: the first).")
+
+
+@fault.command("add")
+@click.argument("names", nargs=-1, required=True, metavar="NAME...")
+@_cluster_option
+@_state_dir_option
+def fault_add(names: tuple[str, ...], cluster: str | None, state_dir: Path | None) -> None:
+    """Inject faults into the running lab."""
+    reply: dict[str, Any] = {}
+    for name in names:
+        reply = _control(state_dir, "inject", name, cluster)
+    click.echo(f"active faults: {', '.join(reply.get('faults') or []) or 'none'}")
+
+
+@fault.command("clear")
+@click.argument("names", nargs=-1, metavar="[NAME...]")
+@click.option("--all", "clear_all", is_flag=True, help="Clear every active fault.")
+@_cluster_option
+@_state_dir_option
+def fault_clear(names: tuple[str, ...], clear_all: bool, cluster: str | None, state_dir: Path | None) -> None:
+    """Clear faults of the running lab (NAME..., or --all)."""
+    if not names and not clear_all:
+        raise click.UsageError("name the faults to clear, or pass --all")
+    reply: dict[str, Any] = _control(state_dir, "clear_all") if clear_all else {}
+    for name in names:
+        reply = _control(state_dir, "clear", name, cluster)
+    click.echo(f"active faults: {', '.join(reply.get('faults') or []) or 'none'}")
+
+
+@fault.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print active and known faults as JSON.")
+@_state_dir_option
+def fault_list(as_json: bool, state_dir: Path | None) -> None:
+    """List the faults a lab knows, marking the active ones (works without a running lab)."""
+    state_dir = (state_dir or default_state_dir()).expanduser().resolve()
+    if _running_state(state_dir) is not None:
+        reply = _control(state_dir, "list")
+        active, known = set(reply.get("faults") or []), list(reply.get("known") or [])
+    else:
+        from mgn_verify.lab import known_faults
+
+        active, known = set(), sorted(known_faults())
+    if as_json:
+        click.echo(json.dumps({"active": sorted(active), "known": known}, indent=2))
+        return
+    for name in known:
+        click.echo(f"{'*' if name in active else ' '} {name}")
+    click.echo(f"\n{len(active)} active of {len(known)} known" + ("" if active or _running_state(state_dir)
+                                                               else " (no lab is running)"))

@@ -79,7 +79,8 @@ def state_dir(tmp_path: Path) -> Iterator[Path]:
 def test_lab_is_a_click_group() -> None:
     assert isinstance(lab, click.Group)
     assert lab.name == "lab"
-    assert set(lab.commands) == {"up", "down", "status"}
+    assert set(lab.commands) == {"up", "down", "status", "fault"}
+    assert set(lab.commands["fault"].commands) == {"add", "clear", "list"}  # type: ignore[attr-defined]
 
 
 def test_status_and_down_when_nothing_runs(state_dir: Path) -> None:
@@ -191,3 +192,51 @@ def test_up_in_the_foreground_stops_on_ctrl_c(state_dir: Path) -> None:
     while config_path.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not config_path.exists()
+
+
+def _refuses(port: int) -> bool:
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
+            return False
+    except ConnectionRefusedError:
+        return True
+
+
+def test_fault_add_clear_list_on_a_running_lab(state_dir: Path) -> None:
+    assert run_lab("up", "--detach", "--state-dir", str(state_dir)).returncode == 0
+    state = json.loads((state_dir / STATE_FILENAME).read_text())
+    port = int(state["rethinkdb"].rsplit(":", 1)[1])
+    assert not _refuses(port)
+    try:
+        added = run_lab("fault", "add", "rethinkdb.down", "--state-dir", str(state_dir))
+        assert added.returncode == 0, added.stderr
+        assert "active faults: rethinkdb.down" in added.stdout
+        assert _refuses(port)  # the running simulator took it, no restart
+        listed = json.loads(run_lab("fault", "list", "--json", "--state-dir", str(state_dir)).stdout)
+        assert listed["active"] == ["rethinkdb.down"] and "kubernetes.slow" in listed["known"]
+        assert "rethinkdb.down" in run_lab("status", "--state-dir", str(state_dir)).stdout
+
+        typo = run_lab("fault", "add", "rethinkdb.dwon", "--state-dir", str(state_dir))
+        assert typo.returncode == 1
+        assert "unknown fault 'rethinkdb.dwon' (did you mean 'rethinkdb.down'?)" in typo.stderr
+        assert "Traceback" not in typo.stderr
+
+        assert run_lab("fault", "clear", "--state-dir", str(state_dir)).returncode == 2
+        cleared = run_lab("fault", "clear", "--all", "--state-dir", str(state_dir))
+        assert cleared.returncode == 0 and "active faults: none" in cleared.stdout
+        for _ in range(50):  # the listener comes back on the same port
+            if not _refuses(port):
+                break
+            time.sleep(0.1)
+        assert not _refuses(port)
+    finally:
+        run_lab("down", "--state-dir", str(state_dir))
+
+
+def test_fault_commands_without_a_lab(state_dir: Path) -> None:
+    listed = run_lab("fault", "list", "--state-dir", str(state_dir))
+    assert listed.returncode == 0 and "  rethinkdb.down" in listed.stdout and "no lab is running" in listed.stdout
+    added = run_lab("fault", "add", "rethinkdb.down", "--state-dir", str(state_dir))
+    assert added.returncode == 1 and "no lab is running" in added.stderr

@@ -1,0 +1,97 @@
+"""Which clusters a run verifies (config, defaults, discovery, --cluster) and per-cluster checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from _layer_helpers import run_check
+
+from mgn_verify import ConfigError, UsageError, check
+from mgn_verify._collect import specs_from_function
+from mgn_verify._marks import get_marks
+from mgn_verify.checks._clusters import (
+    cluster_targets,
+    explicitly_selected,
+    kubeconfig_candidates,
+    not_found,
+    per_cluster,
+    wants_discovery,
+)
+from mgn_verify.testing import make_config
+
+
+def test_without_a_clusters_list_the_default_cluster_uses_the_top_level_settings() -> None:
+    config = make_config({"defaults.cluster": "prod", "kubernetes.kubeconfig": "/k/config",
+                          "rethinkdb.port": 29015, "rethinkdb.password": "s3cret-pw"})
+    [target] = cluster_targets(config)
+    assert (target.id, target.kubeconfig, target.origin) == ("prod", "/k/config", "defaults")
+    assert (target.rethinkdb.port, target.rethinkdb.service, target.rethinkdb.namespace) == (29015, "rethinkdb",
+                                                                                              "default")
+    assert "s3cret-pw" not in repr(target)  # a password is never in a repr (logs, tracebacks)
+    assert cluster_targets(make_config())[0].id == "default"
+
+
+def test_clusters_list_entries_discovery_and_narrowing() -> None:
+    config = make_config({"clusters": ["east", {"id": "west", "kubeconfig": "/w", "context": "w-admin",
+                                                "rethinkdb": {"host": "10.0.0.9", "password": "pw-west-123"}}]})
+    targets = cluster_targets(config, discovered=["west", "north"])
+    assert [(t.id, t.origin) for t in targets] == [("east", "config"), ("west", "config"), ("north", "hostapp")]
+    west = targets[1]
+    assert (west.kubeconfig, west.context, west.rethinkdb.host) == ("/w", "w-admin", "10.0.0.9")
+    assert config.redactor.text("pw-west-123 leaked") == "*** leaked"  # per-cluster passwords are secrets
+    narrowed = make_config({"clusters": ["east", "west"], "verify.clusters": ["west"]})
+    assert [t.id for t in cluster_targets(narrowed)] == ["west"]
+    with pytest.raises(UsageError, match="--cluster 'south' is not a known cluster; known: east, west"):
+        cluster_targets(make_config({"clusters": ["east", "west"], "verify.clusters": ["south"]}))
+
+
+@pytest.mark.parametrize("entry", [{"kubeconfig": "/x"}, 42, ""])
+def test_a_malformed_clusters_entry_names_its_index(entry: object) -> None:
+    with pytest.raises(ConfigError, match=r"key 'clusters\[1\]': must be an id or a mapping with an 'id'"):
+        cluster_targets(make_config({"clusters": ["ok", entry]}))
+
+
+def test_kubeconfig_lookup_order(tmp_path: Path) -> None:
+    target = cluster_targets(make_config())[0]
+    env = {"KUBECONFIG": f"{tmp_path}/a:{tmp_path}/b"}
+    found = [(str(path), why) for path, why in kubeconfig_candidates(target, env)]
+    assert found[0] == (f"{tmp_path}/a", "KUBECONFIG")
+    assert [why for _, why in found[1:]] == ["GuildNet's default", "kubectl's default"]
+    named = cluster_targets(make_config({"kubernetes.kubeconfig": "~/k"}))[0]
+    assert [why for _, why in kubeconfig_candidates(named, env)] == ["kubernetes.kubeconfig"]
+
+
+def test_discovery_only_for_per_cluster_layers() -> None:
+    config = make_config()
+    assert wants_discovery(config, ["all"]) and wants_discovery(config, ["guildnet"])
+    assert not wants_discovery(config, ["system", "network"])
+    assert not wants_discovery(make_config({"api.discover_clusters": False}), ["all"])
+
+
+def test_not_found_skips_in_all_and_fails_when_the_layer_is_named() -> None:
+    def probe(plan: object) -> None:
+        not_found(plan, "kubernetes", "no kubeconfig", hint="set kubernetes.kubeconfig (or KUBECONFIG)")
+
+    skipped = run_check(probe, plan=SimpleNamespace(selection=["all"]))
+    assert (skipped.status, skipped.message) == (
+        "skip", "not configured: set kubernetes.kubeconfig (or KUBECONFIG) (no kubeconfig)")
+    failed = run_check(probe, plan=SimpleNamespace(selection=["kubernetes"]))
+    assert (failed.status, failed.message) == ("fail", "no kubeconfig: set kubernetes.kubeconfig (or KUBECONFIG)")
+    assert not explicitly_selected(None, "kubernetes")
+
+
+def test_per_cluster_copies_without_touching_the_original() -> None:
+    @check(id="kubernetes.nodes.ready", requires="kubernetes.api.reachable[{cluster}]")
+    def nodes(cluster: str) -> str:
+        return f"checked {cluster}"
+
+    first = specs_from_function(per_cluster(nodes, ["a", "b"]), "test")
+    again = specs_from_function(per_cluster(nodes, ["c"]), "test")
+    assert [(s.id, s.target, s.requires) for s in first] == [
+        ("kubernetes.nodes.ready[a]", "a", ("kubernetes.api.reachable[a]",)),
+        ("kubernetes.nodes.ready[b]", "b", ("kubernetes.api.reachable[b]",))]
+    assert [s.id for s in again] == ["kubernetes.nodes.ready[c]"]
+    assert get_marks(nodes, "parametrize") == []
+    assert first[0].func(cluster="a") == "checked a"
