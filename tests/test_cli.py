@@ -100,3 +100,34 @@ def test_list_explain_graph(mgn, checks_dir) -> None:
     assert '"a.top" -> "a.base";' in dot and dot.startswith("digraph")
     mermaid = mgn("verify", "graph", "--format", "mermaid", "--checks-dir", directory, *ISOLATED).stdout
     assert mermaid.startswith("graph LR") and "-->" in mermaid
+
+
+def test_explain_and_list_show_the_settings_a_check_reads(mgn, checks_dir) -> None:
+    directory = str(checks_dir(check_z='''
+from mgn_verify import check, fixture
+from mgn_verify.config import SettingsRegistry
+
+def mgn_add_settings(settings: SettingsRegistry) -> None:
+    settings.add("z.limit", 3, help="direct")
+    settings.add("z.helper", "h", help="through a helper")
+    settings.add("z.conn", "c", help="through a fixture")
+    settings.add("z.key", "sekrit-value-123", secret=True, help="never shown")
+    settings.add("z.unused", 0, help="read by nothing")
+
+def _threshold(config):
+    return config["z.helper"]
+
+@fixture
+def conn(config):
+    return config["z.conn"], config["z.key"]
+
+@check(id="z.one")
+def check_one(config, conn):
+    assert config["z.limit"] > 0 and _threshold(config)
+'''))
+    explained = mgn("verify", "explain", "z.one", "--checks-dir", directory, *ISOLATED).stdout
+    assert 'z.limit = 3  (default)' in explained and 'z.helper = "h"' in explained
+    assert 'z.conn = "c"' in explained and 'z.key = "***"' in explained
+    assert "z.unused" not in explained and "sekrit-value-123" not in explained
+    rows = json.loads(mgn("verify", "list", "--json", "--checks-dir", directory, *ISOLATED).stdout)
+    assert rows[0]["settings"] == ["z.conn", "z.helper", "z.key", "z.limit"]

@@ -218,12 +218,16 @@ def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
 
 
 def _describe(session: Session, cid: str) -> dict[str, Any]:
-    assert session.graph is not None
+    assert session.graph is not None and session.plugins is not None and session.config is not None
+    from .._settings_used import settings_read
+
     spec = session.graph.specs[cid]
+    settings = settings_read(spec.func, spec.argnames, session.plugins.registry.fixtures,
+                             session.config.registry)
     return {"id": spec.id, "layer": spec.layer, "severity": str(spec.severity), "title": spec.title,
             "requires": list(session.graph.requires[cid]), "tags": list(spec.tags),
             "timeout": spec.timeout, "retries": spec.retries, "remediation": spec.remediation,
-            "plugin": spec.plugin, "source": spec.source}
+            "plugin": spec.plugin, "source": spec.source, "settings": settings}
 
 
 @verify.command("explain")
@@ -256,6 +260,13 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
         click.echo(f"\n  remediation: {spec.remediation or '(none given)'}")
         click.echo(f"  requires:    {', '.join(info['requires']) or '(nothing)'}")
         click.echo(f"  required by: {', '.join(dependents) or '(nothing)'}")
+        config = session.config
+        assert config is not None
+        if info["settings"]:
+            click.echo("  settings:")
+            for key in info["settings"]:
+                shown = config.redactor.data(config[key])
+                click.echo(f"    {key} = {json.dumps(shown, default=str)}  ({config.source(key)})")
         click.echo(f"  defined at:  {spec.source}")
         return 0
 
