@@ -17,7 +17,8 @@ HERE = Path(__file__).resolve().parent
 WORKER = HERE / "_worker.py"
 #: Only the generated checks: no config file, no third-party autoload, built-in layers blocked.
 MGN_ENV = {"MGN_CONFIG": os.devnull, "MGN_DISABLE_PLUGIN_AUTOLOAD": "1"}
-MGN_BLOCK = ["-p", "no:system", "-p", "no:network"]
+MGN_BLOCK = [arg for layer in ("system", "network", "kubernetes", "tailscale", "rethinkdb", "guildnet")
+             for arg in ("-p", f"no:{layer}")]
 
 
 @dataclass

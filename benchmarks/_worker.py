@@ -21,7 +21,7 @@ from time import perf_counter
 from typing import Any
 
 ENV = {"MGN_CONFIG": os.devnull, "MGN_DISABLE_PLUGIN_AUTOLOAD": "1"}
-BLOCK_BUILTINS = ["no:system", "no:network"]
+BLOCK_BUILTINS = [f"no:{layer}" for layer in ("system", "network", "kubernetes", "tailscale", "rethinkdb", "guildnet")]
 
 
 def measure(checks_dir: str, concurrency: int, timeout: float) -> dict[str, Any]:

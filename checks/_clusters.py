@@ -14,6 +14,7 @@ cluster blocks only its own checks.
 from __future__ import annotations
 
 import os
+import threading
 import types
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ __all__ = [
     "RethinkTarget",
     "cluster_targets",
     "explicitly_selected",
+    "local_cluster_targets",
     "not_found",
     "per_cluster",
     "wants_discovery",
@@ -97,10 +99,13 @@ def _from_entry(config: Config, entry: object, index: int) -> ClusterTarget:
     )
 
 
-def cluster_targets(config: Config, discovered: Iterable[str] = ()) -> list[ClusterTarget]:
+def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_only: bool = False
+                    ) -> list[ClusterTarget]:
     """The clusters to verify, configured ones first, then discovered ones, narrowed by
     ``verify.clusters``. A malformed entry is a ``ConfigError``, an unknown ``--cluster`` a
-    ``UsageError``: one line, exit 2."""
+    ``UsageError``: one line, exit 2. ``local_only`` leaves out discovered clusters: the
+    ``kubernetes`` and ``rethinkdb`` layers need a kubeconfig of their own for a cluster, which
+    only the ``clusters`` setting gives (the default places belong to the default cluster)."""
     entries = config["clusters"]
     if entries:
         targets = [_from_entry(config, entry, i) for i, entry in enumerate(entries)]
@@ -120,7 +125,7 @@ def cluster_targets(config: Config, discovered: Iterable[str] = ()) -> list[Clus
         if missing:
             raise UsageError(f"--cluster {missing[0]!r} is not a known cluster; known: {', '.join(sorted(known))}")
         targets = [t for t in targets if t.id in only]
-    return targets
+    return [t for t in targets if t.origin != "hostapp"] if local_only else targets
 
 
 def kubeconfig_candidates(target: ClusterTarget, env: os._Environ[str] | dict[str, str] | None = None
@@ -176,9 +181,45 @@ def per_cluster(func: Callable[..., Any], cluster_ids: Sequence[str]) -> Callabl
     return parametrize("cluster", list(cluster_ids))(copy)
 
 
+_discovery_lock = threading.Lock()
+_discovery_cache: tuple[Config, list[str]] | None = None
+
+
+def local_cluster_targets(config: Config, selection: Sequence[str]) -> list[ClusterTarget]:
+    """The clusters with a kubeconfig and database of their own (configured or the default one):
+    what the ``kubernetes`` and ``rethinkdb`` layers verify. ``--cluster`` may still name a
+    discovered cluster (it narrows these to none)."""
+    return cluster_targets(config, discovered_cluster_ids(config, selection), local_only=True)
+
+
 def discovered_cluster_ids(config: Config, selection: Sequence[str]) -> list[str]:
     """The ids of the clusters the Host App lists, when discovery is wanted and it answers
-    (else none: ``guildnet.hostapp.reachable`` reports why). Cached per run (per ``config``)."""
+    (else none: ``guildnet.hostapp.reachable`` reports why). Cached per run (per ``config``
+    object), so the kubernetes, rethinkdb and guildnet plugins ask once."""
+    global _discovery_cache
     if not wants_discovery(config, selection):
         return []
-    return []  # TODO(guildnet layer): ask the Host App client, cache per config
+    with _discovery_lock:
+        if _discovery_cache is not None and _discovery_cache[0] is config:
+            return list(_discovery_cache[1])
+        ids = _ask_host_app(config)
+        _discovery_cache = (config, ids)
+        return list(ids)
+
+
+def _ask_host_app(config: Config) -> list[str]:
+    """``GET /api/deploy/clusters`` (else ``/api/health``'s clusters), short timeout, no retries;
+    any failure is no cluster."""
+    from mgn_verify._exceptions import ApiError
+    from mgn_verify.clients.hostapp import HostAppClient
+
+    timeout = float(config["api.discover_timeout"]) if "api.discover_timeout" in config else 2.0
+    try:
+        with HostAppClient.from_config(config, timeout=timeout, retries=0) as client:
+            try:
+                ids = [r.id for r in client.clusters()]
+            except ApiError:  # it answered, but not this route: its health report lists them too
+                ids = [c.id for c in client.health().clusters]
+    except Exception:  # any failure is "no cluster": guildnet.hostapp.reachable says why
+        return []
+    return list(dict.fromkeys(i for i in ids if i))

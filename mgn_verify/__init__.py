@@ -29,12 +29,6 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
         ConfigError as ConfigError,
     )
     from ._exceptions import (
-        NotConfiguredError as NotConfiguredError,
-    )
-    from ._exceptions import (
-        UnreachableError as UnreachableError,
-    )
-    from ._exceptions import (
         DependencyCycleError as DependencyCycleError,
     )
     from ._exceptions import (
@@ -47,6 +41,9 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
         MgnVerifyError as MgnVerifyError,
     )
     from ._exceptions import (
+        NotConfiguredError as NotConfiguredError,
+    )
+    from ._exceptions import (
         PluginError as PluginError,
     )
     from ._exceptions import (
@@ -57,6 +54,9 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     )
     from ._exceptions import (
         UnknownDependencyError as UnknownDependencyError,
+    )
+    from ._exceptions import (
+        UnreachableError as UnreachableError,
     )
     from ._exceptions import (
         UsageError as UsageError,

@@ -63,8 +63,9 @@ class RunReport:
         return {str(status): tally.get(status, 0) for status in Status}
 
     def root_causes(self) -> list[tuple[Result, list[str]]]:
-        """Checks that blocked others, with the ids they blocked, most blocking first."""
-        blocked: dict[str, list[str]] = {}
+        """Every ``fail``/``error`` (no failure is a consequence of another: those are ``blocked``),
+        and anything else that blocked others, with the ids it blocked; most blocking first."""
+        blocked: dict[str, list[str]] = {r.id: [] for r in self.results if r.status in (Status.FAIL, Status.ERROR)}
         for result in self.results:
             for root in result.blocked_by:
                 blocked.setdefault(root, []).append(result.id)

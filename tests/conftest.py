@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parent.parent
 JUNIT_XSD = REPO.parent / "shared" / "schemas" / "junit-10.xsd"
 REPORT_SCHEMA = REPO / "reports" / "schema" / "report-v1.json"
 # Only our test checks: the built-in layers are blocked, no config file is read.
-ISOLATED = ["-p", "no:system", "-p", "no:network"]
+ISOLATED = [arg for layer in ("system", "network", "kubernetes", "tailscale", "rethinkdb", "guildnet")
+            for arg in ("-p", f"no:{layer}")]
 
 
 @dataclass

@@ -31,3 +31,26 @@ def test_readme_documents_every_exit_code_and_status() -> None:
         assert f"| {int(code)} | {code.meaning}" in readme
     for status in Status:
         assert f"| `{status}` |" in readme
+
+
+def test_every_guildnet_check_is_documented_with_a_remediation(mgn) -> None:
+    import json
+
+    rows = json.loads(mgn("verify", "list", "--json", "--set", "api.discover_clusters=false").stdout)
+    pages = {layer: (REPO / "docs" / f"layers-{layer}.md").read_text()
+             for layer in ("kubernetes", "tailscale", "rethinkdb", "guildnet")}
+    guildnet = [row for row in rows if row["layer"] in pages]
+    assert len(guildnet) >= 29
+    for row in guildnet:
+        base = row["id"].split("[", 1)[0]
+        page = pages[row["layer"]]
+        assert f"`{base}`" in page or f"`{base}[" in page, f"{base} is not in docs/layers-{row['layer']}.md"
+        assert row["remediation"], f"{row['id']} has no remediation"
+
+
+def test_readme_lists_every_lab_fault() -> None:
+    from mgn_verify.lab import known_faults
+
+    readme = (REPO / "README.md").read_text()
+    for fault in known_faults():
+        assert f"`{fault}`" in readme, fault

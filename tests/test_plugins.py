@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO
+from tests.conftest import ISOLATED, REPO
 
 
 @pytest.fixture(scope="session")
@@ -127,7 +127,7 @@ def check_uses_default(x=3):
     (directory / "sub").mkdir()
     (directory / "sub" / "check_nested.py").write_text("def check_deep():\n    pass\n")
     (directory / "not_a_check_file.py").write_text("def check_ignored():\n    assert False\n")
-    run = mgn("verify", "--checks-dir", str(directory), "-p", "no:system", "-p", "no:network")
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED)
     assert run.statuses == {"nested.deep": "pass", "team.tmp_writable": "pass", "team.uses_default": "pass"}
     assert run.result("team.tmp_writable")["title"] == "/tmp is writable"
 
@@ -163,10 +163,10 @@ def test_checks_dirs_from_environment_and_set(mgn, tmp_path: Path) -> None:
         (tmp_path / name).mkdir()
         (tmp_path / name / f"check_{name}.py").write_text("def check_ok():\n    pass\n")
     env = {"MGN_VERIFY_CHECKS_DIRS": str(tmp_path / "env_dir")}
-    run = mgn("verify", "--set", f"verify.checks_dirs={tmp_path / 'set_dir'}", "-p", "no:system", "-p", "no:network",
+    run = mgn("verify", "--set", f"verify.checks_dirs={tmp_path / 'set_dir'}", *ISOLATED,
               env=env)
     assert run.statuses == {"set_dir.ok": "pass"}     # --set wins over the environment
-    run = mgn("verify", "-p", "no:system", "-p", "no:network", env=env)
+    run = mgn("verify", *ISOLATED, env=env)
     assert run.statuses == {"env_dir.ok": "pass"}
 
 

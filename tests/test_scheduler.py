@@ -37,6 +37,8 @@ def check_mid(): pass
 def check_leaf(): pass
 @check(id="c.ok")
 def check_ok(): pass
+@check(id="c.alone")
+def check_alone(): assert False, "nothing depends on me"
 @check(id="c.na")
 def check_na(): skip("no GPU")
 @check(id="c.after_na", requires=["c.na"])
@@ -51,7 +53,9 @@ def check_after_after_na(): pass
     assert run.result("c.after_after_na")["status"] == "skip"
     assert run.result("c.after_na")["message"] == "not applicable: requires c.na which was skipped"
     causes = {c["id"]: c["blocks"] for c in run.report["summary"]["root_causes"]}
-    assert causes == {"c.root1": ["c.mid", "c.leaf"], "c.root2": ["c.leaf"]}
+    # A failure that blocks nothing is a root cause too: nothing else explains it.
+    assert causes == {"c.root1": ["c.mid", "c.leaf"], "c.root2": ["c.leaf"], "c.alone": []}
+    assert "  ✗ c.alone (fail)\n" in run.stdout
 
 
 def test_hanging_sync_and_async_checks_time_out_and_the_run_goes_on(mgn_process, checks_dir, tmp_path) -> None:

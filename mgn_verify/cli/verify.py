@@ -6,8 +6,8 @@ import json
 import os
 import socket
 import sys
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click

@@ -15,7 +15,7 @@ import json
 import socket
 import socketserver
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
@@ -74,6 +74,8 @@ class Response:
     body: bytes = b""
     content_type: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
+    #: A streamed body (a Kubernetes watch): each item is flushed as one chunk as it comes.
+    stream: Iterable[bytes] | None = None
 
 
 App = Callable[[Request], Response]
@@ -150,12 +152,37 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", response.content_type)
         for name, value in response.headers:
             self.send_header(name, value)
+        if response.stream is not None:
+            self._stream(response.stream)
+            return
         self.send_header("Content-Length", str(len(response.body)))
         self.end_headers()
         if self.command != "HEAD" and response.body:
             self.wfile.write(response.body)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = do_HEAD = _dispatch
+
+    def _stream(self, chunks: Iterable[bytes]) -> None:
+        """A body of unknown length: chunked on HTTP/1.1, else written until the close."""
+        chunked = self.protocol_version == "HTTP/1.1"
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.close_connection = True
+        self.end_headers()
+        try:
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk) if chunked else chunk)
+                    self.wfile.flush()
+            if chunked:
+                self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client went away mid-stream
+            self.close_connection = True
+        finally:
+            close = getattr(chunks, "close", None)
+            if callable(close):
+                close()
 
 
 class LabHTTPServer(ReopenableServer):

@@ -9,6 +9,11 @@
 Everything listens on 127.0.0.1 (free ports) or on a Unix socket inside the lab's working
 directory; nothing is started before ``start()``. One ``FaultSet`` is shared by all simulators,
 so ``inject``/``clear`` take effect on the next request without a restart.
+
+Several clusters: ``Lab(clusters=("lab", "lab-2"))``. The first cluster is the one above; each
+other cluster gets its own Kubernetes and RethinkDB simulators with its OWN ``FaultSet``
+(``lab.inject("kubernetes.down", cluster="lab-2")``), and the one Host App manages them all.
+The config then lists every cluster under ``clusters:``.
 """
 
 from __future__ import annotations
@@ -17,9 +22,8 @@ import contextlib
 import os
 import secrets
 import shutil
-import socket
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +32,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab._lab_clusters import LabCluster, cluster_entry, cluster_faults, prober, start_cluster
 from mgn_verify.lab._tailnet import Tailnet
 
 if TYPE_CHECKING:
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
     from mgn_verify.lab.rethinkdb import RethinkDBSimulator
     from mgn_verify.lab.tailscale import TailscaleSimulator
 
-__all__ = ["CONFIG_FILENAME", "Lab", "known_faults"]
+__all__ = ["CONFIG_FILENAME", "Lab", "LabCluster", "cluster_faults", "known_faults"]
 
 CONFIG_FILENAME = "mgn-lab.yaml"
 # Room for "/tailscaled.sock" inside the 107 usable bytes of a Unix socket path.
@@ -91,11 +96,19 @@ class Lab:
         *,
         workdir: str | os.PathLike[str] | None = None,
         cluster_id: str = "lab",
+        clusters: Sequence[str] | None = None,
     ) -> None:
         # Validates the names now: a typo fails before anything starts, with a suggestion.
         self._faults = FaultSet(known_faults(), faults)
         self._requested_workdir = Path(workdir) if workdir is not None else None
-        self.cluster_id = cluster_id
+        ids = [str(c) for c in clusters] if clusters else [cluster_id]
+        if len(set(ids)) != len(ids) or not all(ids):
+            raise ValueError(f"cluster ids must be distinct and non-empty: {ids}")
+        self.cluster_id = ids[0]
+        self._extra: dict[str, LabCluster] = {
+            cid: LabCluster(cid, FaultSet(cluster_faults()), secrets.token_urlsafe(24), secrets.token_urlsafe(18))
+            for cid in ids[1:]
+        }
         self.api_token = secrets.token_urlsafe(24)
         self.kube_token = secrets.token_urlsafe(24)
         self.rethinkdb_password = secrets.token_urlsafe(18)
@@ -177,13 +190,17 @@ class Lab:
         kubeconfig = workdir / "kubeconfig.yaml"
         kube.write_kubeconfig(kubeconfig)
 
-        rethinkdb = RethinkDBSimulator(faults=self._faults, password=self.rethinkdb_password)
+        rethinkdb = RethinkDBSimulator(faults=self._faults, password=self.rethinkdb_password,
+                                       cluster_id=self.cluster_id)
         self._rethinkdb = rethinkdb
         rethinkdb.start()
         stack.callback(rethinkdb.stop)
         # The cluster's `rethinkdb` LoadBalancer Service is how the Host App (and any kube client)
         # finds the database: point it at the simulator's real port.
         kube.state.set_rethinkdb_endpoint(rethinkdb.host, rethinkdb.port)
+
+        for extra in self._extra.values():
+            start_cluster(stack, extra, self.ca, workdir)
 
         hostapp = HostAppSimulator(
             ca=self._ca,
@@ -192,6 +209,9 @@ class Lab:
             cluster_id=self.cluster_id,
             rdb_probe=self._probe_rethinkdb,
         )
+        for extra in self._extra.values():
+            hostapp.add_cluster(extra.id, _need(extra.kube, "kube"), faults=extra.faults,
+                                rdb_probe=prober(_need(extra.rethinkdb, "rethinkdb")))
         self._hostapp = hostapp
         hostapp.start()
         stack.callback(hostapp.stop)
@@ -224,17 +244,14 @@ class Lab:
         rethinkdb = self._rethinkdb
         if rethinkdb is None:
             return f"dial tcp {host}:{port}: connect: connection refused"
-        try:
-            with socket.create_connection(("127.0.0.1", rethinkdb.port), timeout=2.0):
-                return None
-        except OSError as exc:
-            reason = "connection refused" if isinstance(exc, ConnectionRefusedError) else str(exc)
-            return f"dial tcp {host}:{port}: connect: {reason}"
+        return prober(rethinkdb)(host, port)
 
     def _forget(self) -> None:
         self._ca = self._kube = self._hostapp = self._rethinkdb = None
         self._headscale = self._tailscale = None
         self._workdir = self._config_path = None
+        for extra in self._extra.values():
+            extra.kube = extra.rethinkdb = extra.kubeconfig_path = None
 
     # -- the config file ---------------------------------------------------------------------
 
@@ -243,7 +260,7 @@ class Lab:
         ca_bundle = str(self.ca.ca_path)
         hostapp_url = self.hostapp.url.rstrip("/")
         kube_url = self.kube.url.rstrip("/")
-        return {
+        return self._with_clusters(kubeconfig, {
             "api": {"base_url": hostapp_url, "token": self.api_token, "ca_bundle": ca_bundle},
             "defaults": {"cluster": self.cluster_id},
             "kubernetes": {"kubeconfig": str(kubeconfig), "context": _current_context(kubeconfig)},
@@ -252,9 +269,18 @@ class Lab:
                 "port": self.rethinkdb.port,
                 "user": "admin",
                 "password": self.rethinkdb_password,
+                "write_test": True,  # the lab is throwaway: show the write round-trip too
             },
-            "tailscale": {"socket": self.tailscale.socket_path},
-            "headscale": {"url": self.headscale.url, "api_key": self.headscale.api_key},
+            "tailscale": {
+                "socket": self.tailscale.socket_path,
+                # Peers by host name and by MagicDNS name (both forms are accepted).
+                "expected_peers": ["guildnet-host", "talos-cp-1.guildnet.lab", "talos-worker-1"],
+            },
+            "headscale": {
+                "url": self.headscale.url,
+                "api_key": self.headscale.api_key,
+                "expected_routes": ["10.96.0.0/12", "10.244.0.0/16"],  # the cluster's services and pods
+            },
             "network": {
                 "tcp_endpoints": [
                     f"127.0.0.1:{_port(kube_url)}",
@@ -265,7 +291,19 @@ class Lab:
                 "https_endpoints": [f"{hostapp_url}/healthz", f"{kube_url}/livez"],
                 "ca_bundle": ca_bundle,
             },
-        }
+        })
+
+    def _with_clusters(self, kubeconfig: Path, config: dict[str, Any]) -> dict[str, Any]:
+        """With extra clusters, the ``clusters:`` list (the first cluster included)."""
+        if not self._extra:
+            return config
+        entries = [cluster_entry(self.cluster_id, kubeconfig, _current_context(kubeconfig), self.rethinkdb.port,
+                                 self.rethinkdb_password)]
+        for extra in self._extra.values():
+            path = _need(extra.kubeconfig_path, "kubeconfig")
+            entries.append(cluster_entry(extra.id, path, _current_context(path),
+                                         _need(extra.rethinkdb, "rethinkdb").port, extra.rethinkdb_password))
+        return {**config, "clusters": entries}
 
     def summary(self) -> dict[str, Any]:
         """What a human (or ``mgn lab status``) wants to know about the running lab."""
@@ -278,6 +316,9 @@ class Lab:
             "rethinkdb": f"127.0.0.1:{self.rethinkdb.port}",
             "tailscale": self.tailscale.socket_path,
             "headscale": self.headscale.url,
+            **({"clusters": {c.id: {"kubernetes": _need(c.kube, "kube").url, "faults": sorted(c.faults.snapshot()),
+                                    "rethinkdb": f"127.0.0.1:{_need(c.rethinkdb, 'rethinkdb').port}"}
+                             for c in self._extra.values()}} if self._extra else {}),
         }
 
     # -- faults ------------------------------------------------------------------------------
@@ -291,29 +332,57 @@ class Lab:
         """The faults active right now."""
         return self._faults.snapshot()
 
-    def inject(self, name: str) -> None:
-        """Activate fault ``name``; an unknown name raises ``UnknownFaultError`` with a suggestion."""
-        self._faults.inject(name)
+    def _fault_set(self, cluster: str | None) -> FaultSet:
+        if cluster is None or cluster == self.cluster_id:
+            return self._faults
+        if cluster not in self._extra:
+            raise ValueError(f"unknown cluster {cluster!r}; the lab has {', '.join(self.cluster_ids)}")
+        return self._extra[cluster].faults
+
+    def inject(self, name: str, *, cluster: str | None = None) -> None:
+        """Activate fault ``name``; an unknown name raises ``UnknownFaultError`` with a suggestion.
+        ``cluster``: an extra cluster's own faults (default: the first cluster and the shared
+        components, Host App, tailscaled, Headscale)."""
+        self._fault_set(cluster).inject(name)
         self._sync_faults()
 
-    def clear(self, name: str) -> None:
-        self._faults.clear(name)
+    def clear(self, name: str, *, cluster: str | None = None) -> None:
+        self._fault_set(cluster).clear(name)
         self._sync_faults()
 
     def clear_all(self) -> None:
-        for name in self._faults.snapshot():
-            self._faults.clear(name)
+        """Clear every fault, those of every cluster included."""
+        for faults in (self._faults, *(c.faults for c in self._extra.values())):
+            for name in faults.snapshot():
+                faults.clear(name)
         self._sync_faults()
+
+    def cluster_faults(self, cluster: str) -> frozenset[str]:
+        """The faults active right now on ``cluster`` (the first: the shared set)."""
+        return self._fault_set(cluster).snapshot()
 
     def _sync_faults(self) -> None:
         # Faults that make a listener disappear are applied by a watcher thread; simulators
         # with a ``sync_faults`` method apply them now, so the caller's next request sees them.
-        for simulator in (self._kube, self._hostapp, self._rethinkdb, self._headscale, self._tailscale):
+        extra = [sim for c in self._extra.values() for sim in (c.kube, c.rethinkdb)]
+        for simulator in (self._kube, self._hostapp, self._rethinkdb, self._headscale, self._tailscale, *extra):
             sync = getattr(simulator, "sync_faults", None)
             if callable(sync):
                 sync()
 
     # -- accessors ---------------------------------------------------------------------------
+
+    @property
+    def cluster_ids(self) -> tuple[str, ...]:
+        return (self.cluster_id, *self._extra)
+
+    def cluster(self, cluster_id: str) -> LabCluster:
+        """One cluster's simulators (running) and secrets; the first one shares the lab's faults."""
+        if cluster_id == self.cluster_id:
+            return LabCluster(self.cluster_id, self._faults, self.kube_token, self.rethinkdb_password,
+                              self.kube, self.rethinkdb, self.workdir / "kubeconfig.yaml")
+        self._fault_set(cluster_id)  # a clear error for an unknown id
+        return self._extra[cluster_id]
 
     @property
     def workdir(self) -> Path:

@@ -9,11 +9,25 @@ prefix or a wrong key gets 401 with the plain body ``Unauthorized``. The simulat
 read-only: other methods on API paths get the gateway's 405.
 
 The nodes are the lab tailnet's (``_tailnet.Tailnet``), the same ones the tailscaled simulator
-lists as Self and peers. When a ``tailscale.*`` fault is active in the shared fault set, this
-host's node is shown offline (and with its expiry in the past for ``tailscale.key_expired``),
-as the control server would see it.
+lists as Self and peers, in the same state (``_tailnet.self_view``/``peer_view``): a
+``tailscale.*`` fault that takes this host off control (down, logged out, key expired, stopped)
+shows it offline here, with the expiry the daemon shows; ``tailscale.peer_offline`` shows that
+peer offline (``lastSeen`` in the past) and without its primary routes.
 
-Faults: ``headscale.down``: the port refuses connections. Reversible.
+Routes are node fields, as since v0.26: ``availableRoutes`` (announced by the node),
+``approvedRoutes`` (approved by the admin) and ``subnetRoutes`` (the primary routes it serves:
+announced, approved, and its node online).
+
+Faults:
+
+* ``headscale.down``: the port refuses connections. Reversible.
+* ``headscale.route_disabled``: ``talos-cp-1`` announces ``10.244.0.0/16`` but the route was
+  never approved: in ``availableRoutes`` only (and absent from tailscaled's view of the peer).
+* ``headscale.db_unavailable``: the database ping fails: ``/health`` answers 500
+  ``{"status":"fail"}`` and, as in Headscale, the API key cannot be validated, so every
+  ``/api`` request gets 401 ``Unauthorized``.
+* ``headscale.api_key_revoked``: the configured API key was expired (``headscale apikeys
+  expire``): ``/api`` answers 401, ``/health`` still passes.
 """
 
 from __future__ import annotations
@@ -26,7 +40,7 @@ from typing import Any, ClassVar
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import HTTPSimulator, LabHTTPServer, Request, Response
-from mgn_verify.lab._tailnet import Tailnet, TailnetNode, TailnetUser, iso_z
+from mgn_verify.lab._tailnet import Tailnet, TailnetNode, TailnetUser, iso_z, peer_view, self_view
 
 __all__ = ["HEADSCALE_VERSION", "HeadscaleSimulator", "generate_api_key"]
 
@@ -38,8 +52,6 @@ _SECURITY_HEADERS = (
     ("Referrer-Policy", "no-referrer"),
     ("Content-Security-Policy", "frame-ancestors 'none'"),
 )
-# The faults of the tailscaled simulator that take this host off the control server.
-_SELF_OFFLINE_FAULTS = ("tailscale.down", "tailscale.needs_login", "tailscale.key_expired")
 
 
 def generate_api_key() -> str:
@@ -65,7 +77,12 @@ def _grpc_error(status: int, code: int, message: str) -> Response:
 class HeadscaleSimulator(HTTPSimulator):
     """Headscale's HTTP endpoints on ``url``; ``api_key`` opens ``/api/v1``."""
 
-    FAULTS: ClassVar[tuple[str, ...]] = ("headscale.down",)
+    FAULTS: ClassVar[tuple[str, ...]] = (
+        "headscale.down",
+        "headscale.route_disabled",
+        "headscale.db_unavailable",
+        "headscale.api_key_revoked",
+    )
 
     def __init__(
         self,
@@ -108,6 +125,8 @@ class HeadscaleSimulator(HTTPSimulator):
     def _app(self, req: Request) -> Response:
         path, get = req.path, req.method in ("GET", "HEAD")
         if path == "/health" and get:
+            if self.faults.active("headscale.db_unavailable"):
+                return _reply(500, b'{"status":"fail"}\n', "application/health+json; charset=utf-8")
             return _reply(200, b'{"status":"pass"}\n', "application/health+json; charset=utf-8")
         if path == "/version" and get:
             return _json(200, self.version_info())
@@ -147,6 +166,9 @@ class HeadscaleSimulator(HTTPSimulator):
     def authorized(self, header: str) -> bool:
         if not header.startswith("Bearer "):
             return False
+        # A key that cannot be validated (database down) is refused like a wrong one.
+        if self.faults.active("headscale.db_unavailable") or self.faults.active("headscale.api_key_revoked"):
+            return False
         return secrets.compare_digest(header[len("Bearer ") :].encode(), self.api_key.encode())
 
     def version_info(self) -> dict[str, Any]:
@@ -171,10 +193,15 @@ class HeadscaleSimulator(HTTPSimulator):
         }
 
     def _node(self, node: TailnetNode, now: datetime) -> dict[str, Any]:
-        is_self = node is self.tailnet.self_node
-        offline = is_self and any(self.faults.active(name) for name in _SELF_OFFLINE_FAULTS)
-        expired = is_self and self.faults.active("tailscale.key_expired")
-        last_seen = self._started_at - timedelta(minutes=5) if offline else now
+        active = self.faults.active
+        pv = peer_view(node, active)
+        expiry = self.tailnet.key_expiry
+        if node is self.tailnet.self_node:
+            view = self_view(self.tailnet, active)
+            online, expiry = view.in_poll, view.key_expiry
+        else:
+            online = pv.online
+        last_seen = now if online else self._started_at - timedelta(minutes=7)
         return {
             "id": str(node.id),
             "machineKey": node.machine_key,
@@ -184,15 +211,16 @@ class HeadscaleSimulator(HTTPSimulator):
             "name": node.hostname,
             "user": self._user(self.tailnet.user(node.user_id)),
             "lastSeen": iso_z(last_seen),
-            "expiry": iso_z(self.tailnet.expired_at if expired else self.tailnet.key_expiry),
+            "expiry": iso_z(expiry),
             "preAuthKey": None,
             "createdAt": iso_z(node.created),
             "registerMethod": "REGISTER_METHOD_AUTH_KEY",
             "givenName": node.hostname,
-            "online": not offline,
-            "approvedRoutes": [],
-            "availableRoutes": [],
-            "subnetRoutes": [],
+            "online": online,
+            "approvedRoutes": list(pv.approved_routes),
+            "availableRoutes": list(node.routes),
+            # Primary routes: only a node that is online serves its approved routes.
+            "subnetRoutes": [r for r in node.routes if r in pv.approved_routes] if online else [],
             "tags": [],
         }
 

@@ -4,9 +4,10 @@ It follows guildnet-host-app.md §9: the double-mount quirks (``/api/bootstrap``
 ``/bootstrap``, ``/api/settings/cluster/*``, ``/api/audit`` and ``/api/cluster/{id}/health``
 do not), the loopback-only mutation guard (``401 unauthorized`` text), the cluster records,
 ``/api/health``, ``/api/cluster/{id}/status``, workspaces and the silent degradation without
-kube clients. Its cluster is the :class:`~mgn_verify.lab.kube.KubeSimulator`'s state, reached
-"as a client": a kube fault (down, expired TLS, forbidden) shows through exactly where the
-real Host App would see it.
+kube clients. Each cluster it manages is a :class:`~mgn_verify.lab.kube.KubeSimulator`'s state
+(one at construction, more with ``add_cluster``), reached "as a client" through the stored
+kubeconfig: a kube fault (down, expired TLS, forbidden) shows through exactly where the real
+Host App would see it, for that cluster only.
 
 Every answered request is logged in ``requests`` as ``(method, path-with-query, status)``.
 Faults: ``hostapp.down``, ``hostapp.no_kubeconfig``, ``hostapp.http_500``, ``tls.expired``.
@@ -19,12 +20,13 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import HTTPSimulator, LabHTTPServer, Request, Response
 from mgn_verify.lab._tls import LabCA, server_ssl_context
-from mgn_verify.lab.hostapp_cluster import handle_cluster
+from mgn_verify.lab.hostapp_cluster import bootstrap, clusters_api, handle_cluster
 from mgn_verify.lab.hostapp_model import (
     Clients,
     Ctx,
@@ -52,6 +54,15 @@ _CORS = [
 ]
 
 RdbProbe = Callable[[str, int], str | None]
+
+
+@dataclass(frozen=True)
+class _Backend:
+    """One cluster the Host App manages: its API server, RethinkDB probe and own faults."""
+
+    kube: KubeSimulator
+    rdb_probe: RdbProbe | None
+    faults: FaultSet | None
 
 
 class HostAppSimulator(HTTPSimulator):
@@ -84,10 +95,11 @@ class HostAppSimulator(HTTPSimulator):
         # Toggle: treat every peer as a tailnet (non-loopback) address, so guarded mutations get 401.
         self.simulate_remote_peer = False
         self._lock = threading.RLock()
-        self._clusters: dict[str, dict[str, Any]] = {
-            cluster_id: {"id": cluster_id, "name": cluster_name or cluster_id, "state": "imported"}
-        }
+        self._clusters: dict[str, dict[str, Any]] = {}
         self._kubeconfigs: dict[str, str] = {}
+        self._backends: dict[str, _Backend] = {}
+        self._transient: list[int] = []  # statuses the next /api/ requests get (a flaky proxy)
+        self.add_cluster(cluster_id, kube, name=cluster_name)
         self._pending_ready: dict[str, float] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         self._tailscale = {"login_server": "", "preauth_key": "", "hostname": "host-app"}
@@ -105,12 +117,36 @@ class HostAppSimulator(HTTPSimulator):
 
     # -- lifecycle --------------------------------------------------------------------------------
 
+    def add_cluster(
+        self,
+        cluster_id: str,
+        kube: KubeSimulator,
+        *,
+        name: str | None = None,
+        rdb_probe: RdbProbe | None = None,
+        faults: FaultSet | None = None,
+    ) -> None:
+        """Register (as a bootstrap would) one more cluster served by ``kube``. ``faults`` is the
+        cluster's own fault set: ``hostapp.no_kubeconfig`` there affects this cluster only."""
+        with self._lock:
+            self._backends[cluster_id] = _Backend(kube, rdb_probe, faults)
+            self._clusters[cluster_id] = {"id": cluster_id, "name": name or cluster_id, "state": "imported"}
+            if kube.port:
+                self._kubeconfigs[cluster_id] = kube.kubeconfig_text(embed_ca=True)
+
     def start(self) -> None:
         with self._lock:
-            # The bootstrap stored the kube simulator's kubeconfig (CA embedded, like a join file).
-            if self.cluster_id not in self._kubeconfigs and self.kube.port:
-                self._kubeconfigs[self.cluster_id] = self.kube.kubeconfig_text(embed_ca=True)
+            # The bootstrap stored each kube simulator's kubeconfig (CA embedded, like a join file).
+            for cid, backend in self._backends.items():
+                if cid not in self._kubeconfigs and backend.kube.port:
+                    self._kubeconfigs[cid] = backend.kube.kubeconfig_text(embed_ca=True)
         super().start()
+
+    def inject_transient(self, status: int, count: int = 1) -> None:
+        """The next ``count`` requests under ``/api/`` get ``status`` with a plain-text body, as
+        from a proxy in front of the app (502/503/504): for testing clients' retries."""
+        with self._lock:
+            self._transient.extend([status] * count)
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -126,9 +162,13 @@ class HostAppSimulator(HTTPSimulator):
 
     # -- cluster access "as a client" (used by hostapp_cluster too) ------------------------------
 
+    def kubeconfig_withheld(self, cid: str) -> bool:
+        """``hostapp.no_kubeconfig``, for every cluster or (its own fault set) this one only."""
+        return self.faults.active("hostapp.no_kubeconfig") or self._cluster_fault(cid, "hostapp.no_kubeconfig")
+
     def clients(self, cid: str) -> Clients | None:
         """Kube clients built from the stored kubeconfig; None means the degraded modes apply."""
-        if self.faults.active("hostapp.no_kubeconfig"):
+        if self.kubeconfig_withheld(cid):
             return None
         with self._lock:
             raw = self._kubeconfigs.get(cid)
@@ -139,15 +179,32 @@ class HostAppSimulator(HTTPSimulator):
         except ValueError:
             return None
 
+    def _cluster_fault(self, cid: str, name: str) -> bool:
+        backend = self._backends.get(cid)
+        return bool(backend and backend.faults is not None and name in backend.faults.known
+                    and backend.faults.active(name))
+
+    def _backend(self, clients: Clients) -> _Backend:
+        """The cluster the kubeconfig points at; none answers there: connection refused."""
+        with self._lock:
+            backends = list(self._backends.values())
+        for backend in backends:
+            if backend.kube.port and clients.server == backend.kube.url.rstrip("/"):
+                return backend
+        hostport = clients.server.split("://", 1)[-1].split("/", 1)[0]
+        raise KubeConnectionError(f"dial tcp {hostport}: connect: connection refused")
+
+    def kube_for(self, clients: Clients) -> KubeSimulator:
+        return self._backend(clients).kube
+
     def _check(
         self, clients: Clients, verb: str = "get", resource: str = "", group: str = "", namespace: str = ""
-    ) -> None:
-        if clients.server != self.kube.url.rstrip("/"):
-            hostport = clients.server.split("://", 1)[-1].split("/", 1)[0]
-            raise KubeConnectionError(f"dial tcp {hostport}: connect: connection refused")
-        if clients.token != self.kube.token:
+    ) -> KubeSimulator:
+        kube = self._backend(clients).kube
+        if clients.token != kube.token:
             raise KubeApiError(401, "Unauthorized", "Unauthorized")
-        self.kube.check_client(verb, resource, group, namespace)
+        kube.check_client(verb, resource, group, namespace)
+        return kube
 
     def reachability_error(self, clients: Clients) -> str | None:
         """``GET /version`` (then a namespace list) as the Host App's health check does it."""
@@ -163,43 +220,42 @@ class HostAppSimulator(HTTPSimulator):
     def kube_list(
         self, clients: Clients, group: str, plural: str, namespace: str, label_selector: str | None = None
     ) -> list[dict[str, Any]]:
-        self._check(clients, "list", plural, group, namespace)
-        state = self.kube.state
+        state = self._check(clients, "list", plural, group, namespace).state
         return state.list(state.rtype(group, plural), namespace, label_selector)
 
     def kube_get(
         self, clients: Clients, group: str, plural: str, namespace: str, name: str
     ) -> dict[str, Any]:
-        self._check(clients, "get", plural, group, namespace)
-        state = self.kube.state
+        state = self._check(clients, "get", plural, group, namespace).state
         return state.get(state.rtype(group, plural), namespace, name)
 
     def kube_create(
         self, clients: Clients, group: str, plural: str, namespace: str, body: dict[str, Any]
     ) -> dict[str, Any]:
-        self._check(clients, "create", plural, group, namespace)
-        state = self.kube.state
+        state = self._check(clients, "create", plural, group, namespace).state
         return state.create(state.rtype(group, plural), namespace, body)
 
     def kube_delete(self, clients: Clients, group: str, plural: str, namespace: str, name: str) -> None:
-        self._check(clients, "delete", plural, group, namespace)
-        state = self.kube.state
+        state = self._check(clients, "delete", plural, group, namespace).state
         state.delete(state.rtype(group, plural), namespace, name)
 
     def _rdb_error(self, clients: Clients) -> tuple[str, str | None]:
         """(address, error) of the in-cluster RethinkDB Service, discovered through the cluster."""
         try:
-            self._check(clients, "get", "services", "", "default")
+            kube = self._check(clients, "get", "services", "", "default")
         except (KubeApiError, KubeConnectionError) as err:
             return "", f"rethinkdb: discovery failed: {err}"
-        endpoint = self.kube.state.rethinkdb_endpoint()
+        backend = self._backend(clients)
+        # The first cluster's probe is the ``rdb_probe`` attribute (tests may swap it).
+        probe = self.rdb_probe if backend.kube is self.kube else backend.rdb_probe
+        endpoint = kube.state.rethinkdb_endpoint()
         if endpoint is None:
             return "", (
                 "rethinkdb: no in-cluster service address discovered for service 'rethinkdb' in "
                 "namespace 'default'"
             )
         addr = f"{endpoint[0]}:{endpoint[1]}"
-        error = self.rdb_probe(*endpoint) if self.rdb_probe is not None else None
+        error = probe(*endpoint) if probe is not None else None
         return addr, error
 
     def db_health(self, clients: Clients) -> dict[str, Any]:
@@ -235,16 +291,20 @@ class HostAppSimulator(HTTPSimulator):
             return Response(301, b"", None, [("Location", "/api/")]) if path == "/api" else not_found_page()
         if self.faults.active("hostapp.http_500"):
             return json_err(ctx, 500, "internal_error", "internal server error")
+        with self._lock:
+            transient = self._transient.pop(0) if self._transient else None
+        if transient is not None:
+            return text(transient, {502: "Bad Gateway", 503: "Service Unavailable"}.get(transient, "Gateway Timeout"))
         if path == "/api/cluster":
             return Response(301, b"", None, [("Location", "/api/cluster/")])
         if path.startswith("/api/cluster/"):
             return handle_cluster(self, ctx, path.removeprefix("/api/cluster/"))
         if path == "/api/bootstrap":
-            return self._bootstrap(ctx) if req.method == "POST" else empty(405)
+            return bootstrap(self, ctx) if req.method == "POST" else empty(405)
         if path == "/api/health":
             return self._health() if req.method == "GET" else empty(405)
         if path == "/api/deploy/clusters" or path.startswith("/api/deploy/clusters/"):
-            return self._clusters_api(ctx, path.removeprefix("/api/deploy/clusters").strip("/"))
+            return clusters_api(self, ctx, path.removeprefix("/api/deploy/clusters").strip("/"))
         if path == "/api/deploy/headscale":
             return js(200, [], sniffed=True) if req.method == "GET" else self._job(ctx, "headscale.create")
         if path == "/api/jobs":
@@ -306,55 +366,6 @@ class HostAppSimulator(HTTPSimulator):
             return text(400, "missing kind")
         return self._job(ctx, kind)
 
-    # -- /api/bootstrap (§2.3) -----------------------------------------------------------------------
-
-    def _bootstrap(self, ctx: Ctx) -> Response:
-        body = ctx.body_object()
-        if isinstance(body.get("tailscale"), dict):
-            with self._lock:
-                self._tailscale = {k: str(body["tailscale"].get(k) or "") for k in self._tailscale}
-        cluster = body.get("cluster") if isinstance(body.get("cluster"), dict) else {}
-        assert isinstance(cluster, dict)
-        raw = cluster.get("kubeconfig")
-        if not isinstance(raw, str) or not raw:
-            return js(200, {"ok": True})
-        cid = str(uuid.uuid4())
-        name = str(cluster.get("name") or cid)
-        with self._lock:
-            self._clusters[cid] = {"id": cid, "name": name, "state": "imported"}
-            self._kubeconfigs[cid] = raw
-        failure = self._prewarm(ctx, raw)
-        if failure is not None:
-            with self._lock:  # rollback deletes both records
-                self._clusters.pop(cid, None)
-                self._kubeconfigs.pop(cid, None)
-            return failure
-        return js(200, {"clusterId": cid}, sniffed=True)
-
-    def _prewarm(self, ctx: Ctx, raw: str) -> Response | None:
-        try:
-            clients = parse_kubeconfig(raw)
-        except ValueError as err:
-            return json_err(ctx, 422, "cluster_connect", "cluster connect failed", str(err))
-        if self.faults.active("hostapp.no_kubeconfig"):
-            return json_err(
-                ctx, 422, "cluster_client", "cluster client initialization failed", "client not initialized"
-            )
-        try:
-            self._check(clients, "list", "namespaces")
-        except (KubeApiError, KubeConnectionError) as err:
-            return json_err(ctx, 422, "cluster_connect", "cluster connect failed", str(err))
-        _, rdb_error = self._rdb_error(clients)
-        if rdb_error is not None:
-            return json_err(
-                ctx,
-                422,
-                "cluster_rdb",
-                "cluster rdb connect failed",
-                f"connect rethinkdb failed after retries: {rdb_error}",
-            )
-        return None
-
     # -- /api/health (§2.5) and /api/deploy/clusters (§2.6) ------------------------------------------
 
     def _health(self) -> Response:
@@ -380,97 +391,3 @@ class HostAppSimulator(HTTPSimulator):
                     self._clusters[cid].update(state="ready", updatedAt=rfc3339())
                     del self._pending_ready[cid]
             return [dict(r) for r in self._clusters.values()]
-
-    def _clusters_api(self, ctx: Ctx, cid: str) -> Response:
-        method = ctx.req.method
-        if method in ("POST", "DELETE") and not ctx.loopback:
-            return text(401, "unauthorized")
-        if not cid:
-            if method == "GET":
-                return js(200, self._records(), sniffed=True)
-            if method != "POST":
-                return empty(404 if method == "DELETE" else 405)
-            raw_name = ctx.body_object().get("name")
-            name = go_string(raw_name)  # a missing name becomes "<nil>" (§2.6)
-            if not name.strip():
-                name = f"cluster-{uuid.uuid4().hex[:8]}"
-            new_id, job = str(uuid.uuid4()), str(uuid.uuid4())
-            with self._lock:
-                self._clusters[new_id] = {
-                    "id": new_id,
-                    "name": name,
-                    "state": "creating",
-                    "createdAt": rfc3339(),
-                }
-                self._pending_ready[new_id] = time.monotonic() + self.job_delay
-            return js(202, {"id": new_id, "jobId": job}, sniffed=True)
-        if method == "GET":
-            record = next((r for r in self._records() if r["id"] == cid), None)
-            return js(200, record, sniffed=True) if record is not None else empty(404)
-        if method == "DELETE":
-            with self._lock:  # only the record: kubeconfig and cached clients stay
-                self._clusters.pop(cid, None)
-            return js(200, {"deleted": cid}, sniffed=True)
-        if method != "POST":
-            return empty(405)
-        return self._cluster_action(ctx, cid, ctx.req.query_value("action"))
-
-    def _cluster_action(self, ctx: Ctx, cid: str, action: str) -> Response:
-        with self._lock:
-            raw = self._kubeconfigs.get(cid)
-        if action == "attach-kubeconfig":
-            value = ctx.body_object().get("kubeconfig")
-            if not isinstance(value, str) or not value:
-                return json_err(ctx, 400, "missing_kubeconfig", "missing kubeconfig")
-            try:
-                clients = parse_kubeconfig(value)
-            except ValueError as err:
-                return json_err(ctx, 400, "bad_kubeconfig", "invalid kubeconfig", str(err))
-            with self._lock:
-                self._kubeconfigs[cid] = value
-                if cid in self._clusters and self.reachability_error(clients) is None:
-                    self._clusters[cid].update(state="ready", updatedAt=rfc3339())
-            return js(200, {"ok": True}, sniffed=True)
-        if action == "health":
-            return js(200, self._action_health(raw), sniffed=True)
-        if action == "kubeconfig":
-            if raw is None:
-                return empty(404)
-            return Response(200, raw.encode(), "application/x-yaml")
-        if action == "join-config":
-            return self._join_config(ctx, cid, raw)
-        job = self._job(ctx, f"cluster.{action}")
-        if action == "destroy":
-            with self._lock:
-                self._clusters.pop(cid, None)
-        return job
-
-    def _action_health(self, raw: str | None) -> dict[str, Any]:
-        if raw is None or self.faults.active("hostapp.no_kubeconfig"):
-            return {"status": "unknown", "code": "no_kubeconfig"}
-        try:
-            clients = parse_kubeconfig(raw)
-        except ValueError as err:
-            return {"status": "unknown", "code": "bad_kubeconfig", "error": str(err)}
-        if self.reachability_error(clients) is None:
-            return {"status": "ok"}
-        return {"status": "error", "code": "cluster_unreachable"}
-
-    def _join_config(self, ctx: Ctx, cid: str, raw: str | None) -> Response:
-        host = ctx.req.header("host") or f"127.0.0.1:{self.port}"
-        base = f"https://{host}"
-        with self._lock:
-            record = dict(self._clusters.get(cid, {}))
-            tailscale = dict(self._tailscale)
-        return js(
-            200,
-            {
-                "version": 2,
-                "created_at": rfc3339(),
-                "creator": {"host": host, "user": ""},
-                "ui": {"vite_api_base": base},
-                "hostapp": {"url": base},
-                "cluster": {"name": record.get("name", ""), "kubeconfig": raw or "", "notes": ""},
-                "tailscale": tailscale,
-            },
-        )

@@ -5,9 +5,15 @@ endpoints, legacy discovery, and list/get/create/delete for the resource types i
 :mod:`mgn_verify.lab.kube_resources`, backed by a :class:`KubeState`. Wire formats follow
 protocols.md §2 (Status objects, ``ok`` without newline, SSAR answered with 201, ...).
 
+Lists honour ``labelSelector``, ``fieldSelector``, ``limit`` and ``continue``
+(:mod:`~mgn_verify.lab.kube_select`), and ``watch=true`` streams changes
+(:mod:`~mgn_verify.lab.kube_watch`).
+
 Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
-``kubernetes.node_not_ready``, ``kubernetes.readyz_failing``, ``kubernetes.forbidden`` and
-``tls.expired``.
+``kubernetes.readyz_failing`` (etcd unreachable: ``[-]etcd`` in /livez and /readyz, reads fail),
+``kubernetes.shutting_down`` (``[-]shutdown`` in /readyz only), ``kubernetes.forbidden``,
+``tls.expired``, and the object faults of :mod:`~mgn_verify.lab.kube_faults`
+(``node_not_ready``, ``pod_crashloop``, ``operator_down``, ``no_default_storageclass``).
 """
 
 from __future__ import annotations
@@ -32,10 +38,15 @@ from mgn_verify.lab._httpserver import (
 )
 from mgn_verify.lab._tls import LabCA, server_ssl_context
 from mgn_verify.lab.kube_endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
+from mgn_verify.lab.kube_faults import OBJECT_FAULTS, FaultView
 from mgn_verify.lab.kube_resources import Obj, ResourceType
+from mgn_verify.lab.kube_select import field_matcher, label_matcher, paginate
 from mgn_verify.lab.kube_store import AccessRule, KubeApiError, KubeState
+from mgn_verify.lab.kube_watch import WatchRequest, watch_stream
 
 __all__ = ["AccessRule", "KubeApiError", "KubeConnectionError", "KubeSimulator", "KubeState"]
+
+_TRUE = ("true", "True", "TRUE", "1", "t", "T")  # strconv.ParseBool
 
 
 class KubeConnectionError(Exception):
@@ -56,10 +67,11 @@ class KubeSimulator(HTTPSimulator):
         {
             "kubernetes.down",
             "kubernetes.slow",
-            "kubernetes.node_not_ready",
             "kubernetes.readyz_failing",
+            "kubernetes.shutting_down",
             "kubernetes.forbidden",
             "tls.expired",
+            *OBJECT_FAULTS,
         }
     )
 
@@ -90,6 +102,8 @@ class KubeSimulator(HTTPSimulator):
         )
         self.slow_delay = slow_delay
         self.node_not_ready_name = node_not_ready_name
+        self.fault_view = FaultView(self.faults, node_not_ready_name=node_not_ready_name,
+                                    lookup=self._lookup, resource_version=lambda: self.state.resource_version)
         self._ctx = server_ssl_context(ca.issue_server_cert("kube-apiserver"), alpn=("http/1.1",))
         self._expired_ctx = server_ssl_context(ca.issue_expired_server_cert("kube-apiserver-expired"))
         self._server = LabHTTPServer(
@@ -188,7 +202,7 @@ class KubeSimulator(HTTPSimulator):
         if path == "/version":
             return json_response(200, VERSION_INFO)
         if path.split("/")[1:2] and f"/{path.split('/')[1]}" in HEALTH_PATHS:
-            return health(req, path, readyz_failing=self.faults.active("kubernetes.readyz_failing"))
+            return health(req, path, failing=self._failing_health())
         if user is None:
             raise self._forbidden_path("system:anonymous", req.method, path)
         if path in ("/api", "/apis") or path.startswith(("/api/v1", "/apis/")):
@@ -241,6 +255,23 @@ class KubeSimulator(HTTPSimulator):
 
     # -- health -------------------------------------------------------------------------------------
 
+    def _failing_health(self) -> frozenset[str]:
+        failing: set[str] = set()
+        if self.faults.active("kubernetes.readyz_failing"):
+            failing |= {"etcd", "etcd-readiness"}  # etcd unreachable: liveness and readiness
+        if self.faults.active("kubernetes.shutting_down"):
+            failing.add("shutdown")  # graceful termination: not ready, still live and serving
+        return frozenset(failing)
+
+    def _lookup(self, plural: str, namespace: str, name: str) -> Obj | None:
+        rtype = kr.find_type("", "v1", plural)
+        if rtype is None:
+            return None
+        try:
+            return self.state.get(rtype, namespace, name)
+        except KubeApiError:
+            return None
+
     @staticmethod
     def _parse(path: str) -> _Target | None:
         parts = path.strip("/").split("/")
@@ -276,23 +307,17 @@ class KubeSimulator(HTTPSimulator):
             raise KubeApiError(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
-        if req.query_value("watch") in ("true", "1"):
-            raise KubeApiError(400, "BadRequest", "watch is not supported by the lab simulator")
-        self._authorize(verb, rt.plural if not sub else f"{rt.plural}/{sub}", rt.group, ns or "", name)
+        watching = verb == "list" and req.query_value("watch") in _TRUE
+        self._authorize("watch" if watching else verb, rt.plural if not sub else f"{rt.plural}/{sub}", rt.group,
+                        ns or "", name)
+        if self.faults.active("kubernetes.readyz_failing"):
+            # etcd does not answer: storage errors reach the client as a reason-less 500.
+            return json_response(500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                       "message": "etcdserver: request timed out", "code": 500})
+        if watching:
+            return self._watch(req, rt, ns)
         if verb == "list":
-            items = [
-                self._view(rt, o, strip=True)
-                for o in self.state.list(rt, ns, req.query_value("labelSelector") or None)
-            ]
-            return json_response(
-                200,
-                {
-                    "kind": f"{rt.kind}List",
-                    "apiVersion": rt.group_version,
-                    "metadata": {"resourceVersion": self.state.resource_version},
-                    "items": items,
-                },
-            )
+            return self._list(req, rt, ns)
         if verb == "create":
             return json_response(201, self.state.create(rt, ns, self._body(req)))
         assert name is not None
@@ -313,13 +338,37 @@ class KubeSimulator(HTTPSimulator):
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
         )
 
+    def _selection(self, req: Request, rt: ResourceType) -> tuple[Any, bool]:
+        labels = label_matcher(req.query_value("labelSelector") or None)
+        fields = field_matcher(rt, req.query_value("fieldSelector") or None)
+        filtered = bool(req.query_value("labelSelector") or req.query_value("fieldSelector"))
+        return (lambda obj: labels(obj) and fields(obj)), filtered
+
+    def _list(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+        matches, filtered = self._selection(req, rt)
+        rv = int(self.state.resource_version)
+        objs = [self._view(rt, o) for o in self.state.list(rt, ns)] + self.fault_view.extra(rt, ns)
+        page = paginate([o for o in objs if matches(o)], rv=rv, limit=req.query_value("limit"),
+                        token=req.query_value("continue"), resource_version=req.query_value("resourceVersion"),
+                        filtered=filtered)
+        items = [self._view(rt, o, strip=True) for o in page.items]
+        return json_response(200, {"kind": f"{rt.kind}List", "apiVersion": rt.group_version,
+                                   "metadata": page.metadata, "items": items})
+
+    def _watch(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
+        matches, _ = self._selection(req, rt)
+        try:
+            timeout = float(req.query_value("timeoutSeconds") or 1800)
+        except ValueError:
+            raise KubeApiError(400, "BadRequest", "invalid value for timeoutSeconds") from None
+        watch = WatchRequest(rt, ns, matches, lambda o: self._view(rt, o), req.query_value("resourceVersion"),
+                             timeout)
+        stream = watch_stream(self.state, watch, stopped=lambda: self._server.stopping.is_set()
+                              or self.faults.active("kubernetes.down"))
+        return Response(200, content_type="application/json", stream=stream)
+
     def _view(self, rt: ResourceType, obj: Obj, *, strip: bool = False) -> Obj:
-        if (
-            rt.plural == "nodes"
-            and self.faults.active("kubernetes.node_not_ready")
-            and obj["metadata"]["name"] == self.node_not_ready_name
-        ):
-            obj = kr.not_ready(obj, kr.isotime())
+        obj = self.fault_view.obj(rt, obj)
         if strip and rt.key not in kr.CRD_SPECS:
             # Typed lists carry apiVersion/kind on the list only; custom resources keep them.
             obj = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}

@@ -13,7 +13,7 @@ from mgn_verify.lab._httpserver import Request, Response, text_response
 from mgn_verify.lab.kube_resources import Obj, ResourceType
 from mgn_verify.lab.kube_store import KubeApiError
 
-__all__ = ["HEALTH_PATHS", "VERSION_INFO", "discovery", "group_entry", "health"]
+__all__ = ["HEALTH_PATHS", "VERSION_INFO", "discovery", "endpoint_checks", "group_entry", "health"]
 
 VERSION_INFO: Obj = {
     "major": "1",
@@ -45,16 +45,32 @@ HEALTH_PATHS = ("/healthz", "/livez", "/readyz")
 _NOSNIFF = [("X-Content-Type-Options", "nosniff")]
 
 
-def health(req: Request, path: str, *, readyz_failing: bool) -> Response:
-    """``/healthz``, ``/livez``, ``/readyz`` and their single checks (protocols.md §2.4)."""
+#: What a failing health check prints at ``/<endpoint>/<name>`` (healthz.go's error text).
+_ERRORS = {
+    "etcd": "etcd client connection failed",
+    "etcd-readiness": "etcd client connection failed",
+    "informer-sync": "informers not started yet",
+    "shutdown": "process is shutting down",
+}
+
+
+def endpoint_checks(kind: str) -> list[str]:
+    """The checks ``/livez``, ``/readyz`` or ``/healthz`` run: one set of checks, shared; the
+    readiness-only ones (``etcd-readiness``, ``informer-sync``, ``shutdown``) only in readyz."""
+    return [c for c in _CHECKS if kind == "readyz" or c not in _READYZ_ONLY]
+
+
+def health(req: Request, path: str, *, failing: frozenset[str] = frozenset()) -> Response:
+    """``/healthz``, ``/livez``, ``/readyz`` and their single checks (protocols.md §2.4); the
+    checks named in ``failing`` fail wherever they are run."""
     kind, _, single = path[1:].partition("/")
-    checks = [c for c in _CHECKS if kind == "readyz" or c not in _READYZ_ONLY]
-    failing = {"etcd"} if kind == "readyz" and readyz_failing else set()
+    checks = endpoint_checks(kind)
+    failing = frozenset(failing & set(checks))
     if single:
         if single not in checks:
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
         if single in failing:
-            return text_response(500, "internal server error: etcd client connection failed\n")
+            return text_response(500, f"internal server error: {_ERRORS.get(single, 'check failed')}\n")
         return Response(200, b"ok", "text/plain; charset=utf-8", list(_NOSNIFF))
     excluded = {e for values in req.query.get("exclude", []) for e in values.split(",") if e}
     unknown = sorted(excluded - set(checks))

@@ -24,6 +24,7 @@ __all__ = [
     "meta",
     "node",
     "pod",
+    "prune_workspace_spec",
     "service",
     "statefulset",
 ]
@@ -163,6 +164,7 @@ def node(name: str, ip: str, *, control_plane: bool, when: str) -> Obj:
     }
     allocatable = dict(resources, memory="16271884Ki", **{"ephemeral-storage": "94580335255"})
     conditions = [
+        _cond("NetworkUnavailable", "False", "FlannelIsUp", "Flannel is running on this node", when, heartbeat=True),
         _cond(
             "MemoryPressure",
             "False",
@@ -230,7 +232,12 @@ def not_ready(node_obj: Obj, when: str) -> Obj:
             heartbeat=True,
         )
     )
-    return {**node_obj, "status": {**status, "conditions": conditions}}
+    # The node lifecycle controller taints a NotReady node at once (TaintNodesByCondition).
+    taints = [t for t in node_obj["spec"].get("taints") or [] if t["key"] != "node.kubernetes.io/not-ready"]
+    taints += [{"key": "node.kubernetes.io/not-ready", "effect": effect, "timeAdded": when}
+               for effect in ("NoSchedule", "NoExecute")]
+    spec = {**node_obj["spec"], "taints": taints}
+    return {**node_obj, "spec": spec, "status": {**status, "conditions": conditions}}
 
 
 def _template(labels: dict[str, str], containers: list[tuple[str, str]]) -> Obj:
@@ -447,3 +454,28 @@ def service(
     if owner is not None:
         m["ownerReferences"] = [owner]
     return {"metadata": m, "spec": spec, "status": status}
+
+
+def prune_workspace_spec(spec: Any) -> Obj:
+    """Apply the Workspace CRD's structural pruning (guildnet-host-app.md §0.1 fact 9)."""
+    if not isinstance(spec, dict):
+        return {}
+    out: Obj = {}
+    for key in ("image", "presetsRef", "notes"):
+        if spec.get(key) is not None:
+            out[key] = spec[key]
+    if isinstance(spec.get("env"), list):
+        out["env"] = [{} for item in spec["env"] if isinstance(item, dict)]  # items have no properties
+    if isinstance(spec.get("ports"), list):
+        out["ports"] = [
+            {k: p[k] for k in ("containerPort", "name", "protocol") if p.get(k) is not None}
+            for p in spec["ports"]
+            if isinstance(p, dict)
+        ]
+    if isinstance(spec.get("exposure"), dict):
+        out["exposure"] = {
+            k: v
+            for k, v in spec["exposure"].items()
+            if k in ("type", "domain", "ingressClass", "tlsIssuer") and v is not None
+        }
+    return out

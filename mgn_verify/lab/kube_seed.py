@@ -1,8 +1,9 @@
 """The cluster a fresh ``KubeState`` starts with: a small GuildNet installation.
 
-Two nodes, CoreDNS, kube-proxy, MetalLB, the Tailscale subnet router, the GuildNet workspace
-operator, RethinkDB (LoadBalancer Service, ``Server ready`` in its log), a default
-StorageClass and the Workspace/Capability CRDs (guildnet-host-app.md §3, §4.1).
+Two nodes of a kubeadm cluster (``kube-system/kubeadm-config``), CoreDNS, kube-proxy, flannel,
+MetalLB with an address pool, the Tailscale subnet router, the GuildNet workspace operator,
+RethinkDB (LoadBalancer Service, ``Server ready`` in its log), a default StorageClass and the
+Workspace/Capability CRDs (guildnet-host-app.md §3, §4.1).
 """
 
 from __future__ import annotations
@@ -135,6 +136,7 @@ def seed_cluster(state: KubeState, rethinkdb: tuple[str, int]) -> None:
         "kube-node-lease",
         "guildnet-system",
         "metallb-system",
+        "kube-flannel",
     ):
         state.put(
             t("", "namespaces"),
@@ -203,6 +205,14 @@ def seed_cluster(state: KubeState, rethinkdb: tuple[str, int]) -> None:
             "ds",
         ),
         ("default", "rethinkdb", {"app": "rethinkdb"}, "rethinkdb", "rethinkdb:2.4", "sts"),
+        (
+            "kube-flannel",
+            "kube-flannel-ds",
+            {"app": "flannel", "k8s-app": "flannel"},
+            "kube-flannel",
+            "docker.io/flannel/flannel:v0.25.1",
+            "ds",
+        ),
     ]
     for i, (ns, name, labels, cname, image, kind) in enumerate(workloads):
         containers = [(cname, image)]
@@ -313,6 +323,7 @@ def seed_cluster(state: KubeState, rethinkdb: tuple[str, int]) -> None:
     )
     for group, plural in kr.CRD_SPECS:
         state.put(t("apiextensions.k8s.io", "customresourcedefinitions"), crd(t(group, plural), when))
+    _seed_kubeadm_and_metallb(state, when)
     state.put(
         t("", "configmaps"),
         {
@@ -349,3 +360,37 @@ def seed_cluster(state: KubeState, rethinkdb: tuple[str, int]) -> None:
             "reportingInstance": "lab-control-plane",
         },
     )
+
+
+_CLUSTER_CONFIGURATION = """apiVersion: kubeadm.k8s.io/v1beta3
+kind: ClusterConfiguration
+clusterName: kubernetes
+controlPlaneEndpoint: 10.0.0.10:6443
+kubernetesVersion: v1.30.2
+networking:
+  dnsDomain: cluster.local
+  podSubnet: 10.244.0.0/16
+  serviceSubnet: 10.96.0.0/12
+"""
+
+
+def _seed_kubeadm_and_metallb(state: KubeState, when: str) -> None:
+    """kubeadm's record of the cluster, and MetalLB's address pool with its L2 advertisement."""
+    t = state.rtype
+    state.put(
+        t("", "configmaps"),
+        {
+            "metadata": kr.meta("kubeadm-config", "kube-system", created=when),
+            "data": {"ClusterConfiguration": _CLUSTER_CONFIGURATION},
+        },
+    )
+    pool = kr.meta("default-pool", "metallb-system", created=when)
+    pool["generation"] = 1
+    state.put(
+        t("metallb.io", "ipaddresspools"),
+        {"metadata": pool, "spec": {"addresses": ["10.0.0.240-10.0.0.250"], "autoAssign": True,
+                                    "avoidBuggyIPs": False}},
+    )
+    advert = kr.meta("default-l2", "metallb-system", created=when)
+    advert["generation"] = 1
+    state.put(t("metallb.io", "l2advertisements"), {"metadata": advert, "spec": {"ipAddressPools": ["default-pool"]}})

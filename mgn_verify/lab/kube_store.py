@@ -12,6 +12,7 @@ lazily on every access, so no background thread is needed.
 from __future__ import annotations
 
 import builtins
+import collections
 import copy
 import re
 import secrets
@@ -22,13 +23,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from mgn_verify.lab import kube_resources as kr
-from mgn_verify.lab.kube_resources import Obj, ResourceType
+from mgn_verify.lab.kube_resources import Obj, ResourceType, prune_workspace_spec
 
-__all__ = ["AccessRule", "KubeApiError", "KubeState"]
+__all__ = ["AccessRule", "KubeApiError", "KubeState", "WatchEvent"]
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _WS = ("guildnet.io", "workspaces")
 WORKSPACE_LABEL = "guildnet.io/workspace"
+_LOG_SIZE = 1000  # changes kept for watches that resume from a resourceVersion (the watch cache)
 
 
 class KubeApiError(Exception):
@@ -64,6 +66,17 @@ class KubeApiError(Exception):
 
 
 @dataclass(frozen=True)
+class WatchEvent:
+    """One change as a watch sees it: ``prev`` is the object before a MODIFIED (for selectors)."""
+
+    rv: int
+    type: str  # ADDED, MODIFIED, DELETED
+    key: tuple[str, str]
+    obj: Obj
+    prev: Obj | None = None
+
+
+@dataclass(frozen=True)
 class AccessRule:
     """One SelfSubjectAccessReview rule; ``*`` matches anything. First match wins."""
 
@@ -85,52 +98,6 @@ class AccessRule:
         )
 
 
-def _labels_match(obj: Obj, selector: str | None) -> bool:
-    if not selector:
-        return True
-    labels: dict[str, str] = obj.get("metadata", {}).get("labels") or {}
-    for term in filter(None, (t.strip() for t in selector.split(","))):
-        if "!=" in term:
-            key, value = term.split("!=", 1)
-            if labels.get(key.strip()) == value.strip():
-                return False
-        elif "=" in term:
-            key, value = term.replace("==", "=").split("=", 1)
-            if labels.get(key.strip()) != value.strip():
-                return False
-        elif term.startswith("!"):
-            if term[1:] in labels:
-                return False
-        elif term not in labels:
-            return False
-    return True
-
-
-def prune_workspace_spec(spec: Any) -> Obj:
-    """Apply the Workspace CRD's structural pruning (guildnet-host-app.md §0.1 fact 9)."""
-    if not isinstance(spec, dict):
-        return {}
-    out: Obj = {}
-    for key in ("image", "presetsRef", "notes"):
-        if spec.get(key) is not None:
-            out[key] = spec[key]
-    if isinstance(spec.get("env"), list):
-        out["env"] = [{} for item in spec["env"] if isinstance(item, dict)]  # items have no properties
-    if isinstance(spec.get("ports"), list):
-        out["ports"] = [
-            {k: p[k] for k in ("containerPort", "name", "protocol") if p.get(k) is not None}
-            for p in spec["ports"]
-            if isinstance(p, dict)
-        ]
-    if isinstance(spec.get("exposure"), dict):
-        out["exposure"] = {
-            k: v
-            for k, v in spec["exposure"].items()
-            if k in ("type", "domain", "ingressClass", "tlsIssuer") and v is not None
-        }
-    return out
-
-
 class KubeState:
     """Thread-safe objects of one simulated cluster."""
 
@@ -147,6 +114,8 @@ class KubeState:
         self.access_rules: list[AccessRule] = [AccessRule()]
         self.user = "lab-admin"
         self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._log: collections.deque[WatchEvent] = collections.deque(maxlen=_LOG_SIZE)
         self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {
             rt.key: {} for rt in kr.RESOURCE_TYPES
         }
@@ -181,18 +150,56 @@ class KubeState:
             obj = {"apiVersion": rtype.group_version, "kind": rtype.kind, **obj}
             obj["metadata"]["resourceVersion"] = self._next_rv()
             ns = obj["metadata"].get("namespace", "") if rtype.namespaced else ""
+            prev = self._objects[rtype.key].get((ns, obj["metadata"]["name"]))
             self._objects[rtype.key][(ns, obj["metadata"]["name"])] = obj
+            self._record("ADDED" if prev is None else "MODIFIED", rtype.key, obj, prev)
             return obj
+
+    def _record(self, kind: str, key: tuple[str, str], obj: Obj, prev: Obj | None = None) -> None:
+        self._log.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), kind, key, copy.deepcopy(obj),
+                                    copy.deepcopy(prev) if prev is not None else None))
+        self._changed.notify_all()
+
+    def _touch(self, key: tuple[str, str], obj: Obj) -> None:
+        """``obj`` (already stored under ``key``) was changed in place: new resourceVersion, logged."""
+        prev = self._log_prev(key, obj)
+        obj["metadata"]["resourceVersion"] = self._next_rv()
+        self._record("MODIFIED", key, obj, prev)
+
+    def _log_prev(self, key: tuple[str, str], obj: Obj) -> Obj | None:
+        uid = obj["metadata"].get("uid")
+        for event in reversed(self._log):
+            if event.key == key and event.obj["metadata"].get("uid") == uid:
+                return event.obj
+        return None
+
+    def changes_since(self, rv: int) -> builtins.list[WatchEvent] | None:
+        """Changes after ``rv``, oldest first; None when ``rv`` is older than what is kept (410)."""
+        with self._lock:
+            self._reconcile()
+            if self._log and rv < self._log[0].rv - 1 and len(self._log) == self._log.maxlen:
+                return None
+            return [e for e in self._log if e.rv > rv]
+
+    def wait_for_change(self, rv: int, timeout: float) -> None:
+        """Block until something newer than ``rv`` is logged, or ``timeout`` seconds pass."""
+        with self._lock:
+            self._reconcile()
+            if self._rv <= rv:
+                self._changed.wait(timeout)
 
     def list(
         self, rtype: ResourceType, namespace: str | None = None, label_selector: str | None = None
     ) -> builtins.list[Obj]:
+        from mgn_verify.lab.kube_select import label_matcher  # it imports KubeApiError from here
+
+        matches = label_matcher(label_selector)
         with self._lock:
             self._reconcile()
             items = [
                 o
                 for (ns, _), o in sorted(self._objects[rtype.key].items())
-                if (namespace is None or ns == namespace) and _labels_match(o, label_selector)
+                if (namespace is None or ns == namespace) and matches(o)
             ]
             return copy.deepcopy(items)
 
@@ -278,18 +285,26 @@ class KubeState:
             obj = self._objects[rtype.key].pop(key, None)
             if obj is None:
                 raise KubeApiError.not_found(rtype, name)
+            self._deleted(rtype.key, obj)
             self._garbage_collect(obj["metadata"].get("uid", ""))
             self._ws_born.pop(key, None)
             self._ws_stage.pop(key, None)
             self._pod_logs.pop(key, None)
             return copy.deepcopy(obj)
 
+    def _deleted(self, rkey: tuple[str, str], obj: Obj) -> None:
+        # A DELETED event carries the last state with a new resourceVersion, as etcd3 watches do.
+        gone = copy.deepcopy(obj)
+        gone["metadata"]["resourceVersion"] = self._next_rv()
+        self._record("DELETED", rkey, gone)
+
     def _garbage_collect(self, owner_uid: str) -> None:
-        for store in self._objects.values():
+        for rkey, store in self._objects.items():
             for key, obj in list(store.items()):
                 owners = obj["metadata"].get("ownerReferences") or []
                 if any(o.get("uid") == owner_uid for o in owners):
                     store.pop(key)
+                    self._deleted(rkey, obj)
                     self._pod_logs.pop(key, None)
 
     # -- helpers for the Host App and tests --------------------------------------------------
@@ -309,7 +324,7 @@ class KubeState:
             svc = self._objects[("", "services")][("default", "rethinkdb")]
             svc["spec"]["ports"][0].update(port=port, targetPort=port)
             svc["status"] = {"loadBalancer": {"ingress": [{"ip": host, "ipMode": "VIP"}]}}
-            svc["metadata"]["resourceVersion"] = self._next_rv()
+            self._touch(("", "services"), svc)
 
     def rethinkdb_endpoint(self) -> tuple[str, int] | None:
         with self._lock:
@@ -420,4 +435,4 @@ class KubeState:
             proxyTarget=f"http://{name}.{ns}.svc:{ports[0][1]}",
         )
         ws["status"] = status
-        ws["metadata"]["resourceVersion"] = self._next_rv()
+        self._touch(_WS, ws)

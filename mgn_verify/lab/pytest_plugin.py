@@ -20,12 +20,16 @@ Fixtures
     state the simulators keep are shared. Faults are reset around each test that uses it: the
     test starts with exactly its ``mgn_lab_faults`` and everything is cleared afterwards.
 
-Marker
-------
+Markers
+-------
 ``@pytest.mark.mgn_lab_faults("tailscale.needs_login", "rethinkdb.down")``
     Faults active from the start of the test, for either fixture. Unknown names fail the test
     with a suggestion (``did you mean 'rethinkdb.down'?``). Registered in ``pytest_configure``,
     so ``--strict-markers`` accepts it.
+``@pytest.mark.mgn_lab_clusters("lab", "lab-2")``
+    ``mgn_lab`` only: a lab with these clusters (each extra one with its own simulators and
+    faults: ``mgn_lab.inject("kubernetes.down", cluster="lab-2")``). ``mgn_lab_session`` stays
+    single-cluster; build ``Lab(clusters=...)`` directly for a shared multi-cluster lab.
 """
 
 from __future__ import annotations
@@ -38,15 +42,20 @@ import pytest
 if TYPE_CHECKING:
     from mgn_verify.lab import Lab
 
-__all__ = ["MARKER", "mgn_lab", "mgn_lab_session"]
+__all__ = ["CLUSTERS_MARKER", "MARKER", "mgn_lab", "mgn_lab_session"]
 
 MARKER = "mgn_lab_faults"
+CLUSTERS_MARKER = "mgn_lab_clusters"
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{MARKER}(*names): start the mgn_lab / mgn_lab_session lab with these faults injected",
+    )
+    config.addinivalue_line(
+        "markers",
+        f"{CLUSTERS_MARKER}(*ids): start the mgn_lab lab with these clusters (the first one first)",
     )
 
 
@@ -68,7 +77,9 @@ def mgn_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
     # Imported lazily: the plugin is loaded into every pytest run once mgn-verify is installed.
     from mgn_verify.lab import Lab
 
-    with Lab(faults=_marker_faults(request.node)) as lab:
+    marker = request.node.get_closest_marker(CLUSTERS_MARKER)
+    clusters = [str(c) for c in marker.args] if marker is not None and marker.args else None
+    with Lab(faults=_marker_faults(request.node), clusters=clusters) as lab:
         yield lab
 
 

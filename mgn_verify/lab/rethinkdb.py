@@ -14,6 +14,7 @@ Nothing runs at import time; ``start()`` binds 127.0.0.1 on a free port.
 from __future__ import annotations
 
 import json
+import re
 import socket
 import socketserver
 import threading
@@ -22,8 +23,14 @@ from typing import Any, ClassVar, Final
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._serving import ReopenableServer, ServedSimulator
-from mgn_verify.lab.rethinkdb_reql import Evaluator
-from mgn_verify.lab.rethinkdb_system import ClusterState, FaultView, reql_time
+from mgn_verify.lab.rethinkdb_reql import Evaluator, check_global_optargs
+from mgn_verify.lab.rethinkdb_system import FAULT_NO_PASSWORD, ClusterState, FaultView, reql_time
+from mgn_verify.lab.rethinkdb_topology import (
+    FAULT_CRITICAL_ISSUE,
+    FAULT_REPLICA_LAGGING,
+    FAULT_REPLICA_UNREACHABLE,
+    FAULT_TABLE_NOT_READY,
+)
 from mgn_verify.lab.rethinkdb_values import DbRef, Stream
 from mgn_verify.lab.rethinkdb_wire import (
     Q_CONTINUE,
@@ -50,16 +57,16 @@ __all__ = ["RethinkDBSimulator"]
 
 FAULT_DOWN: Final = "rethinkdb.down"
 FAULT_BAD_PASSWORD: Final = "rethinkdb.bad_password"
-FAULT_CRITICAL_ISSUE: Final = "rethinkdb.critical_issue"
-FAULT_TABLE_NOT_READY: Final = "rethinkdb.table_not_ready"
 FAULT_SLOW: Final = "rethinkdb.slow"
 
 Databases = Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]]
 
 
-def _default_databases() -> dict[str, dict[str, list[dict[str, Any]]]]:
+def _default_databases(cluster_id: str) -> dict[str, dict[str, list[dict[str, Any]]]]:
     """A fresh GuildNet-like layout: `test` (every fresh server has it), a `guildnet` db, and one
-    per-organisation database with the meta tables the Host App creates (guildnet-host-app.md §4.4)."""
+    per-organisation database, ``org_<cluster>__default``, with the meta tables the Host App
+    creates (guildnet-host-app.md §4.4)."""
+    org = re.sub(r"[^a-z0-9_-]", "_", cluster_id.lower()) or "default"
     return {
         "test": {},
         "guildnet": {
@@ -67,7 +74,7 @@ def _default_databases() -> dict[str, dict[str, list[dict[str, Any]]]]:
                             "status": "Running"}],
             "audit": [],
         },
-        "org_lab__default": {
+        f"org_{org}__default": {
             "_schemas": [],
             "_audit": [],
             "_info": [{"id": "db", "name": "default", "description": "lab database",
@@ -83,34 +90,45 @@ class RethinkDBSimulator(ServedSimulator):
     :param password: the `admin` password (empty means none, as on a fresh server).
     :param databases: ``{db: {table: [rows]}}`` to pre-create (primary key ``id``);
         defaults to a GuildNet-like layout. The `rethinkdb` system db always exists.
+    :param cluster_id: the GuildNet cluster it serves: names the default ``org_<cluster>__default``.
     :param batch_size: rows per cursor batch; small values force SUCCESS_PARTIAL batches.
-    :param not_ready_table: ``(db, table)`` degraded by ``rethinkdb.table_not_ready``;
-        defaults to the first user table by name.
-    :param wait_cap: upper bound in seconds for ``wait()`` (the real server may wait forever).
+    :param not_ready_table: ``(db, table)`` ("table A") that ``rethinkdb.critical_issue`` and
+        ``rethinkdb.table_not_ready`` degrade; defaults to the first table of GuildNet's ``org_*``
+        databases by name (else the first user table).
+    :param replica_table: ``(db, table)`` ("table B") that ``rethinkdb.replica_lagging`` and
+        ``rethinkdb.replica_unreachable`` degrade; defaults to the next such table.
+
+    Faults (see ``rethinkdb_topology`` for what each does to the cluster): ``rethinkdb.down``,
+    ``rethinkdb.bad_password`` (the server's admin password is no longer the configured one),
+    ``rethinkdb.no_password`` (admin has no password: only an empty one is accepted),
+    ``rethinkdb.slow``, ``rethinkdb.critical_issue``, ``rethinkdb.table_not_ready``,
+    ``rethinkdb.replica_lagging`` and ``rethinkdb.replica_unreachable``.
     :param slow_delay: extra seconds before each answer while ``rethinkdb.slow`` is active.
     """
 
     FAULTS: ClassVar[frozenset[str]] = frozenset(
-        {FAULT_DOWN, FAULT_BAD_PASSWORD, FAULT_CRITICAL_ISSUE, FAULT_TABLE_NOT_READY, FAULT_SLOW})
+        {FAULT_DOWN, FAULT_BAD_PASSWORD, FAULT_CRITICAL_ISSUE, FAULT_TABLE_NOT_READY, FAULT_SLOW,
+         FAULT_REPLICA_LAGGING, FAULT_REPLICA_UNREACHABLE, FAULT_NO_PASSWORD})
     host: Final = "127.0.0.1"
 
     def __init__(self, faults: FaultView | None = None, password: str = "", *,
                  databases: Databases | None = None, batch_size: int = 1000,
                  server_name: str = "rethinkdb_0", not_ready_table: tuple[str, str] | None = None,
-                 wait_cap: float = 5.0, slow_delay: float = 0.5, iterations: int = 4096) -> None:
+                 replica_table: tuple[str, str] | None = None, cluster_id: str = "lab",
+                 slow_delay: float = 0.5, iterations: int = 4096) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be at least 1")
         self.faults: FaultView = faults if faults is not None else FaultSet(self.FAULTS)
         self.password = password
         self.batch_size = batch_size
-        self.wait_cap = wait_cap
         self.slow_delay = slow_delay
-        self.state = ClusterState(self.faults, _default_databases() if databases is None else databases,
+        self.state = ClusterState(self.faults, _default_databases(cluster_id) if databases is None else databases,
                                   server_name=server_name, has_password=bool(password),
-                                  not_ready_table=not_ready_table)
+                                  not_ready_table=not_ready_table, replica_table=replica_table)
         # Derived once, like the server's stored credentials; the fault swaps in another password.
         self._creds = ScramCredentials.derive(password, iterations=iterations)
         self._rotated_creds = ScramCredentials.derive(password + "-rotated-by-fault", iterations=iterations)
+        self._empty_creds = ScramCredentials.derive("", iterations=iterations)
         self._server = ReopenableServer(
             self._serve_client, is_down=lambda: self.faults.active(FAULT_DOWN), host=self.host,
             name="rethinkdb-sim")
@@ -143,7 +161,11 @@ class RethinkDBSimulator(ServedSimulator):
         authenticated = False
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            creds = self._rotated_creds if self.faults.active(FAULT_BAD_PASSWORD) else self._creds
+            creds = self._creds
+            if self.faults.active(FAULT_NO_PASSWORD):
+                creds = self._empty_creds  # admin has no password: only an empty one matches
+            elif self.faults.active(FAULT_BAD_PASSWORD):
+                creds = self._rotated_creds
             run_handshake(sock, {"admin": creds})
             authenticated = True
             with self.state.lock:
@@ -163,7 +185,7 @@ class _Session:
     def __init__(self, sim: RethinkDBSimulator, sock: socket.socket) -> None:
         self.sim = sim
         self.sock = sock
-        self.evaluator = Evaluator(sim.state, sim.stopping, sim.wait_cap)
+        self.evaluator = Evaluator(sim.state, sim.stopping)
         self.cursors: dict[int, list[Any]] = {}  # token -> rows not yet sent
 
     def run(self) -> None:
@@ -218,6 +240,7 @@ class _Session:
         noreply = False
         try:
             self.evaluator.check(term)
+            check_global_optargs(raw_opts)
             self.evaluator.check(raw_opts)
             opts = {k: self.evaluator.ev(v, {}) for k, v in raw_opts.items()}
             noreply = opts.get("noreply") is True

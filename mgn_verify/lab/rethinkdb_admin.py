@@ -8,6 +8,7 @@ update and delete. Results have the shapes the 2.4 server returns.
 from __future__ import annotations
 
 import abc
+import json
 import re
 import threading
 import time
@@ -33,9 +34,30 @@ from mgn_verify.lab.rethinkdb_values import (
     pretty,
     type_name,
 )
-from mgn_verify.lab.rethinkdb_wire import E_OP_FAILED, ConnectionClosed
+from mgn_verify.lab.rethinkdb_wire import E_OP_FAILED, ConnectionClosed, ReqlFailure
 
-__all__ = ["ClusterOps"]
+__all__ = ["ClusterOps", "return_changes_mode"]
+
+_WAIT_POLL = 0.05  # the server backs off from 0.1 s up to 5 s; the lab answers sooner
+
+
+def _whole_seconds(value: Any) -> int:
+    """``timeout`` is read with ``as_int<uint64_t>``: a fraction is an error (datum.cc)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise failure(f"Expected type NUMBER but found {type_name(value)}.")
+    if value != int(value):
+        raise failure(f"Number not an integer: {value:.20g}")
+    if value < 0:
+        raise failure(f"Number not an unsigned integer: {value:.20g}")
+    return int(value)
+
+
+def return_changes_mode(o: dict[str, Any]) -> str:
+    """``return_changes``: false (no changes), true (changed rows) or "always" (every row)."""
+    value = o.get("return_changes", False)
+    if value is True or value is False or value == "always":
+        return "always" if value == "always" else "yes" if value else "no"
+    raise failure(f"Invalid return_changes value `{json.dumps(value)}` (options are `true`, `false`, and `'always'`.)")
 
 _NAME_RE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -52,10 +74,9 @@ class ClusterOps(abc.ABC):
     datum and a function are evaluated; the admin terms need both for their arguments.
     """
 
-    def __init__(self, state: ClusterState, stopping: threading.Event, wait_cap: float) -> None:
+    def __init__(self, state: ClusterState, stopping: threading.Event) -> None:
         self.state = state
         self.stopping = stopping
-        self.wait_cap = wait_cap
         self.default_db = "test"
 
     @abc.abstractmethod
@@ -86,17 +107,33 @@ class ClusterOps(abc.ABC):
             if ref.db == SYSTEM_DB:
                 rows = self.state.system_rows(ref.name, ref.identifier_format)
             else:
-                rows = [dict(r) for r in self.table(ref).rows.values()]
+                rows = [dict(r) for r in self.readable(ref).rows.values()]
             self.state.read_docs_total += len(rows)
         return rows
+
+    def _unavailable(self, t: TableData, op: str) -> ReqlFailure:
+        view = self.state.view(t)
+        if view.states[view.primary] == "disconnected":
+            return failure(f'Cannot perform {op}: primary replica for shard ["", +inf) not available', E_OP_FAILED)
+        # exec_primary.cc: reads and writes both need the primary in contact with a majority.
+        tail = ("The read was not performed, you can do an outdated read using `read_mode=\"outdated\"`."
+                if op == "read" else "The write was not performed.")
+        return failure(f"Cannot perform {op}: The primary replica isn't connected to a quorum of replicas. {tail}",
+                       E_OP_FAILED)
+
+    def readable(self, ref: TableRef) -> TableData:
+        t = self.table(ref)
+        level = "ready_for_outdated_reads" if ref.read_mode == "outdated" else "ready_for_reads"
+        if not self.state.readiness(t)[level]:
+            raise self._unavailable(t, "read")
+        return t
 
     def writable(self, ref: TableRef) -> TableData:
         if ref.db == SYSTEM_DB:
             raise failure(f"It's illegal to write to the `{SYSTEM_DB}.{ref.name}` table.", E_OP_FAILED)
         t = self.table(ref)
         if not self.state.readiness(t)["ready_for_writes"]:
-            raise failure('Cannot perform write: primary replica for shard ["", +inf) not available',
-                          E_OP_FAILED)
+            raise self._unavailable(t, "write")
         return t
 
     # -- handlers ---------------------------------------------------------------------------
@@ -172,28 +209,33 @@ class ClusterOps(abc.ABC):
     def _wait(self, a: list[Any], o: dict[str, Any]) -> dict[str, Any]:
         level = str(o.get("wait_for", "all_replicas_ready"))
         if level not in READINESS_LEVELS:
-            raise failure(f"Unknown value for `wait_for`: `{level}`.")
-        if a and isinstance(a[0], DbRef):
-            tables = list(self.db_tables(a[0].name).values())
-        else:
-            tables = [self.table(self._tref(a[0]))] if a else []
+            raise failure(f"Unknown table readiness state: '{level}', must be one of 'ready_for_outdated_reads', "
+                          "'ready_for_reads', 'ready_for_writes', or 'all_replicas_ready'")
+        if not a:
+            raise failure("`wait` can only be called on a table or database.")
+        target = a[0]
+        tables = list(self.db_tables(target.name).values()) if isinstance(target, DbRef) else [
+            self.table(self._tref(target))]
         timeout = o.get("timeout")
-        # The real server waits forever without `timeout`; the lab caps it so a test never hangs.
-        budget = self.wait_cap if timeout is None else min(float(timeout), self.wait_cap)
-        deadline = time.monotonic() + budget
-        while not all(self.state.readiness(t)[level] for t in tables):
-            if self.stopping.wait(0.02):
+        deadline = None if timeout is None else time.monotonic() + _whole_seconds(timeout)
+        # Like the server: no `timeout`, no limit; it returns when the tables are ready.
+        while not all(self.state.readiness(t)[level] for t in tables if self._exists(t)):
+            if self.stopping.wait(_WAIT_POLL):
                 raise ConnectionClosed  # the server is going away: drop the connection
-            if time.monotonic() >= deadline:
+            if deadline is not None and time.monotonic() >= deadline:
                 raise failure("Timed out while waiting for tables.", E_OP_FAILED)
-        return {"ready": len(tables)}
+        return {"ready": sum(1 for t in tables if self._exists(t))}
+
+    def _exists(self, t: TableData) -> bool:
+        with self.state.lock:
+            return self.state.dbs.get(t.db, {}).get(t.name) is t
 
     def _insert(self, a: list[Any], o: dict[str, Any]) -> dict[str, Any]:
         ref = self._tref(a[0])
         docs = self.datum(a[1])
         docs = docs if isinstance(docs, list) else [docs]
         conflict = o.get("conflict", "error")
-        result: dict[str, Any] = dict.fromkeys(WRITE_RESULT, 0)
+        out = _WriteResult(return_changes_mode(o))
         generated: list[str] = []
         with self.state.lock:
             t = self.writable(ref)
@@ -206,55 +248,88 @@ class ClusterOps(abc.ABC):
                     generated.append(doc[t.primary_key])
                 key = row_key(doc[t.primary_key])
                 old = t.rows.get(key)
-                if old is None:
-                    t.rows[key] = doc
-                    result["inserted"] += 1
-                elif conflict == "replace" or conflict == "update":
-                    new = doc if conflict == "replace" else {**old, **doc}
-                    result["unchanged" if new == old else "replaced"] += 1
-                    t.rows[key] = new
-                else:
-                    result["errors"] += 1
-                    result.setdefault("first_error", f"Duplicate primary key `{t.primary_key}`:\n"
-                                      f"{pretty(old)}\n{pretty(doc)}")
-            self.state.written_docs_total += result["inserted"] + result["replaced"]
+                if old is not None and conflict not in ("replace", "update"):
+                    out.error(old, doc, f"Duplicate primary key `{t.primary_key}`:\n{pretty(old)}\n{pretty(doc)}")
+                    continue
+                new = doc if old is None or conflict == "replace" else {**old, **doc}
+                t.rows[key] = new
+                out.replaced(old, new)
+            self.state.written_docs_total += out.counts["inserted"] + out.counts["replaced"]
+        result = out.result()
         if generated:
             result["generated_keys"] = generated
         return result
 
     def _selection(self, v: Any) -> tuple[TableRef, list[dict[str, Any]]]:
+        """The rows a write acts on; a point or table write needs no read quorum, only a write one."""
         if isinstance(v, SingleRow):
             return v.table, [v.row] if v.row is not None else []
         if isinstance(v, TableRef):
-            return v, self.table_rows(v)
+            with self.state.lock:
+                return v, [dict(r) for r in self.table(v).rows.values()]
         if isinstance(v, Stream) and v.table is not None:
             return v.table, v.rows
         raise failure(f"Expected type SELECTION but found {type_name(v)}.")
 
-    def _delete(self, a: list[Any]) -> dict[str, Any]:
+    def _delete(self, a: list[Any], o: dict[str, Any]) -> dict[str, Any]:
         ref, rows = self._selection(a[0])
-        result: dict[str, Any] = dict.fromkeys(WRITE_RESULT, 0)
+        out = _WriteResult(return_changes_mode(o))
         with self.state.lock:
             t = self.writable(ref)
             for r in rows:
-                if t.rows.pop(row_key(r[t.primary_key]), None) is not None:
-                    result["deleted"] += 1
-            self.state.written_docs_total += result["deleted"]
-        if not rows:
-            result["skipped"] = 1 if isinstance(a[0], SingleRow) else 0
-        return result
+                old = t.rows.pop(row_key(r[t.primary_key]), None)
+                out.replaced(old, None)
+            self.state.written_docs_total += out.counts["deleted"]
+        if not rows and isinstance(a[0], SingleRow):
+            out.replaced(None, None)  # deleting a missing row: skipped
+        return out.result()
 
-    def _update(self, a: list[Any], s: dict[Any, Any]) -> dict[str, Any]:
+    def _update(self, a: list[Any], o: dict[str, Any], s: dict[Any, Any]) -> dict[str, Any]:
         ref, rows = self._selection(a[0])
-        result: dict[str, Any] = dict.fromkeys(WRITE_RESULT, 0)
+        out = _WriteResult(return_changes_mode(o))
         with self.state.lock:
             t = self.writable(ref)
             for r in rows:
                 patch = self.call(a[1], [r], s) if isinstance(a[1], Func) else self.datum(a[1])
                 new = {**r, **patch}
-                result["unchanged" if new == r else "replaced"] += 1
                 t.rows[row_key(r[t.primary_key])] = new
-            self.state.written_docs_total += result["replaced"]
+                out.replaced(r, new)
+            self.state.written_docs_total += out.counts["replaced"]
         if not rows and isinstance(a[0], SingleRow):
-            result["skipped"] = 1
+            out.replaced(None, None)
+        return out.result()
+
+
+class _WriteResult:
+    """The stats a write returns, merged over its rows as the server does (table_common.cc):
+    ``return_changes`` true lists changed rows, "always" every row (errors with ``error``)."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.counts: dict[str, int] = dict.fromkeys(WRITE_RESULT, 0)
+        self.changes: list[dict[str, Any]] = []
+        self.first_error: str | None = None
+
+    def replaced(self, old: Any, new: Any) -> None:
+        changed = old != new
+        if old is None:
+            self.counts["skipped" if new is None else "inserted"] += 1
+        else:
+            self.counts["deleted" if new is None else "replaced" if changed else "unchanged"] += 1
+        if self.mode == "always" or (self.mode == "yes" and changed):
+            self.changes.append({"new_val": new, "old_val": old})
+
+    def error(self, old: Any, new: Any, message: str) -> None:
+        self.counts["errors"] += 1
+        if self.first_error is None:
+            self.first_error = message
+        if self.mode == "always":
+            self.changes.append({"error": message, "fake_new_val": new, "new_val": old, "old_val": old})
+
+    def result(self) -> dict[str, Any]:
+        result: dict[str, Any] = dict(self.counts)
+        if self.first_error is not None:
+            result["first_error"] = self.first_error
+        if self.mode != "no":
+            result["changes"] = self.changes
         return result

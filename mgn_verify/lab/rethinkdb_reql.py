@@ -14,10 +14,67 @@ import json
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from mgn_verify.lab.rethinkdb_admin import ClusterOps
 from mgn_verify.lab.rethinkdb_system import SYSTEM_DB, SYSTEM_TABLES, ClusterState, reql_time, row_key
+from mgn_verify.lab.rethinkdb_terms import (
+    AND,
+    BRACKET,
+    BRANCH,
+    COERCE_TO,
+    CONFIG,
+    COUNT,
+    DATUM,
+    DB,
+    DB_CREATE,
+    DB_DROP,
+    DB_LIST,
+    DEFAULT,
+    DEFINED_TERMS,
+    DELETE,
+    EQ,
+    ERROR,
+    FILTER,
+    FUNC,
+    FUNCALL,
+    GE,
+    GET,
+    GET_ALL,
+    GET_FIELD,
+    GT,
+    HAS_FIELDS,
+    IMPLICIT_VAR,
+    INSERT,
+    IS_EMPTY,
+    KEYS,
+    LE,
+    LIMIT,
+    LT,
+    MAKE_ARRAY,
+    MAKE_OBJ,
+    MAP,
+    NE,
+    NOT,
+    NOW,
+    NTH,
+    OPTARGS,
+    OR,
+    PLUCK,
+    SKIP,
+    STATUS,
+    SUPPORTED,
+    TABLE,
+    TABLE_CREATE,
+    TABLE_DROP,
+    TABLE_LIST,
+    TYPE_OF,
+    UPDATE,
+    VAR,
+    WAIT,
+    WITHOUT,
+    check_global_optargs,
+)
 from mgn_verify.lab.rethinkdb_values import (
     DbRef,
     Func,
@@ -32,34 +89,14 @@ from mgn_verify.lab.rethinkdb_values import (
 )
 from mgn_verify.lab.rethinkdb_wire import E_NON_EXISTENCE, E_OP_FAILED, E_USER, ReqlFailure
 
-__all__ = ["Evaluator", "Stream"]
-
-# Term numbers (driver ql2_pb2.py).
-DATUM, MAKE_ARRAY, MAKE_OBJ, VAR, ERROR, IMPLICIT_VAR = 1, 2, 3, 10, 12, 13
-DB, TABLE, GET, GET_ALL, EQ, NE, LT, LE, GT, GE, NOT = 14, 15, 16, 78, 17, 18, 19, 20, 21, 22, 23
-AND, OR, GET_FIELD, HAS_FIELDS, PLUCK, WITHOUT, MAP, FILTER = 67, 66, 31, 32, 33, 34, 38, 39
-COUNT, IS_EMPTY, NTH, LIMIT, SKIP, BRACKET, COERCE_TO, TYPE_OF, DEFAULT = 43, 86, 45, 71, 70, 170, 51, 52, 92
-DB_CREATE, DB_DROP, DB_LIST, TABLE_CREATE, TABLE_DROP, TABLE_LIST = 57, 58, 59, 60, 61, 62
-CONFIG, STATUS, WAIT, FUNC, FUNCALL, BRANCH, NOW, KEYS = 174, 175, 177, 69, 64, 65, 103, 94
-INSERT, DELETE, UPDATE = 56, 54, 53
-
-SUPPORTED: Final = frozenset({
-    DATUM, MAKE_ARRAY, MAKE_OBJ, VAR, ERROR, IMPLICIT_VAR, DB, TABLE, GET, GET_ALL, EQ, NE, LT, LE, GT,
-    GE, NOT, AND, OR, GET_FIELD, HAS_FIELDS, PLUCK, WITHOUT, MAP, FILTER, COUNT, IS_EMPTY, NTH, LIMIT,
-    SKIP, BRACKET, COERCE_TO, TYPE_OF, DEFAULT, DB_CREATE, DB_DROP, DB_LIST, TABLE_CREATE, TABLE_DROP,
-    TABLE_LIST, CONFIG, STATUS, WAIT, FUNC, FUNCALL, BRANCH, NOW, KEYS, INSERT, DELETE, UPDATE,
-})
-# Every TermType the 2.4 protocol defines (1-196 minus a few gaps), to tell "unknown" from
-# "real but not simulated" in the compile error.
-_DEFINED_TERMS: Final = frozenset(range(1, 197)) - {4, 5, 6, 7, 8, 9, 46, 47, 63, 178}
-
+__all__ = ["Evaluator", "Stream", "check_global_optargs"]
 
 
 class Evaluator(ClusterOps):
     """Evaluates one START term against the cluster state."""
 
-    def __init__(self, state: ClusterState, stopping: threading.Event, wait_cap: float) -> None:
-        super().__init__(state, stopping, wait_cap)
+    def __init__(self, state: ClusterState, stopping: threading.Event) -> None:
+        super().__init__(state, stopping)
         self._h = self._handlers()
 
     # -- compile step ---------------------------------------------------------------------
@@ -75,7 +112,7 @@ class Evaluator(ClusterOps):
         if not term or not isinstance(term[0], int) or isinstance(term[0], bool):
             raise compile_failure("Expected a TermType as a NUMBER but found ARRAY.")
         if term[0] not in SUPPORTED:
-            if term[0] in _DEFINED_TERMS:
+            if term[0] in DEFINED_TERMS:
                 # A real server would run it; the lab says so plainly instead of guessing.
                 raise compile_failure(f"TermType {term[0]} is not supported by the lab RethinkDB simulator.")
             raise compile_failure(f"Unrecognized TermType: {term[0]}.")
@@ -84,7 +121,11 @@ class Evaluator(ClusterOps):
         for arg in term[1] if len(term) > 1 and isinstance(term[1], list) else []:
             self.check(arg)
         if len(term) > 2 and isinstance(term[2], dict):
-            self.check(term[2])
+            allowed = OPTARGS.get(term[0], frozenset())
+            for name, value in term[2].items():
+                if term[0] != MAKE_OBJ and name not in allowed:
+                    raise compile_failure(f"Unrecognized optional argument `{name}`.")
+                self.check(value)
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -95,7 +136,7 @@ class Evaluator(ClusterOps):
         if isinstance(value, TableRef):
             return Stream(self.table_rows(value), value)
         if isinstance(value, SingleRow):
-            return value.row
+            return self.datum(value)
         if isinstance(value, DbRef | Func):
             raise failure("Query result must be of type DATUM, GROUPED_DATA, or STREAM "
                           f"(got {type_name(value)}).")
@@ -154,6 +195,8 @@ class Evaluator(ClusterOps):
 
     def datum(self, v: Any) -> Any:
         if isinstance(v, SingleRow):
+            if v.table.db != SYSTEM_DB:
+                self.readable(v.table)  # reading the row (not deleting it) needs a read quorum
             return v.row
         if isinstance(v, TableRef):
             return self.table_rows(v)
@@ -228,8 +271,8 @@ class Evaluator(ClusterOps):
             STATUS: lambda a, o, s: self.state.table_status(self.table(self._tref(a[0]))),
             WAIT: lambda a, o, s: self._wait(a, o),
             INSERT: lambda a, o, s: self._insert(a, o),
-            DELETE: lambda a, o, s: self._delete(a),
-            UPDATE: lambda a, o, s: self._update(a, s),
+            DELETE: lambda a, o, s: self._delete(a, o),
+            UPDATE: lambda a, o, s: self._update(a, o, s),
         }
 
     def _error(self, a: list[Any]) -> Any:
@@ -243,7 +286,11 @@ class Evaluator(ClusterOps):
                 raise failure(f"Table `{SYSTEM_DB}.{name}` does not exist.", E_OP_FAILED)
         else:
             self.table(TableRef(db, name))  # existence check now, like the server
-        return TableRef(db, name, str(o.get("identifier_format", "name")))
+        read_mode = str(o.get("read_mode", "single"))
+        if read_mode not in ("single", "majority", "outdated", "_debug_direct"):
+            raise failure(f"Read mode `{read_mode}` unrecognized (options are \"majority\", \"single\", and "
+                          "\"outdated\").")
+        return TableRef(db, name, str(o.get("identifier_format", "name")), read_mode)
 
     def _get(self, a: list[Any]) -> SingleRow:
         ref, key = self._tref(a[0]), self.datum(a[1])

@@ -1,8 +1,10 @@
 """In-memory cluster state of the lab RethinkDB simulator, and its `rethinkdb` system tables.
 
-The row shapes follow ``protocols.md`` §1.5 (server 2.4.4). Fault state is read live from a
-faults object on every call, so injecting ``rethinkdb.table_not_ready`` or
-``rethinkdb.critical_issue`` changes the next read without a restart.
+The row shapes follow ``protocols.md`` §1.5 (server 2.4.4). Every row that depends on the
+cluster's shape (servers, replicas, readiness, issues) is derived from one ``Topology`` computed
+from the faults active at that moment, so injecting or clearing a fault changes the next read
+without a restart, and ``server_status``, ``table_config``, ``table_status`` and
+``current_issues`` always describe the same cluster.
 """
 
 from __future__ import annotations
@@ -15,6 +17,16 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
+
+from mgn_verify.lab.rethinkdb_topology import (
+    FINISHED,
+    OUTDATED_READS,
+    READS,
+    UNAVAILABLE,
+    WRITES,
+    TableView,
+    Topology,
+)
 
 __all__ = [
     "SYSTEM_DB",
@@ -34,8 +46,15 @@ SYSTEM_TABLES: Final = (
 # Stable UUID namespace so ids are the same on every run (handy in test assertions).
 _NS: Final = uuid.UUID("6f1d2b7e-1c3a-4f6e-9a51-6d2b9c0e4a10")
 
-FAULT_TABLE_NOT_READY: Final = "rethinkdb.table_not_ready"
-FAULT_CRITICAL_ISSUE: Final = "rethinkdb.critical_issue"
+FAULT_NO_PASSWORD: Final = "rethinkdb.no_password"
+# table_availability_issue_t::base_issue_id: an issue's id is uuid5(base, table id) (issues/table.cc).
+_TABLE_ISSUE_BASE: Final = uuid.UUID("4ae8c575-b103-3335-a79a-121089e34339")
+_BLURBS: Final = {
+    UNAVAILABLE: "not available for any operations",
+    OUTDATED_READS: "available for outdated reads, but not up-to-date reads or writes",
+    READS: "available for outdated and up-to-date reads, but not writes",
+    WRITES: "available for all operations, but some replicas are not ready",
+}
 
 READINESS_LEVELS: Final = ("ready_for_outdated_reads", "ready_for_reads", "ready_for_writes",
                            "all_replicas_ready")
@@ -74,7 +93,8 @@ class ClusterState:
     """Databases, tables, identity and counters of the single simulated server."""
 
     def __init__(self, faults: FaultView, databases: Mapping[str, Mapping[str, Iterable[Mapping[str, Any]]]],
-                 *, server_name: str, has_password: bool, not_ready_table: tuple[str, str] | None) -> None:
+                 *, server_name: str, has_password: bool, not_ready_table: tuple[str, str] | None,
+                 replica_table: tuple[str, str] | None = None) -> None:
         self.faults = faults
         self.lock = threading.RLock()
         self.server_name = server_name
@@ -95,7 +115,8 @@ class ClusterState:
                 for row in rows:
                     doc = dict(row)
                     t.rows[row_key(doc[t.primary_key])] = doc
-        self._not_ready = not_ready_table
+        self._table_a = not_ready_table
+        self._table_b = replica_table
 
     # -- mutation helpers (callers hold ``lock``) -------------------------------------------
 
@@ -110,88 +131,103 @@ class ClusterState:
         self.dbs[db][name] = t
         return t
 
-    # -- readiness --------------------------------------------------------------------------
+    # -- readiness (one model for status, issues, reads, writes and wait) ---------------------
 
-    def not_ready_table(self) -> TableData | None:
-        """The table the ``table_not_ready`` fault degrades, if the fault is on."""
-        if not self.faults.active(FAULT_TABLE_NOT_READY):
-            return None
+    def guildnet_tables(self) -> list[tuple[str, str]]:
+        """User tables, GuildNet's per-organisation databases (``org_*``) first, by name."""
         with self.lock:
-            if self._not_ready is not None:
-                db, name = self._not_ready
-                return self.dbs.get(db, {}).get(name)
-            # Default: the first user table in name order.
-            for db in sorted(self.dbs):
-                for name in sorted(self.dbs[db]):
-                    return self.dbs[db][name]
-        return None
+            keys = [(db, name) for db in self.dbs for name in self.dbs[db]]
+        return sorted(keys, key=lambda k: (not k[0].startswith("org_"), k))
+
+    def topology(self) -> Topology:
+        """The cluster under the faults active right now (see ``rethinkdb_topology``)."""
+        tables = self.guildnet_tables()
+        table_a = self._table_a or (tables[0] if tables else None)
+        table_b = self._table_b or next((t for t in tables if t != table_a), None)
+        return Topology(self.server_name, self.faults.active, table_a, table_b)
+
+    def view(self, table: TableData, topology: Topology | None = None) -> TableView:
+        return (topology or self.topology()).table(table.db, table.name)
 
     def readiness(self, table: TableData) -> dict[str, bool]:
-        degraded = self.not_ready_table()
-        if degraded is not None and degraded.id == table.id:
-            # Readable but not writable: the primary replica is gone (the doc's example).
-            return {"all_replicas_ready": False, "ready_for_outdated_reads": True,
-                    "ready_for_reads": True, "ready_for_writes": False}
-        return {level: True for level in READINESS_LEVELS}
+        level = self.view(table).readiness
+        return {"ready_for_outdated_reads": level >= OUTDATED_READS, "ready_for_reads": level >= READS,
+                "ready_for_writes": level >= WRITES, "all_replicas_ready": level == FINISHED}
+
+    def server_id_of(self, name: str) -> str:
+        return self.server_id if name == self.server_name else stable_uuid("server", name)
 
     # -- system rows ------------------------------------------------------------------------
 
-    def table_config(self, t: TableData, uuids: bool = False) -> dict[str, Any]:
-        server = self.server_id if uuids else self.server_name
+    def table_config(self, t: TableData, uuids: bool = False, topology: Topology | None = None) -> dict[str, Any]:
+        view = self.view(t, topology)
+        ref = self.server_id_of if uuids else str
         return {"db": self.db_ids[t.db] if uuids else t.db, "durability": "hard", "id": t.id,
                 "indexes": [], "name": t.name, "primary_key": t.primary_key,
-                "shards": [{"nonvoting_replicas": [], "primary_replica": server, "replicas": [server]}],
+                "shards": [{"nonvoting_replicas": [], "primary_replica": ref(view.primary),
+                            "replicas": [ref(s) for s in view.replicas]}],
                 "write_acks": "majority", "write_hook": None}
 
     def db_config(self, db: str) -> dict[str, Any]:
         return {"id": self.db_ids[db], "name": db}
 
-    def table_status(self, t: TableData, uuids: bool = False) -> dict[str, Any]:
-        status = self.readiness(t)
-        server = self.server_id if uuids else self.server_name
-        # Reads but no writes is what a replica waiting for a write quorum looks like.
-        state = "ready" if status["all_replicas_ready"] else "waiting_for_quorum"
+    def _status_fields(self, view: TableView, uuids: bool) -> dict[str, Any]:
+        """``convert_table_status_to_datum``: shards (null on total loss), raft_leader, status."""
+        ref = self.server_id_of if uuids else str
+        shards: list[dict[str, Any]] | None = None
+        if not view.total_loss:
+            connected = [s for s in view.replicas if view.states[s] != "disconnected"]
+            replicas = [{"server": ref(s), "state": view.replica_state(s)} for s in connected]
+            # Disconnected replicas come after the ones that answered (table_status.cc).
+            replicas += [{"server": ref(s), "state": "disconnected"} for s in view.disconnected]
+            primaries = [ref(view.primary)] if view.states[view.primary] != "disconnected" else []
+            shards = [{"primary_replicas": primaries, "replicas": replicas}]
+        level = view.readiness
+        return {"raft_leader": ref(view.raft_leader) if view.raft_leader else None, "shards": shards,
+                "status": {"all_replicas_ready": level == FINISHED, "ready_for_outdated_reads": level >= OUTDATED_READS,
+                           "ready_for_reads": level >= READS, "ready_for_writes": level >= WRITES}}
+
+    def table_status(self, t: TableData, uuids: bool = False, topology: Topology | None = None) -> dict[str, Any]:
         return {"db": self.db_ids[t.db] if uuids else t.db, "id": t.id, "name": t.name,
-                "raft_leader": server,
-                "shards": [{"primary_replicas": [server],
-                            "replicas": [{"server": server, "state": state}]}],
-                "status": status}
+                **self._status_fields(self.view(t, topology), uuids)}
 
-    def _availability_issue(self, t: TableData, status: dict[str, Any], why: str) -> dict[str, Any]:
-        info = {"db": t.db, "table": t.name, "shards": status["shards"], "status": status["status"],
-                "raft_leader": status["raft_leader"]}
-        return {"critical": True, "description": f"Table `{t.db}.{t.name}` is available for outdated and "
-                f"up-to-date reads, but not writes. {why}",
-                "id": stable_uuid("issue", t.id, why), "info": info, "type": "table_availability"}
+    def _availability_issue(self, t: TableData, view: TableView, uuids: bool) -> dict[str, Any]:
+        """``table_availability_issue_t``: info is the status plus table and db; critical below writes."""
+        info = {**self._status_fields(view, uuids), "db": self.db_ids[t.db] if uuids else t.db,
+                "table": t.id if uuids else t.name}
+        if view.total_loss:
+            text = (f"Table `{t.db}.{t.name}` is not available for any operations. No servers are reachable "
+                    "for this table.")
+        else:
+            text = (f"Table `{t.db}.{t.name}` is {_BLURBS[view.readiness]}. The following servers are not "
+                    f"reachable: {', '.join(view.disconnected)}")
+        return {"critical": view.readiness < WRITES, "description": text,
+                "id": str(uuid.uuid5(_TABLE_ISSUE_BASE, t.id)), "info": info, "type": "table_availability"}
 
-    def current_issues(self) -> list[dict[str, Any]]:
-        issues: list[dict[str, Any]] = []
+    def current_issues(self, uuids: bool = False) -> list[dict[str, Any]]:
+        topology = self.topology()
         with self.lock:
             tables = [t for db in sorted(self.dbs) for _, t in sorted(self.dbs[db].items())]
-        degraded = self.not_ready_table()
-        if degraded is not None:
-            # A real server reports any table below write-readiness as a critical issue.
-            issues.append(self._availability_issue(
-                degraded, self.table_status(degraded),
-                "The primary replica for one or more shards is not ready."))
-        if self.faults.active(FAULT_CRITICAL_ISSUE) and tables:
-            t = tables[0]
-            status = self.table_status(t)
-            status["status"] = {"all_replicas_ready": False, "ready_for_outdated_reads": True,
-                                "ready_for_reads": True, "ready_for_writes": False}
-            issues.append(self._availability_issue(
-                t, status, "The following servers are not reachable: server2"))
+        issues = []
+        for t in tables:
+            view = topology.table(t.db, t.name)
+            # issues/table.cc: an issue only when a replica's server is unreachable (or all are).
+            if view.readiness != FINISHED and view.disconnected:
+                issues.append(self._availability_issue(t, view, uuids))
         return issues
 
-    def server_status(self) -> dict[str, Any]:
+    def server_status(self, name: str, topology: Topology, uuids: bool = False) -> dict[str, Any]:
         started = reql_time(self.started)
-        return {"id": self.server_id, "name": self.server_name,
-                "network": {"canonical_addresses": [{"host": "127.0.0.1", "port": 29015}],
-                            "cluster_port": 29015, "connected_to": {}, "hostname": "rethinkdb-0",
-                            "http_admin_port": 8080, "reql_port": self.port,
+        # Every other server some peer still sees (disconnected ones vanish: server_status.cc).
+        peers = {self.server_id_of(s) if uuids else s: True for s in topology.connected if s != name}
+        index = topology.servers.index(name)
+        return {"id": self.server_id_of(name), "name": name,
+                "network": {"canonical_addresses": [{"host": f"127.0.0.{1 + index}", "port": 29015}],
+                            "cluster_port": 29015, "connected_to": peers, "hostname": name.replace("_", "-"),
+                            "http_admin_port": 8080, "reql_port": self.port if index == 0 else 28015,
                             "time_connected": started},
                 "process": {"argv": ["rethinkdb", "--bind", "all", "--cache-size", "128"],
-                            "cache_size_mb": 128, "pid": os.getpid(), "time_started": started,
+                            "cache_size_mb": 128, "pid": os.getpid() + index, "time_started": started,
                             "version": "rethinkdb 2.4.4~0bookworm (x86_64-linux-gnu) (GCC 12.2.0)"}}
 
     def stats(self, tables: list[TableData]) -> list[dict[str, Any]]:
@@ -231,24 +267,25 @@ class ClusterState:
         with self.lock:
             tables = [t for db in sorted(self.dbs) for _, t in sorted(self.dbs[db].items())]
             dbs = sorted(self.dbs)
+        topology = self.topology()
         if name == "server_status":
-            return [self.server_status()]
+            return [self.server_status(server, topology, uuids) for server in topology.connected]
         if name == "server_config":
-            return [{"cache_size_mb": 128, "id": self.server_id, "name": self.server_name,
-                     "tags": ["default"]}]
+            return [{"cache_size_mb": 128, "id": self.server_id_of(server), "name": server, "tags": ["default"]}
+                    for server in topology.connected]
         if name == "cluster_config":
             return [{"heartbeat_timeout_secs": 10, "id": "heartbeat"}]
         if name == "db_config":
             return [self.db_config(db) for db in dbs]
         if name == "table_config":
-            return [self.table_config(t, uuids) for t in tables]
+            return [self.table_config(t, uuids, topology) for t in tables]
         if name == "table_status":
-            return [self.table_status(t, uuids) for t in tables]
+            return [self.table_status(t, uuids, topology) for t in tables]
         if name == "current_issues":
-            return self.current_issues()
+            return self.current_issues(uuids)
         if name == "stats":
             return self.stats(tables)
         if name == "users":
-            return [{"id": "admin", "password": self.has_password}]
+            return [{"id": "admin", "password": self.has_password and not self.faults.active(FAULT_NO_PASSWORD)}]
         # jobs, logs and permissions: empty is a valid, healthy answer.
         return []

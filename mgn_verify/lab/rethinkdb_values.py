@@ -29,6 +29,7 @@ class TableRef:
     db: str
     name: str
     identifier_format: str = "name"
+    read_mode: str = "single"  # "outdated" reads need no quorum
 
 
 @dataclass(frozen=True)

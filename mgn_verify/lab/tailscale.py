@@ -17,6 +17,21 @@ Faults (see ``TailscaleSimulator.FAULTS``):
   daemon is back in ``NeedsLogin``, ``Self.KeyExpiry`` is in the past with ``Self.Expired: true``,
   ``Self.Online`` is false and ``Health`` says ``You are logged out.``.
   ``needs_login`` wins when both are injected: without a network map there is no key expiry.
+* ``tailscale.key_expiring``: running, but ``Self.KeyExpiry`` is three days away.
+* ``tailscale.stopped``: after ``tailscale down``: ``Stopped``, the network map kept, the engine
+  unconfigured (no peer path, ``Active`` false), ``Self.Online`` false, ``Tailscale is stopped.``
+* ``tailscale.needs_machine_auth``: registered and polling control (``Self.Online``), but not
+  authorized by the tailnet admin: ``NeedsMachineAuth``, a network map without peers.
+* ``tailscale.peer_offline``: ``talos-worker-1`` is disconnected from control (``Online``
+  false, ``LastSeen`` in the past, no path).
+* ``tailscale.derp_only``: ``talos-cp-1`` is online but only reachable through its DERP region:
+  ``CurAddr`` empty, ``Relay`` ``fra``, traffic flowing (``Active``).
+* ``tailscale.accept_routes_off``: peers advertise routes but this host does not accept them:
+  the daemon's ``Health`` says so.
+* ``tailscale.outdated``: the daemon is 1.74 (capability 106), older than Headscale v0.29 supports.
+
+The state each fault describes is decided in ``_tailnet`` (``self_view``, ``peer_view``), so the
+Headscale simulator shows the same nodes online or offline and the same routes approved.
 """
 
 from __future__ import annotations
@@ -26,37 +41,35 @@ import os
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import LabHTTPServer, Request, Response
 from mgn_verify.lab._serving import ServedSimulator
-from mgn_verify.lab._tailnet import Tailnet, TailnetNode, iso_z
+from mgn_verify.lab._tailnet import Tailnet, TailnetNode, iso_z, peer_view, self_view
 
 __all__ = ["LOCALAPI_HOST", "TailscaleSimulator", "render_status"]
 
 #: The Host the Go client (and the documented httpx recipe) sends.
 LOCALAPI_HOST = "local-tailscaled.sock"
 VERSION = "1.82.5-t1a2b3c4d5-g6e7f8a9b0c"
-CAP_VERSION = 113
+CAP_VERSION = 115  # 1.82 (headscale capver table)
+OLD_VERSION = "1.74.1-t5e6f7a8b9-gc0d1e2f3a4"  # tailscale.outdated: older than Headscale v0.29 supports
+OLD_CAP_VERSION = 106
 _ZERO_TIME = "0001-01-01T00:00:00Z"
 _ZERO_NODE_KEY = "nodekey:" + "0" * 64
 _PEERAPI_PORT = 41112
 # Unix socket paths are limited to 108 bytes including the terminating NUL (sun_path).
 _MAX_SOCKET_PATH = 107
 _SECURITY_HEADERS = (
-    ("Tailscale-Version", VERSION),
-    ("Tailscale-Cap", str(CAP_VERSION)),
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
     ("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'; script-src 'none'"),
 )
 _TEXT = "text/plain; charset=utf-8"
-
-State = Literal["Running", "NeedsLogin", "KeyExpired"]
-
 
 def _go_json(value: object) -> bytes:
     """Encode like Go's json.Encoder with SetIndent("", "\\t"): HTML-escaped, newline-terminated."""
@@ -78,9 +91,22 @@ def _go_bool(text: str, default: bool) -> bool:
 
 
 def _peer_status(
-    tailnet: Tailnet, node: TailnetNode, now: datetime, *, is_self: bool, expired: bool
+    tailnet: Tailnet,
+    node: TailnetNode,
+    now: datetime,
+    *,
+    is_self: bool,
+    online: bool,
+    direct: bool,
+    engine: bool,
+    routes: tuple[str, ...] = (),
+    key_expiry: datetime | None = None,
+    expired: bool = False,
 ) -> dict[str, Any]:
-    key_expiry = tailnet.expired_at if expired else tailnet.key_expiry
+    """A ``PeerStatus`` with a network map. ``online``: connected to control; ``direct``: a UDP
+    path (else only DERP: ``CurAddr`` empty, ``Relay`` set); ``engine``: WireGuard configured
+    (false while stopped); ``routes``: the subnet routes control approved (PrimaryRoutes)."""
+    path = engine and online and not is_self
     status: dict[str, Any] = {
         "ID": str(node.id),  # Headscale uses the decimal node id as the StableNodeID.
         "NodeID": node.id,
@@ -90,31 +116,36 @@ def _peer_status(
         "OS": node.os,
         "UserID": node.user_id,
         "TailscaleIPs": node.ips,
-        "AllowedIPs": node.allowed_ips,
+        "AllowedIPs": [*node.allowed_ips, *routes],
+    }
+    if routes:
+        status["PrimaryRoutes"] = list(routes)  # omitempty
+    status.update({
         "Addrs": [node.endpoint],
-        "CurAddr": "" if is_self else node.endpoint,
+        "CurAddr": node.endpoint if path and direct else "",
         "Relay": node.relay,
         "PeerRelay": "",
-        "RxBytes": 0 if is_self else 48_213,
-        "TxBytes": 0 if is_self else 51_377,
+        "RxBytes": 48_213 if path else 0,
+        "TxBytes": 51_377 if path else 0,
         "Created": iso_z(node.created),
-        "LastWrite": _ZERO_TIME if is_self else iso_z(now - timedelta(seconds=3)),
-        "LastSeen": _ZERO_TIME if is_self else iso_z(now),
-        "LastHandshake": _ZERO_TIME if is_self else iso_z(now - timedelta(seconds=42)),
-        "Online": not expired,
+        "LastWrite": iso_z(now - timedelta(seconds=3)) if path else _ZERO_TIME,
+        # Headscale sets LastSeen only for offline nodes; the daemon prints it for peers only.
+        "LastSeen": _ZERO_TIME if online or is_self else iso_z(now - timedelta(minutes=7)),
+        "LastHandshake": iso_z(now - timedelta(seconds=42)) if path else _ZERO_TIME,
+        "Online": online,
         "ExitNode": False,
         "ExitNodeOption": False,
-        "Active": not is_self,
+        "Active": path,
         "PeerAPIURL": [f"http://{node.ipv4}:{_PEERAPI_PORT}"] if is_self else None,
         "TaildropTarget": 0,
         "NoFileSharingReason": "",
         "InNetworkMap": True,
-        "InMagicSock": not is_self,
-        "InEngine": not is_self,
-    }
+        "InMagicSock": engine and not is_self,
+        "InEngine": engine and not is_self,
+    })
     if expired:
         status["Expired"] = True  # omitempty: only present when true
-    status["KeyExpiry"] = iso_z(key_expiry)
+    status["KeyExpiry"] = iso_z(key_expiry or tailnet.key_expiry)
     return status
 
 
@@ -152,27 +183,34 @@ def _bare_self(node: TailnetNode) -> dict[str, Any]:
     }
 
 
+def _no_faults(name: str) -> bool:
+    return False
+
+
 def render_status(
     tailnet: Tailnet,
-    state: State = "Running",
+    active: Callable[[str], bool] = _no_faults,
     *,
     peers: bool = True,
     auth_url: str = "",
+    version: str = VERSION,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """The ``ipnstate.Status`` document for one daemon state, keys in Go struct order."""
+    """The ``ipnstate.Status`` document for the state the active faults describe (see
+    ``_tailnet.self_view``), keys in Go struct order."""
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     me = tailnet.self_node
-    if state == "NeedsLogin":
+    view = self_view(tailnet, active)
+    if not view.netmap:
         return {
-            "Version": VERSION,
+            "Version": version,
             "TUN": True,
-            "BackendState": "NeedsLogin",
+            "BackendState": view.state,
             "HaveNodeKey": True,
             "AuthURL": auth_url,
             "TailscaleIPs": None,
             "Self": _bare_self(me),
-            "Health": ["You are logged out."],
+            "Health": list(view.health),
             "MagicDNSSuffix": "",
             "CurrentTailnet": None,
             "CertDomains": None,
@@ -180,11 +218,16 @@ def render_status(
             "User": None,
             "ClientVersion": None,
         }
-    expired = state == "KeyExpired"
-    peer_map = {
-        node.node_key: _peer_status(tailnet, node, now, is_self=False, expired=False)
-        for node in tailnet.peers
-    }
+    engine = view.state == "Running"
+    peer_map = {}
+    # An unauthorized machine gets a network map without peers.
+    for node in tailnet.peers if view.state != "NeedsMachineAuth" else ():
+        pv = peer_view(node, active)
+        peer_map[node.node_key] = _peer_status(
+            tailnet, node, now, is_self=False, online=pv.online, direct=pv.direct, engine=engine,
+            # Control sends a route only while it is approved and its router is online (primary).
+            routes=pv.approved_routes if pv.online else (),
+        )
     users = {
         str(user.id): {
             "ID": user.id,
@@ -195,14 +238,17 @@ def render_status(
         for user in tailnet.users
     }
     return {
-        "Version": VERSION,
+        "Version": version,
         "TUN": True,
-        "BackendState": "NeedsLogin" if expired else "Running",
+        "BackendState": view.state,
         "HaveNodeKey": True,
         "AuthURL": "",
         "TailscaleIPs": me.ips,
-        "Self": _peer_status(tailnet, me, now, is_self=True, expired=expired),
-        "Health": ["You are logged out."] if expired else [],
+        "Self": _peer_status(
+            tailnet, me, now, is_self=True, online=view.in_poll, direct=False, engine=engine,
+            key_expiry=view.key_expiry, expired=view.expired,
+        ),
+        "Health": list(view.health),
         "MagicDNSSuffix": tailnet.base_domain,
         "CurrentTailnet": {
             "Name": tailnet.user(me.user_id).name,
@@ -224,6 +270,13 @@ class TailscaleSimulator(ServedSimulator):
         "tailscale.down",
         "tailscale.needs_login",
         "tailscale.key_expired",
+        "tailscale.key_expiring",
+        "tailscale.stopped",
+        "tailscale.needs_machine_auth",
+        "tailscale.peer_offline",
+        "tailscale.derp_only",
+        "tailscale.accept_routes_off",
+        "tailscale.outdated",
     )
 
     def __init__(
@@ -241,7 +294,8 @@ class TailscaleSimulator(ServedSimulator):
         self._socket_path: Path | None = None
         self._tmpdir: str | None = None
         # A pending interactive login keeps one URL until it completes, as the daemon does.
-        self._auth_url = f"{self.login_server}/register/{secrets.token_urlsafe(18)}"
+        # Headscale's form: <server>/register/hskey-authreq-<24 URL-safe characters>.
+        self._auth_url = f"{self.login_server}/register/hskey-authreq-{secrets.token_urlsafe(18)}"
         # HTTP/1.0 on purpose: every response closes its connection, so a "down" fault cannot
         # be dodged by a pooled connection that was opened before the fault.
         self._server = LabHTTPServer(
@@ -263,13 +317,16 @@ class TailscaleSimulator(ServedSimulator):
 
     def status(self, *, peers: bool = True) -> dict[str, Any]:
         """The status document the daemon would serve right now, given the active faults."""
-        state: State = "Running"
-        auth_url = ""
-        if self.faults.active("tailscale.needs_login"):
-            state, auth_url = "NeedsLogin", self._auth_url
-        elif self.faults.active("tailscale.key_expired"):
-            state = "KeyExpired"
-        return render_status(self.tailnet, state, peers=peers, auth_url=auth_url)
+        view = self_view(self.tailnet, self.faults.active)
+        # A pending interactive login shows its URL only while no network map exists yet.
+        auth_url = self._auth_url if view.state == "NeedsLogin" and not view.netmap else ""
+        return render_status(
+            self.tailnet, self.faults.active, peers=peers, auth_url=auth_url, version=self.version
+        )
+
+    @property
+    def version(self) -> str:
+        return OLD_VERSION if self.faults.active("tailscale.outdated") else VERSION
 
     def start(self) -> None:
         if self._requested_path is None:
@@ -299,12 +356,15 @@ class TailscaleSimulator(ServedSimulator):
         if req.path != "/localapi/v0/status":
             return self._error(404, "404 page not found")
         peers = _go_bool(req.query_value("peers"), default=True)
-        return Response(200, _go_json(self.status(peers=peers)), "application/json", list(_SECURITY_HEADERS))
+        return Response(200, _go_json(self.status(peers=peers)), "application/json", self._headers())
 
-    @staticmethod
-    def _error(status: int, message: str) -> Response:
+    def _headers(self) -> list[tuple[str, str]]:
+        cap = OLD_CAP_VERSION if self.faults.active("tailscale.outdated") else CAP_VERSION
+        return [("Tailscale-Version", self.version), ("Tailscale-Cap", str(cap)), *_SECURITY_HEADERS]
+
+    def _error(self, status: int, message: str) -> Response:
         # Go's http.Error: plain text with a trailing newline.
-        return Response(status, (message + "\n").encode(), _TEXT, list(_SECURITY_HEADERS))
+        return Response(status, (message + "\n").encode(), _TEXT, self._headers())
 
     def _cleanup_tmpdir(self) -> None:
         if self._tmpdir is not None:

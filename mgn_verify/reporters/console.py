@@ -138,8 +138,8 @@ class ConsoleReporter:
         if causes:
             out.append(self._paint("Root causes", "bold") + " (fix these first):")
             for result, blocked in causes:
-                out.append(f"  {self._glyph(result.status)} {result.id} ({result.status}) blocks "
-                           f"{len(blocked)}: {', '.join(blocked)}")
+                blocks = f" blocks {len(blocked)}: {', '.join(blocked)}" if blocked else ""
+                out.append(f"  {self._glyph(result.status)} {result.id} ({result.status}){blocks}")
         fixtures: dict[str, list[str]] = {}
         for r in report.results:
             if "fixture_error" in r.details:

@@ -7,10 +7,6 @@ from types import SimpleNamespace
 
 import pytest
 from _layer_helpers import run_check
-
-from mgn_verify import ConfigError, UsageError, check
-from mgn_verify._collect import specs_from_function
-from mgn_verify._marks import get_marks
 from mgn_verify.checks._clusters import (
     cluster_targets,
     explicitly_selected,
@@ -19,6 +15,10 @@ from mgn_verify.checks._clusters import (
     per_cluster,
     wants_discovery,
 )
+
+from mgn_verify import ConfigError, UsageError, check
+from mgn_verify._collect import specs_from_function
+from mgn_verify._marks import get_marks
 from mgn_verify.testing import make_config
 
 

@@ -252,3 +252,73 @@ def test_stop_frees_the_port(sim: HeadscaleSimulator) -> None:
     sim.stop()
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", port))  # would raise EADDRINUSE if still listening
+
+
+def test_routes_are_node_fields(sim: HeadscaleSimulator) -> None:
+    nodes = {n["name"]: n for n in api(sim, "/api/v1/node").json()["nodes"]}
+    router = nodes["talos-cp-1"]
+    assert router["availableRoutes"] == router["approvedRoutes"] == router["subnetRoutes"] == [
+        "10.96.0.0/12",
+        "10.244.0.0/16",
+    ]
+    assert all(n["availableRoutes"] == [] for name, n in nodes.items() if name != "talos-cp-1")
+
+
+def test_route_disabled_agrees_with_tailscaled(sim: HeadscaleSimulator) -> None:
+    sim.faults.inject("headscale.route_disabled")
+    router = api(sim, "/api/v1/node/3").json()["node"]
+    assert router["availableRoutes"] == ["10.96.0.0/12", "10.244.0.0/16"]
+    assert router["approvedRoutes"] == router["subnetRoutes"] == ["10.96.0.0/12"]
+    peers = render_status(sim.tailnet, sim.faults.active)["Peer"]
+    seen = next(p for p in peers.values() if p["HostName"] == "talos-cp-1")
+    assert seen["PrimaryRoutes"] == ["10.96.0.0/12"]
+    assert "10.244.0.0/16" not in seen["AllowedIPs"]
+
+
+def test_peer_offline_agrees_with_tailscaled(sim: HeadscaleSimulator) -> None:
+    sim.faults.inject("tailscale.peer_offline")
+    worker = api(sim, "/api/v1/node/4").json()["node"]
+    assert worker["online"] is False
+    assert datetime.fromisoformat(worker["lastSeen"]) < datetime.now(UTC)
+    peers = render_status(sim.tailnet, sim.faults.active)["Peer"]
+    assert next(p for p in peers.values() if p["HostName"] == "talos-worker-1")["Online"] is False
+
+
+@pytest.mark.parametrize(
+    ("fault", "online"),
+    [("tailscale.stopped", False), ("tailscale.needs_machine_auth", True), ("tailscale.key_expiring", True),
+     ("tailscale.derp_only", True)],
+)
+def test_self_as_control_sees_it(sim: HeadscaleSimulator, fault: str, online: bool) -> None:
+    sim.faults.inject(fault)
+    me = api(sim, "/api/v1/node/1").json()["node"]
+    assert me["online"] is online
+    status = render_status(sim.tailnet, sim.faults.active)
+    assert me["expiry"] == status["Self"]["KeyExpiry"]
+    assert me["online"] is status["Self"]["Online"]
+
+
+def test_db_unavailable(sim: HeadscaleSimulator) -> None:
+    sim.faults.inject("headscale.db_unavailable")
+    health = httpx.get(sim.url + "/health")
+    assert (health.status_code, health.content) == (500, b'{"status":"fail"}\n')
+    assert health.headers["content-type"] == "application/health+json; charset=utf-8"
+    # Headscale cannot validate the key without its database: the API answers 401.
+    response = api(sim, "/api/v1/node")
+    assert (response.status_code, response.content) == (401, b"Unauthorized")
+
+
+def test_api_key_revoked(sim: HeadscaleSimulator) -> None:
+    sim.faults.inject("headscale.api_key_revoked")
+    assert httpx.get(sim.url + "/health").status_code == 200
+    response = api(sim, "/api/v1/health")
+    assert (response.status_code, response.content) == (401, b"Unauthorized")
+
+
+def test_fault_names(sim: HeadscaleSimulator) -> None:
+    assert set(HeadscaleSimulator.FAULTS) == {
+        "headscale.down",
+        "headscale.route_disabled",
+        "headscale.db_unavailable",
+        "headscale.api_key_revoked",
+    }

@@ -391,3 +391,26 @@ def test_start_stop_cycles_leak_nothing(
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
     assert threading.active_count() == baseline_threads
     assert psutil.Process().num_fds() <= baseline_fds + 2
+
+
+def test_second_cluster_and_transient_statuses(
+    hostapp_http: httpx.Client, hostapp_sim: HostAppSimulator, lab_ca: LabCA
+) -> None:
+    other_faults = FaultSet(KubeSimulator.FAULTS | {"hostapp.no_kubeconfig"})
+    with KubeSimulator(ca=lab_ca, faults=other_faults, token="other-token") as other:
+        hostapp_sim.add_cluster("second", other, faults=other_faults)
+        ids = {c["id"] for c in hostapp_http.get("/api/deploy/clusters").json()}
+        assert ids == {"lab", "second"}
+        assert hostapp_http.get("/api/cluster/second/status").json()["k8sReachable"] is True
+        other_faults.inject("kubernetes.down")
+        status = hostapp_http.get("/api/cluster/second/status").json()
+        assert status["recommendedAction"] == "check_cluster_network" and str(other.port) in status["k8sError"]
+        assert hostapp_http.get("/api/cluster/lab/status").json()["k8sReachable"] is True
+        other_faults.clear("kubernetes.down")
+        other_faults.inject("hostapp.no_kubeconfig")  # this cluster only
+        assert hostapp_http.get("/api/cluster/second/db/health").json() == []
+        assert hostapp_http.get("/api/cluster/lab/db/health").json()["status"] == "ok"
+    # A proxy's transient errors: plain text, then the app answers again.
+    hostapp_sim.inject_transient(503, 2)
+    assert [hostapp_http.get("/api/health").status_code for _ in range(3)] == [503, 503, 200]
+    assert hostapp_http.get("/healthz").status_code == 200  # /healthz is the app's own: never cut

@@ -7,8 +7,10 @@ kubeconfig file the simulator wrote.
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -337,18 +339,36 @@ def test_fault_node_not_ready(kube_api: client.ApiClient, lab_faults: FaultSet) 
 def test_fault_readyz_failing(
     kube_api: client.ApiClient, kube_sim: KubeSimulator, lab_faults: FaultSet, ca_context: ssl.SSLContext
 ) -> None:
+    """etcd unreachable: its check fails in /livez and /readyz alike (one set of checks, shared),
+    etcd-readiness only in /readyz, and reads that need etcd fail."""
     lab_faults.inject("kubernetes.readyz_failing")
     status, text = raw_get(kube_api, "/readyz")  # call_api returns non-2xx instead of raising
     assert status == 500
-    assert "[-]etcd failed: reason withheld\n" in text and text.endswith("readyz check failed\n")
+    assert "[-]etcd failed: reason withheld\n" in text and "[-]etcd-readiness failed: reason withheld\n" in text
+    assert text.endswith("readyz check failed\n")
+    status, text = raw_get(kube_api, "/livez")
+    assert status == 500 and "[-]etcd failed: reason withheld\n" in text and "etcd-readiness" not in text
     with httpx.Client(base_url=kube_sim.url, verify=ca_context) as http:
         verbose = http.get("/readyz?verbose")
         assert verbose.status_code == 500 and "[+]ping ok" in verbose.text
-        assert http.get("/readyz?exclude=etcd").text == "ok"  # excluding the failing check passes
-        assert http.get("/livez").text == "ok"
-        assert http.get("/readyz/etcd").status_code == 500
+        assert http.get("/readyz?exclude=etcd&exclude=etcd-readiness").text == "ok"
+        assert http.get("/livez?exclude=etcd").text == "ok"
+        assert http.get("/readyz/etcd").text == "internal server error: etcd client connection failed\n"
+        assert http.get("/livez/etcd").status_code == 500
+    with pytest.raises(ApiException) as err:
+        client.CoreV1Api(kube_api).list_node()
+    assert err.value.status == 500 and status_body(err.value)["message"] == "etcdserver: request timed out"
+    assert client.VersionApi(kube_api).get_code().major == "1"  # /version needs no etcd
     lab_faults.clear("kubernetes.readyz_failing")
     assert raw_get(kube_api, "/readyz") == (200, "ok")
+
+
+def test_fault_shutting_down_fails_readiness_only(kube_api: client.ApiClient, lab_faults: FaultSet) -> None:
+    lab_faults.inject("kubernetes.shutting_down")
+    status, text = raw_get(kube_api, "/readyz", [("verbose", "true")])
+    assert status == 500 and "[-]shutdown failed: reason withheld\n" in text and "[+]etcd ok\n" in text
+    assert raw_get(kube_api, "/livez") == (200, "ok")
+    assert len(client.CoreV1Api(kube_api).list_node().items) == 2  # still serving while it drains
 
 
 def test_fault_forbidden(kube_api: client.ApiClient, lab_faults: FaultSet) -> None:
@@ -415,3 +435,200 @@ def test_kubeconfig_embedded_ca(kube_sim: KubeSimulator, tmp_path: Path) -> None
     assert cfg.host == kube_sim.url and cfg.verify_ssl is True
     with client.ApiClient(cfg) as api:
         assert client.VersionApi(api).get_code().minor == "30"
+
+
+# -- list options: selectors and paging, as kube-apiserver applies them --------------------------------
+
+
+def pod_names(pods: client.V1PodList) -> set[str]:
+    return {p.metadata.name for p in pods.items}
+
+
+def test_label_selectors(kube_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api)
+    every = pod_names(core.list_pod_for_all_namespaces())
+    dns = pod_names(core.list_pod_for_all_namespaces(label_selector="k8s-app==kube-dns"))
+    assert dns == {"coredns-5d8f7c9b6d-x7k2p", "coredns-5d8f7c9b6d-q9m4z"}
+    both = pod_names(core.list_pod_for_all_namespaces(label_selector="k8s-app in (kube-dns, kube-proxy)"))
+    assert both == dns | {"kube-proxy-h5v8n", "kube-proxy-w2c6r"}
+    assert pod_names(core.list_pod_for_all_namespaces(label_selector="k8s-app notin (kube-dns)")) == every - dns
+    assert pod_names(core.list_pod_for_all_namespaces(label_selector="k8s-app!=kube-dns")) == every - dns
+    with_app = pod_names(core.list_pod_for_all_namespaces(label_selector="app"))
+    assert pod_names(core.list_pod_for_all_namespaces(label_selector="!app")) == every - with_app
+    metallb = pod_names(core.list_pod_for_all_namespaces(label_selector="app=metallb,component=speaker"))
+    assert metallb == {"speaker-h5v8n", "speaker-w2c6r"}
+    with pytest.raises(ApiException) as err:
+        core.list_pod_for_all_namespaces(label_selector="app in ()")
+    assert err.value.status == 400 and status_body(err.value)["reason"] == "BadRequest"
+    assert str(status_body(err.value)["message"]).startswith("unable to parse requirement:")
+
+
+def test_field_selectors(kube_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api)
+    on_worker = core.list_pod_for_all_namespaces(field_selector="spec.nodeName=lab-worker").items
+    assert on_worker and all(p.spec.node_name == "lab-worker" for p in on_worker)
+    assert "coredns-5d8f7c9b6d-q9m4z" in {p.metadata.name for p in on_worker}
+    selector = "status.phase=Running,metadata.name!=kube-proxy-h5v8n"
+    running = core.list_namespaced_pod("kube-system", field_selector=selector)
+    assert "kube-proxy-h5v8n" not in pod_names(running) and "kube-proxy-w2c6r" in pod_names(running)
+    assert core.list_namespaced_pod("kube-system", field_selector="status.phase=Pending").items == []
+    events = core.list_event_for_all_namespaces(field_selector="involvedObject.name=rethinkdb-0,type=Normal")
+    assert [e.reason for e in events.items] == ["Started"]
+    assert core.list_event_for_all_namespaces(field_selector="type=Warning").items == []
+    assert [n.metadata.name for n in core.list_node(field_selector="metadata.name=lab-worker").items] == ["lab-worker"]
+    for call, selector in ((core.list_pod_for_all_namespaces, "spec.foo=x"), (core.list_node, "metadata.namespace=x"),
+                           (core.list_namespaced_service, "status.phase=Running")):
+        args = ("default",) if call == core.list_namespaced_service else ()
+        with pytest.raises(ApiException) as err:
+            call(*args, field_selector=selector)
+        field = selector.split("=")[0]
+        assert err.value.status == 400 and status_body(err.value)["message"] == f"field label not supported: {field}"
+
+
+def test_limit_and_continue(kube_api: client.ApiClient) -> None:
+    core = client.CoreV1Api(kube_api)
+    every = [(p.metadata.namespace, p.metadata.name) for p in core.list_pod_for_all_namespaces().items]
+    first = core.list_pod_for_all_namespaces(limit=4)
+    assert len(first.items) == 4 and first.metadata._continue
+    assert first.metadata.remaining_item_count == len(every) - 4
+    seen, page = [], first
+    while True:
+        seen += [(p.metadata.namespace, p.metadata.name) for p in page.items]
+        if not page.metadata._continue:
+            break
+        page = core.list_pod_for_all_namespaces(limit=4, _continue=page.metadata._continue)
+    assert seen == sorted(every, key=lambda k: f"{k[0]}/{k[1]}") and len(set(seen)) == len(every)
+    assert page.metadata.resource_version == first.metadata.resource_version  # one snapshot version
+    selected = core.list_pod_for_all_namespaces(limit=1, label_selector="k8s-app=kube-dns")
+    assert selected.metadata._continue and selected.metadata.remaining_item_count is None  # unknown when filtered
+    with pytest.raises(ApiException) as err:
+        core.list_pod_for_all_namespaces(limit=4, _continue="not-a-token")
+    assert err.value.status == 400 and "continue key is not valid" in str(status_body(err.value)["message"])
+
+
+# -- watch ------------------------------------------------------------------------------------------------
+
+
+def test_watch_follows_a_workspace_to_running(kube_api: client.ApiClient) -> None:
+    from kubernetes import watch
+
+    co, core = client.CustomObjectsApi(kube_api), client.CoreV1Api(kube_api)
+    rv = core.list_namespaced_pod("default").metadata.resource_version
+    co.create_namespaced_custom_object(*WS, "default", "workspaces", ws_body("ws-watch"))
+    phases = []
+    for event in watch.Watch().stream(co.list_namespaced_custom_object, *WS, "default", "workspaces",
+                                      timeout_seconds=5):
+        phases.append((event["type"], (event["object"].get("status") or {}).get("phase")))
+        if phases[-1][1] == "Running":
+            break
+    assert phases[0] == ("ADDED", None) and phases[-1] == ("MODIFIED", "Running")
+    pods = []
+    for event in watch.Watch().stream(core.list_namespaced_pod, "default", resource_version=rv,
+                                      label_selector="guildnet.io/workspace=ws-watch", timeout_seconds=2):
+        pods.append((event["type"], event["object"].status.phase))
+    assert pods[0] == ("ADDED", "Pending") and pods[-1] == ("MODIFIED", "Running")
+
+
+def test_watch_wire_format_and_deletion(kube_sim: KubeSimulator, ca_context: ssl.SSLContext) -> None:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=kube_sim.url, verify=ca_context, headers=headers, timeout=5) as http:
+        rv = http.get("/apis/apps/v1/namespaces/metallb-system/deployments").json()["metadata"]["resourceVersion"]
+        kube_sim.state.delete(kube_sim.state.rtype("apps", "deployments"), "metallb-system", "controller")
+        with http.stream("GET", "/apis/apps/v1/namespaces/metallb-system/deployments",
+                         params={"watch": "true", "resourceVersion": rv, "timeoutSeconds": "1"}) as resp:
+            assert resp.status_code == 200 and resp.headers["content-type"] == "application/json"
+            assert resp.headers.get("transfer-encoding") == "chunked"
+            lines = [json.loads(line) for line in resp.iter_lines() if line]
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in lines] == [("DELETED", "controller")]
+        assert lines[0]["object"]["kind"] == "Deployment" and lines[0]["object"]["apiVersion"] == "apps/v1"
+        with http.stream("GET", "/api/v1/pods", params={"watch": "1", "resourceVersion": "1",
+                                                           "timeoutSeconds": "1"}) as resp:
+            events = [json.loads(line) for line in resp.iter_lines() if line]
+        assert events and all(e["type"] in ("ADDED", "MODIFIED", "DELETED") for e in events)
+
+
+def test_watch_too_old_resource_version_is_410(lab_ca: LabCA, lab_faults: FaultSet, ca_context: ssl.SSLContext,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    from mgn_verify.lab import kube_store
+
+    monkeypatch.setattr(kube_store, "_LOG_SIZE", 10)
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    with (
+        KubeSimulator(ca=lab_ca, faults=lab_faults, token=TOKEN) as sim,
+        httpx.Client(base_url=sim.url, verify=ca_context, headers=auth) as http,
+        http.stream("GET", "/api/v1/pods", params={"watch": "true", "resourceVersion": "1001"}) as resp,
+    ):
+        (line,) = [json.loads(line) for line in resp.iter_lines() if line]
+    assert line["type"] == "ERROR" and line["object"]["code"] == 410 and line["object"]["reason"] == "Expired"
+    assert line["object"]["message"].startswith("too old resource version: 1001")
+
+
+# -- object faults are consistent across objects ---------------------------------------------------------
+
+
+def test_fault_pod_crashloop_is_consistent(kube_api: client.ApiClient, lab_faults: FaultSet) -> None:
+    core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+    lab_faults.inject("kubernetes.pod_crashloop")
+    pod = core.read_namespaced_pod("tailscale-subnet-router-w2c6r", "kube-system")
+    (cs,) = pod.status.container_statuses
+    assert pod.status.phase == "Running" and cs.state.waiting.reason == "CrashLoopBackOff" and cs.restart_count == 7
+    assert cs.last_state.terminated.exit_code == 1 and cs.ready is False
+    running = pod_names(core.list_namespaced_pod("kube-system", field_selector="status.phase=Running"))
+    assert "tailscale-subnet-router-w2c6r" in running  # a crash-looping pod is still phase Running
+    ds = apps.read_namespaced_daemon_set("tailscale-subnet-router", "kube-system")
+    assert (ds.status.number_ready, ds.status.desired_number_scheduled, ds.status.number_unavailable) == (1, 2, 1)
+    (event,) = core.list_namespaced_event(
+        "kube-system", field_selector="type=Warning,involvedObject.name=tailscale-subnet-router-w2c6r").items
+    assert event.reason == "BackOff" and event.involved_object.uid == pod.metadata.uid
+    lab_faults.clear("kubernetes.pod_crashloop")
+    assert core.list_namespaced_event("kube-system", field_selector="type=Warning").items == []
+
+
+def test_fault_operator_down_and_no_default_storageclass(kube_api: client.ApiClient, lab_faults: FaultSet) -> None:
+    core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+    lab_faults.inject("kubernetes.operator_down")
+    lab_faults.inject("kubernetes.no_default_storageclass")
+    dep = apps.read_namespaced_deployment("workspace-operator", "guildnet-system")
+    assert dep.status.ready_replicas is None and dep.status.unavailable_replicas == 1
+    assert next(c for c in dep.status.conditions if c.type == "Available").reason == "MinimumReplicasUnavailable"
+    (pod,) = core.list_namespaced_pod("guildnet-system", label_selector="app=workspace-operator").items
+    assert pod.status.phase == "Running" and pod.status.container_statuses[0].ready is False
+    events = core.list_namespaced_event("guildnet-system", field_selector="reason=Unhealthy").items
+    assert [e.involved_object.name for e in events] == [pod.metadata.name]
+    (sc,) = client.StorageV1Api(kube_api).list_storage_class().items
+    assert "storageclass.kubernetes.io/is-default-class" not in (sc.metadata.annotations or {})
+
+
+def test_node_not_ready_is_tainted(kube_api: client.ApiClient, lab_faults: FaultSet) -> None:
+    lab_faults.inject("kubernetes.node_not_ready")
+    node = client.CoreV1Api(kube_api).read_node("lab-worker")
+    assert {(t.key, t.effect) for t in node.spec.taints} == {
+        ("node.kubernetes.io/not-ready", "NoSchedule"), ("node.kubernetes.io/not-ready", "NoExecute")}
+
+
+# -- the real kubectl against the simulator ----------------------------------------------------------------
+
+
+def kubectl(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], capture_output=True, text=True,
+                          timeout=30, check=False)
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl is not on PATH")
+def test_kubectl_uses_selectors_paging_and_health(kubeconfig_path: Path, lab_faults: FaultSet) -> None:
+    out = kubectl(kubeconfig_path, "get", "pods", "-A", "-l", "k8s-app in (kube-dns)",
+                  "--field-selector", "spec.nodeName=lab-worker", "-o", "name")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["pod/coredns-5d8f7c9b6d-q9m4z"]
+    everything = kubectl(kubeconfig_path, "get", "pods", "-A", "-o", "name").stdout.split()
+    paged = kubectl(kubeconfig_path, "get", "pods", "-A", "-o", "name", "--chunk-size", "3")
+    assert paged.returncode == 0 and paged.stdout.split() == everything and len(everything) > 3
+    bad = kubectl(kubeconfig_path, "get", "pods", "-A", "--field-selector", "spec.foo=bar")
+    assert bad.returncode != 0 and "field label not supported: spec.foo" in bad.stderr
+    lab_faults.inject("kubernetes.pod_crashloop")
+    events = kubectl(kubeconfig_path, "get", "events", "-n", "kube-system", "--field-selector", "type=Warning",
+                     "-o", "jsonpath={.items[*].reason}")
+    assert events.stdout == "BackOff"
+    lab_faults.inject("kubernetes.readyz_failing")
+    raw = kubectl(kubeconfig_path, "get", "--raw", "/readyz?verbose")
+    assert raw.returncode != 0 and "[-]etcd failed" in raw.stdout + raw.stderr

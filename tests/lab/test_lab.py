@@ -44,15 +44,18 @@ def test_config_file(tmp_path: Path) -> None:
         assert config["defaults"] == {"cluster": "lab"}
         kubeconfig = yaml.safe_load(Path(config["kubernetes"]["kubeconfig"]).read_text())
         assert config["kubernetes"]["context"] in [c["name"] for c in kubeconfig["contexts"]]
-        assert config["rethinkdb"] == {
+        # The connection keys; the rethinkdb layer may add its own settings next to them.
+        assert {k: config["rethinkdb"][k] for k in ("host", "port", "user", "password")} == {
             "host": "127.0.0.1",
             "port": lab.rethinkdb.port,
             "user": "admin",
             "password": lab.rethinkdb_password,
         }
-        assert config["tailscale"] == {"socket": lab.tailscale.socket_path}
+        assert config["tailscale"]["socket"] == lab.tailscale.socket_path
+        assert config["tailscale"]["expected_peers"] == ["guildnet-host", "talos-cp-1.guildnet.lab", "talos-worker-1"]
         assert Path(config["tailscale"]["socket"]).parent == lab.workdir
-        assert config["headscale"] == {"url": lab.headscale.url, "api_key": lab.headscale.api_key}
+        assert config["headscale"] == {"url": lab.headscale.url, "api_key": lab.headscale.api_key,
+                                       "expected_routes": ["10.96.0.0/12", "10.244.0.0/16"]}
         network = config["network"]
         assert network["ca_bundle"] == str(ca)
         assert network["https_endpoints"] == [f"{lab.hostapp.url}/healthz", f"{lab.kube.url}/livez"]
@@ -372,3 +375,77 @@ def test_mgn_lab_session_fixture_resets_faults(pytester: pytest.Pytester) -> Non
 def test_marker_is_registered(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest("--markers", *plugin_args())
     result.stdout.fnmatch_lines(["@pytest.mark.mgn_lab_faults(*names):*"])
+
+
+# -- several clusters ---------------------------------------------------------------------------
+
+
+def test_two_cluster_lab_config_and_isolated_faults() -> None:
+    with Lab(clusters=("lab", "lab-2")) as lab:
+        assert lab.cluster_ids == ("lab", "lab-2") and lab.cluster_id == "lab"
+        config = yaml.safe_load(lab.config_path.read_text())
+        first, second = config["clusters"]
+        assert first["id"] == "lab" and first["kubeconfig"] == config["kubernetes"]["kubeconfig"]
+        assert first["context"] == config["kubernetes"]["context"]
+        assert first["rethinkdb"] == {k: config["rethinkdb"][k] for k in ("host", "port", "user", "password")}
+        other = lab.cluster("lab-2")
+        assert other.kube is not None and other.rethinkdb is not None and other.kubeconfig_path is not None
+        assert second["id"] == "lab-2" and second["kubeconfig"] == str(other.kubeconfig_path)
+        assert second["rethinkdb"] == {"host": "127.0.0.1", "port": other.rethinkdb.port, "user": "admin",
+                                       "password": other.rethinkdb_password}
+        assert other.kube.port != lab.kube.port and other.rethinkdb.port != lab.rethinkdb.port
+        assert other.kube_token not in lab.cluster("lab").kubeconfig_path.read_text()  # type: ignore[union-attr]
+        # The Host App manages both clusters, each through its own API server.
+        verify = ssl.create_default_context(cafile=str(lab.ca.ca_path))
+        health = httpx.get(f"{lab.hostapp.url}/api/health", verify=verify).json()
+        assert {c["id"]: c["status"] for c in health["clusters"]} == {"lab": "ok", "lab-2": "ok"}
+        # A fault on lab-2 stays on lab-2.
+        lab.inject("kubernetes.down", cluster="lab-2")
+        assert refused(other.kube.port) and not refused(lab.kube.port)
+        assert lab.faults == frozenset() and lab.cluster_faults("lab-2") == {"kubernetes.down"}
+        health = httpx.get(f"{lab.hostapp.url}/api/health", verify=verify).json()
+        statuses = {c["id"]: (c["status"], c.get("code")) for c in health["clusters"]}
+        assert statuses == {"lab": ("ok", None), "lab-2": ("error", "cluster_unreachable")}
+        lab.inject("hostapp.no_kubeconfig", cluster="lab-2")  # the Host App lost lab-2's kubeconfig only
+        status = httpx.get(f"{lab.hostapp.url}/api/cluster/lab-2/status", verify=verify).json()
+        assert status["kubeconfigPresent"] is False
+        assert httpx.get(f"{lab.hostapp.url}/api/cluster/lab/status", verify=verify).json()["k8sReachable"]
+        lab.inject("rethinkdb.down", cluster="lab-2")
+        wait_until(lambda: refused(other.rethinkdb.port))
+        assert not refused(lab.rethinkdb.port)
+        lab.clear("kubernetes.down", cluster="lab-2")
+        assert not refused(other.kube.port)
+        lab.clear_all()
+        assert lab.cluster_faults("lab-2") == frozenset()
+        wait_until(lambda: not refused(other.rethinkdb.port))
+        assert "lab-2" in lab.summary()["clusters"]
+
+
+def test_cluster_fault_errors() -> None:
+    lab = Lab(clusters=["a", "b"])
+    with pytest.raises(ValueError, match="unknown cluster 'c'"):
+        lab.inject("kubernetes.down", cluster="c")
+    with pytest.raises(UnknownFaultError):  # tailscaled is shared: not a per-cluster fault
+        lab.inject("tailscale.down", cluster="b")
+    lab.inject("kubernetes.down", cluster="b")  # before start: applies from the start
+    assert lab.cluster_faults("b") == {"kubernetes.down"} and lab.faults == frozenset()
+    with pytest.raises(ValueError, match="distinct"):
+        Lab(clusters=["a", "a"])
+    assert Lab().cluster_ids == ("lab",)  # one cluster by default, as before
+
+
+def test_mgn_lab_clusters_marker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.mgn_lab_clusters("east", "west")
+        def test_two(mgn_lab):
+            assert mgn_lab.cluster_ids == ("east", "west")
+            mgn_lab.inject("kubernetes.down", cluster="west")
+
+        def test_default(mgn_lab):
+            assert mgn_lab.cluster_ids == ("lab",)
+        """
+    )
+    pytester.runpytest(*plugin_args(), "--strict-markers").assert_outcomes(passed=2)

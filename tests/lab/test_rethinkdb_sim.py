@@ -11,6 +11,7 @@ import socket
 import struct
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -51,7 +52,7 @@ def faults() -> FaultSet:
 
 @pytest.fixture
 def sim(faults: FaultSet) -> Iterator[RethinkDBSimulator]:
-    with RethinkDBSimulator(faults=faults, password=PASSWORD, batch_size=4, wait_cap=2.0,
+    with RethinkDBSimulator(faults=faults, password=PASSWORD, batch_size=4,
                             slow_delay=0.3) as server:
         yield server
 
@@ -394,8 +395,9 @@ def test_runtime_errors_map_to_driver_exceptions(conn: DefaultConnection) -> Non
 
 def test_fault_names() -> None:
     assert frozenset({
-        "rethinkdb.down", "rethinkdb.bad_password", "rethinkdb.critical_issue",
-        "rethinkdb.table_not_ready", "rethinkdb.slow"}) == RethinkDBSimulator.FAULTS
+        "rethinkdb.down", "rethinkdb.bad_password", "rethinkdb.critical_issue", "rethinkdb.table_not_ready",
+        "rethinkdb.slow", "rethinkdb.replica_lagging", "rethinkdb.replica_unreachable",
+        "rethinkdb.no_password"}) == RethinkDBSimulator.FAULTS
 
 
 # When the server drops a connection, the driver's SocketWrapper.close() gets ENOTCONN from
@@ -458,13 +460,24 @@ def test_fault_critical_issue(conn: DefaultConnection, faults: FaultSet) -> None
     assert len(rows) == 1
     issue = rows[0]
     assert issue["type"] == "table_availability" and issue["critical"] is True
-    assert issue["description"].startswith("Table `")
+    assert issue["description"] == (
+        "Table `org_lab__default._audit` is available for outdated reads, but not up-to-date reads or writes. "
+        "The following servers are not reachable: rethinkdb_1")
     assert set(issue) == {"id", "type", "critical", "info", "description"}
     assert list(issues.pluck("type", "critical").run(conn)) == [
         {"type": "table_availability", "critical": True}]
-    assert issues.filter({"critical": True}).count().run(conn) == 1
+    # The server the issue names is one the cluster knows: a replica in the table's config,
+    # "disconnected" in its status, and (being unreachable) absent from server_status.
+    config = r.db("org_lab__default").table("_audit").config().run(conn)
+    assert config["shards"][0]["replicas"] == ["rethinkdb_0", "rethinkdb_1"]
+    status = r.db("org_lab__default").table("_audit").status().run(conn)
+    assert status["shards"][0]["replicas"] == [{"server": "rethinkdb_0", "state": "waiting_for_quorum"},
+                                               {"server": "rethinkdb_1", "state": "disconnected"}]
+    assert status["raft_leader"] is None
+    assert list(r.db("rethinkdb").table("server_status")["name"].run(conn)) == ["rethinkdb_0"]
     faults.clear("rethinkdb.critical_issue")
     assert issues.is_empty().run(conn) is True
+    assert r.db("org_lab__default").table("_audit").config().run(conn)["shards"][0]["replicas"] == ["rethinkdb_0"]
 
 
 def test_fault_table_not_ready(conn: DefaultConnection, faults: FaultSet) -> None:
@@ -472,25 +485,27 @@ def test_fault_table_not_ready(conn: DefaultConnection, faults: FaultSet) -> Non
     statuses = {(row["db"], row["name"]): row["status"]
                 for row in r.db("rethinkdb").table("table_status").run(conn)}
     degraded = [key for key, status in statuses.items() if not status["ready_for_writes"]]
-    assert len(degraded) == 1
-    db, name = degraded[0]
-    assert statuses[degraded[0]]["all_replicas_ready"] is False
-    table = r.db(db).table(name)
-    assert table.status().run(conn)["status"]["ready_for_writes"] is False
+    assert degraded == [("org_lab__default", "_audit")]
+    table = r.db("org_lab__default").table("_audit")
+    status = table.status().run(conn)
+    assert status["status"] == {"all_replicas_ready": False, "ready_for_outdated_reads": True,
+                                "ready_for_reads": False, "ready_for_writes": False}
+    assert status["shards"][0]["replicas"][1] == {"server": "rethinkdb_2", "state": "backfilling"}
     started = time.monotonic()
     with pytest.raises(ReqlOpFailedError, match="Timed out while waiting for tables"):
-        table.wait(wait_for="ready_for_writes", timeout=0.3).run(conn)
-    assert time.monotonic() - started >= 0.3
-    assert table.wait(wait_for="ready_for_reads", timeout=0.3).run(conn) == {"ready": 1}
-    with pytest.raises(ReqlOpFailedError, match="Cannot perform write"):
+        table.wait(wait_for="ready_for_writes", timeout=1).run(conn)
+    assert time.monotonic() - started >= 1
+    assert table.wait(wait_for="ready_for_outdated_reads", timeout=1).run(conn) == {"ready": 1}
+    with pytest.raises(ReqlOpFailedError, match=r"isn't connected to a quorum of replicas\. The write was not"):
         table.insert({"id": "w"}).run(conn)
-    # A real server also lists a table below write-readiness as a critical issue.
-    assert r.db("rethinkdb").table("current_issues").filter({"critical": True}).count().run(conn) == 1
+    # No server is unreachable, so a real server raises no issue (issues/table.cc) ...
+    assert r.db("rethinkdb").table("current_issues").is_empty().run(conn) is True
+    # ... and the backfilling server is connected.
+    assert list(r.db("rethinkdb").table("server_status")["name"].run(conn)) == ["rethinkdb_0", "rethinkdb_2"]
 
     faults.clear("rethinkdb.table_not_ready")
     assert table.wait(timeout=1).run(conn) == {"ready": 1}
     assert table.insert({"id": "w"}).run(conn)["inserted"] == 1
-    assert r.db("rethinkdb").table("current_issues").is_empty().run(conn) is True
 
 
 def test_fault_table_not_ready_recovers_during_wait(conn: DefaultConnection, faults: FaultSet) -> None:
@@ -498,9 +513,50 @@ def test_fault_table_not_ready_recovers_during_wait(conn: DefaultConnection, fau
     timer = threading.Timer(0.2, faults.clear, args=("rethinkdb.table_not_ready",))
     timer.start()
     try:
-        assert r.db("guildnet").wait(timeout=2).run(conn) == {"ready": 2}
+        assert r.db("org_lab__default").wait(timeout=2).run(conn) == {"ready": 3}
     finally:
         timer.join()
+
+
+def test_fault_replica_lagging(conn: DefaultConnection, faults: FaultSet) -> None:
+    faults.inject("rethinkdb.replica_lagging")
+    table = r.db("org_lab__default").table("_info")
+    status = table.status().run(conn)
+    assert status["status"] == {"all_replicas_ready": False, "ready_for_outdated_reads": True,
+                                "ready_for_reads": True, "ready_for_writes": True}
+    assert status["shards"][0]["replicas"] == [
+        {"server": "rethinkdb_0", "state": "ready"}, {"server": "rethinkdb_1", "state": "ready"},
+        {"server": "rethinkdb_2", "state": "backfilling"}]
+    assert table.insert({"id": "lag"}).run(conn)["inserted"] == 1  # a majority is ready
+    # Every replica's server is connected: the real server raises no issue for a lagging replica.
+    assert list(r.db("rethinkdb").table("current_issues").run(conn)) == []
+    assert list(r.db("rethinkdb").table("server_status")["name"].run(conn)) == [
+        "rethinkdb_0", "rethinkdb_1", "rethinkdb_2"]
+
+
+def test_fault_replica_unreachable(conn: DefaultConnection, faults: FaultSet) -> None:
+    faults.inject("rethinkdb.replica_unreachable")
+    (issue,) = list(r.db("rethinkdb").table("current_issues").run(conn))
+    assert issue["critical"] is False and issue["type"] == "table_availability"
+    assert issue["description"] == ("Table `org_lab__default._info` is available for all operations, but some "
+                                    "replicas are not ready. The following servers are not reachable: rethinkdb_2")
+    assert issue["info"]["status"]["ready_for_writes"] is True
+    assert r.db("org_lab__default").table("_info").insert({"id": "ok"}).run(conn)["inserted"] == 1
+    (server0, server1) = list(r.db("rethinkdb").table("server_status").run(conn))
+    assert server0["network"]["connected_to"] == {"rethinkdb_1": True}
+    assert server1["name"] == "rethinkdb_1"
+
+
+def test_fault_no_password(sim: RethinkDBSimulator, faults: FaultSet, connect: Connect) -> None:
+    faults.inject("rethinkdb.no_password")
+    conn = connect(password="")
+    assert list(r.db("rethinkdb").table("users").run(conn)) == [{"id": "admin", "password": False}]
+    with pytest.raises(ReqlAuthError, match="Wrong password"):
+        connect()  # the configured password is no longer admin's
+    faults.clear("rethinkdb.no_password")
+    assert list(r.db("rethinkdb").table("users").run(connect())) == [{"id": "admin", "password": True}]
+    with pytest.raises(ReqlAuthError, match="Wrong password"):
+        connect(password="")
 
 
 def test_fault_slow(conn: DefaultConnection, faults: FaultSet) -> None:
@@ -512,6 +568,131 @@ def test_fault_slow(conn: DefaultConnection, faults: FaultSet) -> None:
     started = time.monotonic()
     r.db_list().run(conn)
     assert time.monotonic() - started < 0.3
+
+
+# -- regressions: the simulator honours what a client sends, as the server does --------------
+
+
+def test_wait_without_timeout_waits_past_the_old_cap_and_returns_when_ready(
+        conn: DefaultConnection, faults: FaultSet) -> None:
+    # The lab once gave up after 5 s; a real server waits as long as it takes.
+    faults.inject("rethinkdb.table_not_ready")
+    timer = threading.Timer(5.5, faults.clear, args=("rethinkdb.table_not_ready",))
+    started = time.monotonic()
+    timer.start()
+    try:
+        assert r.db("org_lab__default").table("_audit").wait().run(conn) == {"ready": 1}
+    finally:
+        timer.join()
+    assert time.monotonic() - started >= 5.5
+
+
+def test_wait_rejects_what_the_server_rejects(conn: DefaultConnection) -> None:
+    table = r.db("org_lab__default").table("_audit")
+    with pytest.raises(ReqlQueryLogicError, match=r"^Number not an integer: 0\.2999999999999999889"):
+        table.wait(timeout=0.3).run(conn)  # the server reads `timeout` as a whole number of seconds
+    with pytest.raises(ReqlQueryLogicError, match="Unknown table readiness state: 'soon', must be one of"):
+        table.wait(wait_for="soon").run(conn)
+
+
+def test_unknown_optional_arguments_are_compile_errors(conn: DefaultConnection) -> None:
+    table = r.db("org_lab__default").table("_audit")
+    with pytest.raises(ReqlServerCompileError, match=r"^Unrecognized optional argument `bogus` in:"):
+        table.insert({"id": "x"}, bogus=True).run(conn)
+    with pytest.raises(ReqlServerCompileError, match="Unrecognized optional argument `timeout`"):
+        r.db("org_lab__default").table("_audit", timeout=1).run(conn)
+    with pytest.raises(ReqlServerCompileError, match=r"^Unrecognized global optional argument `bogus`"):
+        r.db_list().run(conn, bogus=1)
+    # Nothing ran: the insert was rejected before evaluation.
+    assert table.get("x").run(conn) is None
+    # Known optional arguments (and an object literal's arbitrary fields) still work.
+    assert table.insert({"id": "x", "timeout": 1}, conflict="replace", durability="soft").run(conn)["inserted"] == 1
+    assert r.db("org_lab__default").table("_audit", read_mode="outdated").get("x").run(conn)["timeout"] == 1
+
+
+def test_return_changes(conn: DefaultConnection) -> None:
+    t = r.db("org_lab__default").table("_schemas")
+    doc = {"id": "users", "primary_key": "id"}
+    assert t.insert(doc, return_changes=True).run(conn)["changes"] == [{"new_val": doc, "old_val": None}]
+    same = t.insert(doc, conflict="replace", return_changes=True).run(conn)
+    assert same["unchanged"] == 1 and same["changes"] == []  # true: only rows that changed
+    always = t.insert(doc, conflict="replace", return_changes="always").run(conn)
+    assert always["changes"] == [{"new_val": doc, "old_val": doc}]
+    dup = t.insert(doc, return_changes="always").run(conn)
+    assert dup["errors"] == 1 and dup["changes"][0]["error"].startswith("Duplicate primary key `id`")
+    assert dup["changes"][0]["old_val"] == dup["changes"][0]["new_val"] == doc
+    updated = t.get("users").update({"n": 1}, return_changes=True).run(conn)
+    assert updated["changes"] == [{"new_val": {**doc, "n": 1}, "old_val": doc}]
+    deleted = t.get("users").delete(return_changes=True).run(conn)
+    assert deleted["deleted"] == 1 and deleted["changes"] == [{"new_val": None, "old_val": {**doc, "n": 1}}]
+    assert "changes" not in t.insert({"id": "plain"}).run(conn)
+    with pytest.raises(ReqlQueryLogicError, match="Invalid return_changes value"):
+        t.insert({"id": "y"}, return_changes="sometimes").run(conn)
+
+
+CONSISTENCY_FAULTS = [
+    (), ("rethinkdb.critical_issue",), ("rethinkdb.table_not_ready",), ("rethinkdb.replica_lagging",),
+    ("rethinkdb.replica_unreachable",), ("rethinkdb.critical_issue", "rethinkdb.table_not_ready"),
+    ("rethinkdb.critical_issue", "rethinkdb.replica_lagging"),
+    ("rethinkdb.critical_issue", "rethinkdb.replica_unreachable", "rethinkdb.table_not_ready"),
+]
+
+
+@pytest.mark.parametrize("active", CONSISTENCY_FAULTS, ids=lambda a: "+".join(a) or "healthy")
+def test_issues_status_config_and_writes_describe_one_cluster(
+        conn: DefaultConnection, faults: FaultSet, active: tuple[str, ...]) -> None:
+    for name in active:
+        faults.inject(name)
+    sys = r.db("rethinkdb")
+    snapshot = r.expr({name: sys.table(name).coerce_to("array") for name in (
+        "current_issues", "table_status", "table_config", "server_status", "server_config")}).run(conn)
+    statuses = {(row["db"], row["name"]): row for row in snapshot["table_status"]}
+    configs = {(row["db"], row["name"]): row for row in snapshot["table_config"]}
+    issues = {(i["info"]["db"], i["info"]["table"]): i for i in snapshot["current_issues"]}
+    connected = {row["name"] for row in snapshot["server_status"]}
+    assert connected == {row["name"] for row in snapshot["server_config"]}
+    assert all(set(row["network"]["connected_to"]) == connected - {row["name"]} for row in snapshot["server_status"])
+    for key, row in statuses.items():
+        status, replicas = row["status"], row["shards"][0]["replicas"]
+        unreachable = [rep["server"] for rep in replicas if rep["state"] == "disconnected"]
+        # table_config and table_status name the same servers; unreachable ones are not connected.
+        assert sorted(rep["server"] for rep in replicas) == sorted(configs[key]["shards"][0]["replicas"])
+        assert {rep["server"] for rep in replicas} - set(unreachable) <= connected
+        assert not set(unreachable) & connected
+        # An issue exactly when the table is not fully ready because a server is unreachable,
+        # built from the table's own status, critical exactly below write readiness.
+        if status["all_replicas_ready"] or not unreachable:
+            assert key not in issues
+        else:
+            issue = issues.pop(key)
+            assert issue["info"]["status"] == status and issue["info"]["shards"] == row["shards"]
+            assert issue["critical"] is (not status["ready_for_writes"])
+            assert issue["description"].startswith(f"Table `{key[0]}.{key[1]}` is available for ")
+            assert issue["description"].endswith(f"The following servers are not reachable: {', '.join(unreachable)}")
+        # What the status promises is what a write, a read and wait() do.
+        table, outdated = r.db(key[0]).table(key[1]), r.db(key[0]).table(key[1], read_mode="outdated")
+        _assert_outcome(status["ready_for_writes"], table.insert({"id": "probe"}, conflict="replace"), conn)
+        _assert_outcome(status["ready_for_reads"], table.count(), conn)
+        _assert_outcome(status["ready_for_outdated_reads"], outdated.count(), conn)
+        _assert_outcome(status["ready_for_writes"], table.wait(wait_for="ready_for_writes", timeout=1), conn)
+    assert not issues, f"issues about tables that do not exist: {issues}"
+
+
+def _assert_outcome(expected_ok: bool, query: RqlQuery, conn: DefaultConnection) -> None:
+    if expected_ok:
+        query.run(conn)
+    else:
+        with pytest.raises(ReqlOpFailedError):
+            query.run(conn)
+
+
+def test_issue_id_is_derived_from_the_table_id_as_the_server_does(conn: DefaultConnection, faults: FaultSet) -> None:
+    faults.inject("rethinkdb.critical_issue")
+    (issue,) = list(r.db("rethinkdb").table("current_issues").run(conn))
+    table_id = r.db("org_lab__default").table("_audit").config()["id"].run(conn)
+    assert issue["id"] == str(uuid.uuid5(uuid.UUID("4ae8c575-b103-3335-a79a-121089e34339"), table_id))
+    uuids = list(r.db("rethinkdb").table("current_issues", identifier_format="uuid").run(conn))
+    assert uuids[0]["info"]["table"] == table_id and uuids[0]["info"]["db"] != "org_lab__default"
 
 
 # -- lifecycle --------------------------------------------------------------------------------
@@ -546,7 +727,7 @@ def test_stop_is_idempotent_and_restart_rejected() -> None:
 
 @DRIVER_SOCKET_LEAK
 def test_stop_interrupts_a_waiting_query(faults: FaultSet) -> None:
-    server = RethinkDBSimulator(faults=faults, wait_cap=30.0)
+    server = RethinkDBSimulator(faults=faults)
     server.start()
     conn = r.connect(server.host, server.port, timeout=5)
     faults.inject("rethinkdb.table_not_ready")
@@ -554,7 +735,7 @@ def test_stop_interrupts_a_waiting_query(faults: FaultSet) -> None:
 
     def waiter() -> None:
         try:
-            r.db("guildnet").wait().run(conn)
+            r.db("org_lab__default").wait().run(conn)
         except Exception as exc:
             errors.append(exc)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import stat
 import warnings
 from collections.abc import Iterator
@@ -112,7 +113,14 @@ def test_peers_are_keyed_by_node_key_and_reachable_directly(sim: TailscaleSimula
         assert peer["Online"] is True and peer["Active"] is True
         assert peer["CurAddr"] and peer["Relay"] == "fra"
         assert peer["PeerAPIURL"] is None
-        assert peer["LastSeen"] != "0001-01-01T00:00:00Z"
+        # Headscale sends LastSeen only for offline nodes: zero time for an online peer.
+        assert peer["LastSeen"] == "0001-01-01T00:00:00Z"
+        assert peer["LastHandshake"] != "0001-01-01T00:00:00Z"
+    router = next(p for p in peers.values() if p["HostName"] == "talos-cp-1")
+    assert router["PrimaryRoutes"] == ["10.96.0.0/12", "10.244.0.0/16"]
+    assert router["AllowedIPs"][-2:] == router["PrimaryRoutes"]
+    assert list(router).index("PrimaryRoutes") == list(router).index("AllowedIPs") + 1  # Go struct order
+    assert all("PrimaryRoutes" not in p for p in peers.values() if p is not router)  # omitempty
 
 
 @pytest.mark.parametrize("query", ["?peers=false", "?peers=0", "?peers=f"])
@@ -228,7 +236,8 @@ def test_needs_login(sim: TailscaleSimulator) -> None:
     sim.faults.inject("tailscale.needs_login")
     status = get_status(sim).json()
     assert status["BackendState"] == "NeedsLogin"
-    assert status["AuthURL"].startswith(sim.login_server + "/register/")
+    # Headscale's registration URL: <server>/register/hskey-authreq-<24 URL-safe characters>.
+    assert re.fullmatch(re.escape(sim.login_server) + r"/register/hskey-authreq-[\w-]{24}", status["AuthURL"])
     assert status["TailscaleIPs"] is None
     assert status["CurrentTailnet"] is None
     assert status["Peer"] is None and status["User"] is None
@@ -275,6 +284,13 @@ def test_fault_names_are_validated(sim: TailscaleSimulator) -> None:
         "tailscale.down",
         "tailscale.needs_login",
         "tailscale.key_expired",
+        "tailscale.key_expiring",
+        "tailscale.stopped",
+        "tailscale.needs_machine_auth",
+        "tailscale.peer_offline",
+        "tailscale.derp_only",
+        "tailscale.accept_routes_off",
+        "tailscale.outdated",
     }
     with pytest.raises(UnknownFaultError, match=r"did you mean 'tailscale\.down'"):
         sim.faults.inject("tailscale.dwn")
@@ -284,3 +300,72 @@ def test_go_json_escapes_like_encoding_json() -> None:
     encoded = _go_json({"URL": "https://x/?a=1&b=<2>"})
     assert encoded == b'{\n\t"URL": "https://x/?a=1\\u0026b=\\u003c2\\u003e"\n}\n'
     assert json.loads(encoded) == {"URL": "https://x/?a=1&b=<2>"}
+
+
+def peer(status: dict[str, object], name: str) -> dict[str, object]:
+    peers = status["Peer"]
+    assert isinstance(peers, dict)
+    return next(p for p in peers.values() if p["HostName"] == name)
+
+
+def test_key_expiring(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.key_expiring")
+    status = get_status(sim).json()
+    assert status["BackendState"] == "Running" and status["Health"] == []
+    left = datetime.fromisoformat(status["Self"]["KeyExpiry"]) - datetime.now(UTC)
+    assert 2 < left.total_seconds() / 86400 <= 3
+    assert "Expired" not in status["Self"]
+
+
+def test_stopped_keeps_the_map_and_drops_the_engine(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.stopped")
+    status = get_status(sim).json()
+    assert status["BackendState"] == "Stopped"
+    assert status["Health"] == ["Tailscale is stopped."]
+    assert status["TailscaleIPs"] == ["100.64.0.1", "fd7a:115c:a1e0::1"]
+    assert status["Self"]["Online"] is False and status["Self"]["InNetworkMap"] is True
+    for p in status["Peer"].values():
+        assert p["CurAddr"] == "" and p["Active"] is False and p["InEngine"] is False
+
+
+def test_needs_machine_auth(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.needs_machine_auth")
+    status = get_status(sim).json()
+    assert status["BackendState"] == "NeedsMachineAuth"
+    assert status["AuthURL"] == "" and status["Health"] == []
+    # Registered and polling control, but an unauthorized machine is sent no peers.
+    assert status["Self"]["Online"] is True and status["TailscaleIPs"]
+    assert status["Peer"] is None
+
+
+def test_peer_offline(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.peer_offline")
+    status = get_status(sim).json()
+    worker = peer(status, "talos-worker-1")
+    assert worker["Online"] is False and worker["Active"] is False and worker["CurAddr"] == ""
+    assert datetime.fromisoformat(worker["LastSeen"]) < datetime.now(UTC)
+    assert peer(status, "talos-cp-1")["Online"] is True
+
+
+def test_derp_only(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.derp_only")
+    relayed = peer(get_status(sim).json(), "talos-cp-1")
+    # As `tailscale status` shows "active; relay "fra"": traffic flows, no direct address.
+    assert relayed["Online"] is True and relayed["Active"] is True
+    assert relayed["CurAddr"] == "" and relayed["Relay"] == "fra"
+    assert relayed["Addrs"] and relayed["LastHandshake"] != "0001-01-01T00:00:00Z"
+
+
+def test_accept_routes_off(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.accept_routes_off")
+    status = get_status(sim).json()
+    assert status["Health"] == ["Some peers are advertising routes but --accept-routes is false"]
+    assert status["BackendState"] == "Running"
+
+
+def test_outdated_version_in_body_and_headers(sim: TailscaleSimulator) -> None:
+    sim.faults.inject("tailscale.outdated")
+    response = get_status(sim)
+    assert response.json()["Version"].startswith("1.74.")
+    assert response.headers["tailscale-version"] == response.json()["Version"]
+    assert response.headers["tailscale-cap"] == "106"
