@@ -13,6 +13,7 @@ cluster blocks only its own checks.
 
 from __future__ import annotations
 
+import difflib
 import os
 import threading
 import types
@@ -56,13 +57,16 @@ class RethinkTarget:
 @dataclass(frozen=True, slots=True)
 class ClusterTarget:
     """One cluster to verify. ``origin`` says where it came from: ``config`` (the ``clusters``
-    list), ``defaults`` (no list: the top-level settings) or ``hostapp`` (discovered)."""
+    list), ``remote`` (listed there without a kubeconfig of its own), ``defaults`` (no list: the
+    top-level settings) or ``hostapp`` (discovered)."""
 
     id: str
     kubeconfig: str | None
     context: str | None
     rethinkdb: RethinkTarget
     origin: str
+    #: The setting that named ``kubeconfig`` (``clusters[1].kubeconfig``), for messages.
+    kubeconfig_setting: str = "kubernetes.kubeconfig"
 
     @property
     def configured(self) -> bool:
@@ -70,32 +74,78 @@ class ClusterTarget:
         return self.kubeconfig is not None
 
 
-def _rethink(config: Config, overrides: dict[str, Any]) -> RethinkTarget:
-    merged = {**config.section("rethinkdb"), **overrides}
+_RETHINK_KEYS = ("host", "port", "user", "password", "service", "namespace")
+
+
+def _rethink(config: Config, overrides: dict[str, Any], *, inherit: bool = True, where: str = "rethinkdb"
+             ) -> RethinkTarget:
+    """The top-level ``rethinkdb.*`` settings (or, for a cluster that does not inherit them, their
+    defaults) under the cluster's own ``overrides``."""
+    # Keys spelled out (not config.section): `mgn verify explain` finds the settings a check reads.
+    top = {"host": config["rethinkdb.host"], "port": config["rethinkdb.port"], "user": config["rethinkdb.user"],
+           "password": config["rethinkdb.password"], "service": config["rethinkdb.service"],
+           "namespace": config["rethinkdb.namespace"]}
+    if not inherit:
+        top = {key: _default(config, f"rethinkdb.{key}", value) for key, value in top.items()}
+    merged = {**top, **overrides}
+    try:
+        port = int(merged.get("port") or 28015)
+    except (TypeError, ValueError):
+        port = 0
+    if not 0 < port < 65536:
+        source = config.source("clusters" if where.startswith("clusters") else "rethinkdb.port")
+        raise ConfigError(f"expected a port number (1-65535), got {merged.get('port')!r}", key=f"{where}.port",
+                          source=source)
     return RethinkTarget(
-        host=str(merged.get("host") or ""), port=int(merged.get("port") or 28015),
+        host=str(merged.get("host") or ""), port=port,
         user=str(merged.get("user") or "admin"), password=str(merged.get("password") or ""),
         service=str(merged.get("service") or "rethinkdb"), namespace=str(merged.get("namespace") or "default"),
     )
 
 
-def _from_entry(config: Config, entry: object, index: int) -> ClusterTarget:
+def _default(config: Config, key: str, fallback: Any) -> Any:
+    setting = config.registry.get(key)
+    return setting.default if setting is not None else fallback
+
+
+def _from_entry(config: Config, entry: object, index: int, inherit: bool) -> ClusterTarget:
+    """One ``clusters`` entry. Only the default cluster (the only entry, or the one named by
+    ``defaults.cluster``) inherits the top-level ``kubernetes.*``/``rethinkdb.*`` settings: two
+    clusters must never be checked through the same kubeconfig. Another entry without a
+    kubeconfig of its own is verified through the Host App only (``guildnet`` layer)."""
     if isinstance(entry, str) and entry.strip():
         entry = {"id": entry.strip()}
+    where = f"clusters[{index}]"
     if not isinstance(entry, dict) or not str(entry.get("id") or "").strip():
-        raise ConfigError(f"must be an id or a mapping with an 'id', not {entry!r}", key=f"clusters[{index}]",
+        raise ConfigError(f"must be an id or a mapping with an 'id', not {entry!r}", key=where,
                           source=config.source("clusters"))
     rethinkdb = entry.get("rethinkdb") or {}
     if not isinstance(rethinkdb, dict):
-        raise ConfigError("must be a mapping", key=f"clusters[{index}].rethinkdb", source=config.source("clusters"))
+        raise ConfigError("must be a mapping", key=f"{where}.rethinkdb", source=config.source("clusters"))
+    unknown = sorted(set(rethinkdb) - set(_RETHINK_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(_RETHINK_KEYS)})",
+                          key=f"{where}.rethinkdb", source=config.source("clusters"))
     password = rethinkdb.get("password")
     if password:
         config.mark_secret(password)  # a per-cluster password is as secret as rethinkdb.password
+    for key in ("kubeconfig", "context"):
+        if entry.get(key) is not None and not isinstance(entry[key], str):
+            raise ConfigError(f"expected a string, got {type(entry[key]).__name__}", key=f"{where}.{key}",
+                              source=config.source("clusters"))
+    extra = sorted(set(entry) - {"id", "kubeconfig", "context", "rethinkdb"})
+    if extra:
+        close = difflib.get_close_matches(extra[0], ["kubeconfig", "context", "rethinkdb"], n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"unknown key {extra[0]!r}{hint}", key=where, source=config.source("clusters"))
+    own = str(entry["kubeconfig"]) if entry.get("kubeconfig") else None
+    kubeconfig = own or (config["kubernetes.kubeconfig"] if inherit else None)
+    context = entry.get("context") or (config["kubernetes.context"] if inherit else None)
     return ClusterTarget(
-        id=str(entry["id"]).strip(),
-        kubeconfig=str(entry["kubeconfig"]) if entry.get("kubeconfig") else config["kubernetes.kubeconfig"],
-        context=str(entry["context"]) if entry.get("context") else None,
-        rethinkdb=_rethink(config, rethinkdb), origin="config",
+        id=str(entry["id"]).strip(), kubeconfig=kubeconfig, context=str(context) if context else None,
+        rethinkdb=_rethink(config, rethinkdb, inherit=inherit, where=f"{where}.rethinkdb"),
+        origin="config" if (own or inherit) else "remote",
+        kubeconfig_setting=f"{where}.kubeconfig" if own else "kubernetes.kubeconfig",
     )
 
 
@@ -103,12 +153,21 @@ def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_onl
                     ) -> list[ClusterTarget]:
     """The clusters to verify, configured ones first, then discovered ones, narrowed by
     ``verify.clusters``. A malformed entry is a ``ConfigError``, an unknown ``--cluster`` a
-    ``UsageError``: one line, exit 2. ``local_only`` leaves out discovered clusters: the
-    ``kubernetes`` and ``rethinkdb`` layers need a kubeconfig of their own for a cluster, which
-    only the ``clusters`` setting gives (the default places belong to the default cluster)."""
+    ``UsageError``: one line, exit 2. ``local_only`` leaves out the clusters without a kubeconfig
+    of their own (discovered ones, and ``clusters`` entries that name none): the ``kubernetes``
+    and ``rethinkdb`` layers need one, and the default places belong to the default cluster."""
     entries = config["clusters"]
     if entries:
-        targets = [_from_entry(config, entry, i) for i, entry in enumerate(entries)]
+        default_id = config["defaults.cluster"]
+        ids = [e.get("id") if isinstance(e, dict) else e for e in entries]
+        inherits = [len(entries) == 1 or (bool(default_id) and ids[i] == default_id) for i in range(len(entries))]
+        targets = [_from_entry(config, entry, i, inherits[i]) for i, entry in enumerate(entries)]
+        seen: dict[str, int] = {}
+        for i, target in enumerate(targets):
+            if target.id in seen:
+                raise ConfigError(f"cluster id {target.id!r} is listed twice (also clusters[{seen[target.id]}])",
+                                  key=f"clusters[{i}]", source=config.source("clusters"))
+            seen[target.id] = i
     else:
         targets = [ClusterTarget(
             id=config["defaults.cluster"] or DEFAULT_CLUSTER_ID, kubeconfig=config["kubernetes.kubeconfig"],
@@ -123,26 +182,30 @@ def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_onl
     if only:
         missing = [c for c in only if c not in known]
         if missing:
-            raise UsageError(f"--cluster {missing[0]!r} is not a known cluster; known: {', '.join(sorted(known))}")
+            close = difflib.get_close_matches(missing[0], sorted(known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise UsageError(f"--cluster {missing[0]!r} is not a known cluster{hint}; "
+                             f"known: {', '.join(sorted(known))}")
         targets = [t for t in targets if t.id in only]
-    return [t for t in targets if t.origin != "hostapp"] if local_only else targets
+    return [t for t in targets if t.origin not in ("hostapp", "remote")] if local_only else targets
 
 
 def kubeconfig_candidates(target: ClusterTarget, env: os._Environ[str] | dict[str, str] | None = None
                           ) -> list[tuple[Path, str]]:
-    """Where the cluster's kubeconfig may be, in order, each with the setting that names it:
-    ``kubernetes.kubeconfig`` (or the cluster's own entry), then ``$KUBECONFIG`` (its first
-    file), then GuildNet's ``~/.guildnet/kubeconfig``, then ``~/.kube/config``."""
+    """Where the cluster's kubeconfig may be, in order, each with what names it:
+    ``kubernetes.kubeconfig`` (or the cluster's own entry), else ``$KUBECONFIG`` (its first file;
+    set, it is the only place, as for kubectl), else the defaults: GuildNet's
+    ``~/.guildnet/kubeconfig``, then kubectl's ``~/.kube/config``."""
     env = os.environ if env is None else env
     if target.kubeconfig:
-        return [(Path(target.kubeconfig).expanduser(), "kubernetes.kubeconfig")]
-    found: list[tuple[Path, str]] = []
+        return [(Path(target.kubeconfig).expanduser(), target.kubeconfig_setting)]
+    if target.origin in ("remote", "hostapp"):
+        return []  # the default places belong to the default cluster
     if env.get("KUBECONFIG"):
         first = env["KUBECONFIG"].split(os.pathsep)[0]
-        found.append((Path(first).expanduser(), "KUBECONFIG"))
-    found.append((Path("~/.guildnet/kubeconfig").expanduser(), "GuildNet's default"))
-    found.append((Path("~/.kube/config").expanduser(), "kubectl's default"))
-    return found
+        return [(Path(first).expanduser(), "KUBECONFIG")]
+    return [(Path("~/.guildnet/kubeconfig").expanduser(), "default"),
+            (Path("~/.kube/config").expanduser(), "default")]
 
 
 def wants_discovery(config: Config, selection: Sequence[str]) -> bool:

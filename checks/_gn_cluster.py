@@ -63,7 +63,7 @@ def check_registered(cluster: str, guildnet_hostapp: HostAppClient,
 @check(
     id="guildnet.cluster.health",
     title="The Host App reports the cluster healthy (/api/health)",
-    requires="guildnet.cluster.status[{cluster}]",
+    requires="guildnet.cluster.registered[{cluster}]",
     remediation="no_kubeconfig: `mgn cluster bootstrap --kubeconfig PATH`; cluster_unreachable: make the "
     "cluster's API server reachable from the Host App (kubernetes.api.reachable shows it from here)",
     timeout=40,
@@ -97,7 +97,7 @@ def check_health(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, obj
 @check(
     id="guildnet.cluster.status",
     title="The Host App has a valid kubeconfig and reaches Kubernetes (/status)",
-    requires="guildnet.cluster.registered[{cluster}]",
+    requires="guildnet.cluster.health[{cluster}]",
     remediation="follow the Host App's recommendedAction: attach_kubeconfig → `mgn cluster bootstrap "
     "--kubeconfig PATH`; check_cluster_network → make the API server reachable from the Host App host",
     timeout=40,

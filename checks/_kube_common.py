@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mgn_verify import Config
 from mgn_verify._exceptions import ClientError, NotConfiguredError
 
+from ._clusters import kubeconfig_candidates
+
 if TYPE_CHECKING:
     from mgn_verify.clients.kube import KubeConnection
 
@@ -56,9 +58,12 @@ class KubePool:
         self._made: dict[str, KubeConnection | ClientError] = {}
 
     def configured(self, cluster: str) -> bool:
-        """Whether a kubeconfig was named for the cluster (a missing one is then a failure)."""
+        """Whether a kubeconfig was named for the cluster, by a setting or by ``$KUBECONFIG``
+        (a missing one is then a failure, never "not configured")."""
         target = self._targets.get(cluster)
-        return bool(target is not None and target.kubeconfig)
+        if target is None:
+            return False
+        return any(why != "default" for _, why in kubeconfig_candidates(target))
 
     def get(self, cluster: str) -> KubeConnection:
         """The cluster's connection (kubeconfig loaded, nothing asked of the server yet)."""

@@ -36,7 +36,8 @@ def deployment_problem(dep: dict[str, Any]) -> str | None:
 def daemonset_problem(ds: dict[str, Any]) -> str | None:
     meta, status = ds.get("metadata") or {}, ds.get("status") or {}
     desired, ready = int(status.get("desiredNumberScheduled") or 0), int(status.get("numberReady") or 0)
-    if desired and ready >= desired:
+    # 0/0: no node matches its selector (a Windows variant on a Linux cluster): nothing to wait for.
+    if ready >= desired:
         return None
     return f"{meta.get('namespace')}/{meta.get('name')}: {ready}/{desired} pods ready"
 
@@ -79,13 +80,18 @@ def check_network(cluster: str, kube_clusters: KubePool, config: Config) -> dict
     if not known:
         skip("kubernetes.network_daemonsets is empty: nothing configured")
     every = list_json(kube_clusters.get(cluster), "AppsV1Api", "list_daemon_set_for_all_namespaces")
-    found = [d for d in every if any(str(d["metadata"]["name"]).startswith(k) for k in known)]
+    found = [d for d in every if any(_named(str(d["metadata"]["name"]), k) for k in known)]
     if not found:
         warn("no kube-proxy or known CNI DaemonSet found (built into the distribution, as in k3s? "
              f"looked for: {', '.join(known)})")
     problems = [p for d in found if (p := daemonset_problem(d))]
     assert not problems, "; ".join(problems)
     return {"message": f"ready: {', '.join(names(found, namespaced=True))}"}
+
+
+def _named(name: str, known: str) -> bool:
+    """``calico-node`` matches ``calico-node`` and ``calico-node-windows``, not ``calico-nodes``."""
+    return name == known or name.startswith(known + "-")
 
 
 def _is_default(sc: dict[str, Any]) -> bool:

@@ -26,6 +26,9 @@ LAYER = "rethinkdb"
 #: The requirement of the connection checks, and of every check that queries the server.
 REACHABLE = "rethinkdb.reachable[{cluster}]"
 AUTH = "rethinkdb.auth[{cluster}]"
+#: The server's own diagnosis comes first: a critical issue (a replica's server gone) then is the one
+#: root cause, and the server and table checks it explains are blocked instead of failing again.
+ISSUES = "rethinkdb.issues[{cluster}]"
 
 
 class RethinkPool:

@@ -15,7 +15,7 @@ from typing import Any
 
 from mgn_verify import Config, check, skip, warn
 
-from ._rdb_common import AUTH, RethinkPool, guildnet_databases
+from ._rdb_common import AUTH, ISSUES, RethinkPool, guildnet_databases
 
 __all__ = ["HEALTH_CHECKS"]
 
@@ -49,7 +49,7 @@ def check_issues(cluster: str, rethinkdb_clusters: RethinkPool) -> dict[str, Any
     id="rethinkdb.servers",
     title="Every expected server is connected",
     severity="critical",
-    requires=AUTH,
+    requires=ISSUES,
     remediation="start the missing servers (kubectl -n default get statefulset rethinkdb; their logs say why "
     "they left), or remove them from the tables' replicas (reconfigure); set rethinkdb.expected_servers "
     "and rethinkdb.min_servers to what this cluster should have",
@@ -101,7 +101,7 @@ def _replica_states(row: dict[str, Any]) -> str:
     id="rethinkdb.tables.ready",
     title="GuildNet's tables are ready for writes",
     severity="critical",
-    requires=AUTH,
+    requires=ISSUES,
     remediation="r.db(DB).table(T).status() shows each replica's state: bring back disconnected servers, "
     "wait for backfilling replicas (r.db(DB).table(T).wait()), and create missing meta tables by "
     "re-creating the database through the Host App",

@@ -52,7 +52,7 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     add("kubernetes.dns_selector", "k8s-app=kube-dns", help="label selector of the cluster DNS Deployment "
         "and Service in kube-system")
     add("kubernetes.network_daemonsets", list(_NETWORK_DAEMONSETS),
-        help="DaemonSet name prefixes of kube-proxy and CNIs that must be ready where present")
+        help="DaemonSets of kube-proxy and CNIs (NAME matches NAME and NAME-*) that must be ready where present")
     add("kubernetes.crds", ["workspaces.guildnet.io", "capabilities.guildnet.io"],
         help="CustomResourceDefinitions GuildNet needs")
     add("kubernetes.crd_version", "v1alpha1", help="CRD version the Host App speaks")

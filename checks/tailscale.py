@@ -33,8 +33,6 @@ if TYPE_CHECKING:
     from mgn_verify.clients.headscale import HeadscaleClient
     from mgn_verify.clients.tailscale import LocalAPIClient, TailscaleStatus
 
-#: The Go client's default on Linux (``paths.DefaultTailscaledSocket``); builtin.py's default.
-DEFAULT_SOCKET = "/var/run/tailscale/tailscaled.sock"
 
 
 @hookimpl
@@ -109,7 +107,7 @@ def check_daemon(config: Config, plan: Any, tailscale_localapi: LocalAPIClient) 
     try:
         status = tailscale_localapi.status()
     except NotConfiguredError as exc:
-        if path == DEFAULT_SOCKET:
+        if config.source("tailscale.socket") == "default":  # not asked for: maybe just not installed
             not_found(plan, LAYER, str(exc), hint="set tailscale.socket (or install and start tailscaled)")
         raise AssertionError(f"{exc} (tailscale.socket={path})") from None
     except ClientError as exc:

@@ -65,7 +65,9 @@ class RunReport:
     def root_causes(self) -> list[tuple[Result, list[str]]]:
         """Every ``fail``/``error`` (no failure is a consequence of another: those are ``blocked``),
         and anything else that blocked others, with the ids it blocked; most blocking first."""
-        blocked: dict[str, list[str]] = {r.id: [] for r in self.results if r.status in (Status.FAIL, Status.ERROR)}
+        # Checks cut off by Ctrl-C found nothing: they are not causes of anything.
+        blocked: dict[str, list[str]] = {r.id: [] for r in self.results if r.status in (Status.FAIL, Status.ERROR)
+                                         and not r.message.startswith("interrupted")}
         for result in self.results:
             for root in result.blocked_by:
                 blocked.setdefault(root, []).append(result.id)

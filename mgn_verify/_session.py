@@ -227,7 +227,9 @@ def _has_tag(spec: CheckSpec, tag: str) -> bool:
 
 
 def _matches(spec: CheckSpec, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(spec.id, pattern) or fnmatch.fnmatchcase(spec.base_id, pattern)
+    # An exact id wins over a glob reading of its brackets (``--check kubernetes.nodes.ready[prod]``).
+    return (spec.id == pattern or fnmatch.fnmatchcase(spec.id, pattern)
+            or fnmatch.fnmatchcase(spec.base_id, pattern))
 
 
 def _install_signal_handlers(loop: AbstractEventLoop, handler: Callable[[], None]) -> list[int]:

@@ -42,7 +42,7 @@ def settings_read(func: Callable[..., Any], argnames: tuple[str, ...], fixtures:
                    and scope[n].__name__.split(".")[0] == package]
         for name in names:
             for obj in (scope.get(name), *(getattr(m, name, None) for m in modules)):
-                todo.extend(_own_callables(obj, package, fixtures, name))
+                todo.extend(_own_callables(obj, package, fixtures, name, names))
     return sorted(found)
 
 
@@ -57,10 +57,20 @@ def _walk(code: types.CodeType) -> list[tuple[object, tuple[str, ...]]]:
     return out
 
 
-def _own_callables(obj: object, package: str, fixtures: Mapping[str, FixtureDef], name: str) -> list[Any]:
-    """The function ``obj`` when it belongs to the check's own package, or the fixture ``name``."""
+def _own_callables(obj: object, package: str, fixtures: Mapping[str, FixtureDef], name: str,
+                   names: set[str]) -> list[Any]:
+    """The function ``obj`` when it belongs to the check's own package (for a class of it: its
+    methods that the code names, e.g. ``Client.from_config``), or the fixture ``name``."""
     if isinstance(obj, types.FunctionType) and (obj.__module__ or "").split(".")[0] == package:
         return [obj]
+    if isinstance(obj, type) and obj.__module__.split(".")[0] == package:
+        found = []
+        for attr in names:
+            member = obj.__dict__.get(attr)
+            member = getattr(member, "__func__", member)  # classmethod / staticmethod
+            if isinstance(member, types.FunctionType):
+                found.append(member)
+        return found
     if name in fixtures:
         return [fixtures[name].func]
     return []

@@ -47,7 +47,9 @@ class WaiverBook:
         expired = None
         for waiver in self._waivers:
             pattern = waiver.pattern.lower()
-            if pattern == "all" or any(fnmatch.fnmatchcase(i.lower(), pattern) for i in (spec.id, spec.base_id)):
+            # An exact id wins over a glob reading of its brackets (``kubernetes.nodes.ready[prod]``).
+            if pattern == "all" or any(i.lower() == pattern or fnmatch.fnmatchcase(i.lower(), pattern)
+                                       for i in (spec.id, spec.base_id)):
                 if not waiver.expired:
                     return waiver
                 expired = expired or waiver

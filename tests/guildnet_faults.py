@@ -55,8 +55,8 @@ EXPECTED.update({
     "hostapp.down": _fail(_GN, "guildnet.hostapp.reachable", "refused", "guildnet.hostapp.api",
                           "guildnet.cluster.registered[lab]"),
     "hostapp.http_500": _fail(_GN, "guildnet.hostapp.api", "500", "guildnet.cluster.registered[lab]"),
-    "hostapp.no_kubeconfig": _fail(_GN, "guildnet.cluster.status[lab]", "attach_kubeconfig",
-                                   "guildnet.cluster.health[lab]", "guildnet.cluster.db_health[lab]"),
+    "hostapp.no_kubeconfig": _fail(_GN, "guildnet.cluster.health[lab]", "mgn cluster bootstrap --kubeconfig",
+                                   "guildnet.cluster.status[lab]", "guildnet.cluster.db_health[lab]"),
     # An expired certificate is also why the Host App is unreachable: TLS verification fails first.
     "tls.expired": _fail("guildnet", "guildnet.hostapp.reachable", "certificate has expired",
                          "guildnet.hostapp.api"),

@@ -113,6 +113,12 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     settings.add("z.conn", "c", help="through a fixture")
     settings.add("z.key", "sekrit-value-123", secret=True, help="never shown")
     settings.add("z.unused", 0, help="read by nothing")
+    settings.add("z.cls", 1, help="through a class method")
+
+class Client:
+    @classmethod
+    def from_config(cls, config):
+        return config["z.cls"]
 
 def _threshold(config):
     return config["z.helper"]
@@ -123,11 +129,27 @@ def conn(config):
 
 @check(id="z.one")
 def check_one(config, conn):
-    assert config["z.limit"] > 0 and _threshold(config)
+    assert config["z.limit"] > 0 and _threshold(config) and Client.from_config(config)
 '''))
     explained = mgn("verify", "explain", "z.one", "--checks-dir", directory, *ISOLATED).stdout
     assert 'z.limit = 3  (default)' in explained and 'z.helper = "h"' in explained
     assert 'z.conn = "c"' in explained and 'z.key = "***"' in explained
     assert "z.unused" not in explained and "sekrit-value-123" not in explained
     rows = json.loads(mgn("verify", "list", "--json", "--checks-dir", directory, *ISOLATED).stdout)
-    assert rows[0]["settings"] == ["z.conn", "z.helper", "z.key", "z.limit"]
+    assert rows[0]["settings"] == ["z.cls", "z.conn", "z.helper", "z.key", "z.limit"]
+
+
+def test_exact_parametrized_ids_work_in_check_skip_and_waivers(mgn, checks_dir) -> None:
+    directory = str(checks_dir(check_p='''
+from mgn_verify import check, parametrize
+@check(id="p.t")
+@parametrize("name", ["ab", "a"])
+def check_t(name):
+    assert name != "ab", "ab is broken"
+'''))
+    only = mgn("verify", "--checks-dir", directory, *ISOLATED, "--check", "p.t[ab]")
+    assert only.statuses == {"p.t[ab]": "fail"}
+    skipped = mgn("verify", "--checks-dir", directory, *ISOLATED, "--skip", "p.t[ab]")
+    assert skipped.statuses == {"p.t[a]": "pass"}
+    waived = mgn("verify", "--checks-dir", directory, *ISOLATED, "--ignore-preflight-errors", "p.t[ab]")
+    assert waived.statuses == {"p.t[ab]": "waived", "p.t[a]": "pass"} and waived.exit_code == 0

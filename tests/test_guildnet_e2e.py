@@ -171,3 +171,9 @@ def test_nothing_configured_skips_in_all_and_fails_when_named(tmp_path: Path) ->
     assert {r["status"] for r in results} == {"skip"}
     messages = {r["id"]: r["message"] for r in results}
     assert messages["kubernetes.config[default]"].startswith("not configured: set kubernetes.kubeconfig")
+
+
+def test_lab_and_config_do_not_mix() -> None:
+    run = run_verify(["all", "--lab", "--config", "/dev/null"])
+    assert run.exit_code == 2 and "--lab brings its own config" in run.stderr
+    assert run_verify(["all", "--fault", "rethinkdb.down"]).stderr.startswith("mgn: error: --fault needs --lab")

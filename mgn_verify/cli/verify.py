@@ -107,6 +107,8 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
 
     if faults and not lab:
         raise click.UsageError("--fault needs --lab")
+    if lab and config_path:
+        raise click.UsageError("--lab brings its own config: leave out --config (use --set to change a setting)")
 
     def body() -> int:
         if lab:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgn_verify._exceptions import UnreachableError
+from mgn_verify._exceptions import ClientError, UnreachableError
 
 if TYPE_CHECKING:
     import httpx
@@ -56,11 +56,18 @@ class TlsVerificationError(Unreachable):
         return self.verify_code == 10  # X509_V_ERR_CERT_HAS_EXPIRED
 
 
-def verifying_context(ca_bundle: str | None) -> ssl.SSLContext:
-    """Always verifying: the system trust store plus ``ca_bundle`` as an extra anchor."""
+def verifying_context(ca_bundle: str | None, *, component: str = "", setting: str = "api.ca_bundle"
+                      ) -> ssl.SSLContext:
+    """Always verifying: the system trust store plus ``ca_bundle`` as an extra anchor. A bundle
+    that cannot be read is a ``ClientError`` naming the setting and the file."""
     ctx = ssl.create_default_context()
     if ca_bundle:
-        ctx.load_verify_locations(cafile=str(Path(ca_bundle).expanduser()))
+        path = Path(ca_bundle).expanduser()
+        try:
+            ctx.load_verify_locations(cafile=str(path))
+        except (OSError, ssl.SSLError) as exc:
+            reason = getattr(exc, "strerror", None) or "not a PEM certificate bundle"
+            raise ClientError(f"{setting} {path}: {reason}", component=component, target=str(path)) from None
     return ctx
 
 
@@ -105,7 +112,8 @@ class Transport:
         import httpx  # lazy: only a run that talks to this component pays for it
 
         self.base_url = self.base_url.rstrip("/")
-        verify: ssl.SSLContext | bool = verifying_context(self.ca_bundle) if self.base_url.startswith("https") else True
+        https = self.base_url.startswith("https")
+        verify: ssl.SSLContext | bool = verifying_context(self.ca_bundle, component=self.component) if https else True
         self._client = httpx.Client(
             base_url=self.base_url, verify=verify, timeout=self.timeout, headers=dict(self.headers or {}),
         )

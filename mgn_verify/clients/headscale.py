@@ -11,7 +11,6 @@ v0.26; before that they were a separate ``/api/v1/routes`` API, which ``routes()
 
 from __future__ import annotations
 
-import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mgn_verify._exceptions import ApiError, AuthError, ClientError, NotConfiguredError, UnreachableError
+from mgn_verify.clients._http import verifying_context
 from mgn_verify.clients.tailscale import parse_go_time
 
 if TYPE_CHECKING:
@@ -109,10 +109,8 @@ class HeadscaleClient:
             raise NotConfiguredError("no Headscale URL configured", component=COMPONENT)
         self.url = url.rstrip("/")
         self._api_key = api_key
-        verify: ssl.SSLContext | bool = True
-        if ca_bundle:
-            verify = ssl.create_default_context()  # system roots plus the bundle: verification stays on
-            verify.load_verify_locations(cafile=ca_bundle)
+        # System roots plus the bundle: verification stays on.
+        verify = verifying_context(ca_bundle, component=COMPONENT, setting="headscale.ca_bundle")
         self._http = httpx.Client(base_url=self.url, verify=verify, timeout=timeout)
         self._lock = threading.Lock()
         self._cache: dict[str, object] = {}

@@ -87,6 +87,9 @@ def _find(target: _Target) -> tuple[Path, str]:
     for path, source in candidates:
         if path.is_file():
             return path, source
+    if not candidates:
+        raise NotConfiguredError(f"no kubeconfig for cluster {target.id!r}: give it one in clusters:",
+                                 component=COMPONENT, target=target.id)
     where = ", ".join(f"{path} ({source})" for path, source in candidates)
     raise NotConfiguredError(f"no kubeconfig found at {where}", component=COMPONENT, target=target.id)
 
@@ -99,6 +102,9 @@ def _read(path: Path, cluster: str) -> dict[str, Any]:
     except OSError as exc:
         raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror or exc}",
                               component=COMPONENT, target=cluster) from None
+    except UnicodeDecodeError:
+        raise KubeconfigError(f"kubeconfig {path} is not a text (YAML) file", component=COMPONENT,
+                              target=cluster) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

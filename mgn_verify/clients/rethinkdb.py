@@ -13,9 +13,11 @@ The password is never part of a message: the driver's own texts do not contain i
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -167,6 +169,7 @@ class RethinkClient:
     conn: Any = field(repr=False)
     address: RethinkAddress
     user: str
+    query_timeout: float = 30.0
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -176,15 +179,18 @@ class RethinkClient:
         return r
 
     def run(self, query: Any, **options: Any) -> Any:
-        """Run a ReQL query; a cursor is read to the end. Driver errors become ``ClientError``."""
+        """Run a ReQL query; a cursor is read to the end. Driver errors become ``ClientError``.
+        A query without an answer within ``query_timeout`` is aborted (the driver itself waits
+        forever), so one stalled query cannot hold the connection for the rest of the run."""
         from rethinkdb.errors import ReqlDriverError, ReqlError
 
-        with self.lock:
+        with self._turn() as aborted:
             try:
                 result = query.run(self.conn, **options)
                 return list(result) if hasattr(result, "__next__") else result
             except ReqlDriverError as exc:
-                raise UnreachableError(f"{self.address}: {_driver_text(exc)}", component=COMPONENT,
+                text = f"no answer within {self.query_timeout:g} s" if aborted.is_set() else _driver_text(exc)
+                raise UnreachableError(f"{self.address}: {text}", component=COMPONENT,
                                        target=str(self.address)) from None
             except ReqlError as exc:
                 raise ApiError(_driver_text(exc), component=COMPONENT, target=str(self.address),
@@ -194,12 +200,44 @@ class RethinkClient:
         """The SERVER_INFO answer: ``{"id", "name", "proxy"}`` of the server connected to."""
         from rethinkdb.errors import ReqlError
 
-        with self.lock:
+        with self._turn() as aborted:
             try:
                 return dict(self.conn.server())
             except ReqlError as exc:
-                raise UnreachableError(f"{self.address}: {_driver_text(exc)}", component=COMPONENT,
+                text = f"no answer within {self.query_timeout:g} s" if aborted.is_set() else _driver_text(exc)
+                raise UnreachableError(f"{self.address}: {text}", component=COMPONENT,
                                        target=str(self.address)) from None
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[threading.Event]:
+        """Hold the connection for one query, with a watchdog that shuts its socket down when
+        the answer does not come in time; yields the event that says the watchdog fired."""
+        # Waiters are bounded too: a holder that stalls is cut off by its own watchdog first.
+        if not self.lock.acquire(timeout=self.query_timeout * 4):
+            raise UnreachableError(f"{self.address}: the connection is busy with a query that has no answer",
+                                   component=COMPONENT, target=str(self.address))
+        aborted = threading.Event()
+
+        def abort() -> None:
+            aborted.set()
+            self._shutdown()
+
+        watchdog = threading.Timer(self.query_timeout, abort)
+        watchdog.daemon = True
+        watchdog.start()
+        try:
+            yield aborted
+        finally:
+            watchdog.cancel()
+            self.lock.release()
+
+    def _shutdown(self) -> None:
+        """Shut the driver's socket down: a thread blocked reading it wakes up with an error."""
+        wrapper = getattr(getattr(self.conn, "_instance", None), "_socket", None)
+        sock = getattr(wrapper, "_socket", None)
+        if isinstance(sock, socket.socket):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def table(self, name: str) -> list[dict[str, Any]]:
         """Every row of the system table ``rethinkdb.<name>``."""
@@ -216,11 +254,18 @@ class RethinkClient:
         return dict(self.run(r.expr(query)))
 
     def close(self) -> None:
-        with self.lock:
-            try:
-                self.conn.close(noreply_wait=False)
-            except Exception:  # closing is best effort: the server may be gone already
-                return
+        """Close; a query still stuck on another thread is cut off rather than waited for."""
+        held = self.lock.acquire(timeout=0.1)
+        if not held:
+            self._shutdown()
+            held = self.lock.acquire(timeout=self.query_timeout)
+        try:
+            self.conn.close(noreply_wait=False)
+        except Exception:  # closing is best effort: the server may be gone already
+            pass
+        finally:
+            if held:
+                self.lock.release()
 
 
 def connect(address: RethinkAddress, user: str, password: str, timeout: float) -> RethinkClient:
@@ -244,7 +289,7 @@ def connect(address: RethinkAddress, user: str, password: str, timeout: float) -
                                target=str(address)) from None
     except ReqlError as exc:
         raise ApiError(_driver_text(exc), component=COMPONENT, target=str(address)) from None
-    return RethinkClient(conn, address, user)
+    return RethinkClient(conn, address, user, query_timeout=timeout)
 
 
 def _driver_text(exc: BaseException) -> str:

@@ -351,12 +351,23 @@ _cluster_option = click.option("--cluster", metavar="ID", default=None,
                                help="The lab cluster the fault applies to (default: the first).")
 
 
+def _check_fault_names(names: tuple[str, ...]) -> None:
+    """A typo is a usage error (exit 2) before anything changes."""
+    from mgn_verify.lab import FaultSet, UnknownFaultError, known_faults
+
+    try:
+        FaultSet(known_faults(), names)
+    except UnknownFaultError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
 @fault.command("add")
 @click.argument("names", nargs=-1, required=True, metavar="NAME...")
 @_cluster_option
 @_state_dir_option
 def fault_add(names: tuple[str, ...], cluster: str | None, state_dir: Path | None) -> None:
-    """Inject faults into the running lab."""
+    """Inject faults into the running lab (all of them, or none when a name is unknown)."""
+    _check_fault_names(names)
     reply: dict[str, Any] = {}
     for name in names:
         reply = _control(state_dir, "inject", name, cluster)
@@ -372,6 +383,7 @@ def fault_clear(names: tuple[str, ...], clear_all: bool, cluster: str | None, st
     """Clear faults of the running lab (NAME..., or --all)."""
     if not names and not clear_all:
         raise click.UsageError("name the faults to clear, or pass --all")
+    _check_fault_names(names)
     reply: dict[str, Any] = _control(state_dir, "clear_all") if clear_all else {}
     for name in names:
         reply = _control(state_dir, "clear", name, cluster)

@@ -48,8 +48,10 @@ def _handle(lab: Lab, message: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "error": f"unknown op {op!r}"}
     try:
         actions[str(op)]()
-    except (ValueError, TypeError, KeyError) as exc:
-        return {"ok": False, "error": str(exc).strip("'\"")}
+    except KeyError as exc:  # str(KeyError) quotes its message
+        return {"ok": False, "error": str(exc.args[0]) if exc.args else "KeyError"}
+    except (ValueError, TypeError) as exc:
+        return {"ok": False, "error": str(exc)}
     return {"ok": True, "faults": sorted(lab.faults), "known": sorted(lab.known_faults)}
 
 

@@ -293,3 +293,17 @@ def test_connect_registers_the_token_file_as_secret_and_closes(lab: Lab, tmp_pat
         assert lab.kube_token not in config.redactor.text(f"token {lab.kube_token}")
     finally:
         kube.close(conn)
+
+
+def test_daemonsets_scheduled_nowhere_are_fine_and_names_match_whole_words() -> None:
+    from mgn_verify.checks._kube_platform import _named, daemonset_problem
+
+    def ds(name: str, desired: int, ready: int) -> dict[str, object]:
+        return {"metadata": {"name": name, "namespace": "kube-system"},
+                "status": {"desiredNumberScheduled": desired, "numberReady": ready}}
+
+    assert daemonset_problem(ds("calico-node-windows", 0, 0)) is None  # no Windows node: nothing to run
+    assert daemonset_problem(ds("calico-node", 3, 3)) is None
+    assert daemonset_problem(ds("calico-node", 3, 1)) == "kube-system/calico-node: 1/3 pods ready"
+    assert _named("calico-node-windows", "calico-node") and _named("kube-flannel-ds", "kube-flannel")
+    assert not _named("calico-nodes", "calico-node")

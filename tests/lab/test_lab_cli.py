@@ -218,10 +218,12 @@ def test_fault_add_clear_list_on_a_running_lab(state_dir: Path) -> None:
         assert listed["active"] == ["rethinkdb.down"] and "kubernetes.slow" in listed["known"]
         assert "rethinkdb.down" in run_lab("status", "--state-dir", str(state_dir)).stdout
 
-        typo = run_lab("fault", "add", "rethinkdb.dwon", "--state-dir", str(state_dir))
-        assert typo.returncode == 1
+        typo = run_lab("fault", "add", "kubernetes.down", "rethinkdb.dwon", "--state-dir", str(state_dir))
+        assert typo.returncode == 2  # a usage error, and nothing was applied
         assert "unknown fault 'rethinkdb.dwon' (did you mean 'rethinkdb.down'?)" in typo.stderr
         assert "Traceback" not in typo.stderr
+        after = json.loads(run_lab("fault", "list", "--json", "--state-dir", str(state_dir)).stdout)
+        assert after["active"] == ["rethinkdb.down"]
 
         assert run_lab("fault", "clear", "--state-dir", str(state_dir)).returncode == 2
         cleared = run_lab("fault", "clear", "--all", "--state-dir", str(state_dir))
