@@ -34,6 +34,7 @@ __all__ = [
     "local_cluster_targets",
     "not_found",
     "per_cluster",
+    "register_per_cluster",
     "wants_discovery",
 ]
 
@@ -93,7 +94,7 @@ def _rethink(config: Config, overrides: dict[str, Any], *, inherit: bool = True,
     except (TypeError, ValueError):
         port = 0
     if not 0 < port < 65536:
-        source = config.source("clusters" if where.startswith("clusters") else "rethinkdb.port")
+        source = _origin(config, "clusters" if where.startswith("clusters") else "rethinkdb.port")
         raise ConfigError(f"expected a port number (1-65535), got {merged.get('port')!r}", key=f"{where}.port",
                           source=source)
     return RethinkTarget(
@@ -101,6 +102,16 @@ def _rethink(config: Config, overrides: dict[str, Any], *, inherit: bool = True,
         user=str(merged.get("user") or "admin"), password=str(merged.get("password") or ""),
         service=str(merged.get("service") or "rethinkdb"), namespace=str(merged.get("namespace") or "default"),
     )
+
+
+def _origin(config: Config, key: str) -> str:
+    """Where a value came from, worded as the loader's own errors word it."""
+    source = config.source(key)
+    if source.startswith("file:"):
+        return source[len("file:"):]
+    if source.startswith("env:"):
+        return f"environment {source[len('env:'):]}"
+    return {"cli": "command line"}.get(source, source)
 
 
 def _default(config: Config, key: str, fallback: Any) -> Any:
@@ -118,26 +129,26 @@ def _from_entry(config: Config, entry: object, index: int, inherit: bool) -> Clu
     where = f"clusters[{index}]"
     if not isinstance(entry, dict) or not str(entry.get("id") or "").strip():
         raise ConfigError(f"must be an id or a mapping with an 'id', not {entry!r}", key=where,
-                          source=config.source("clusters"))
+                          source=_origin(config, "clusters"))
     rethinkdb = entry.get("rethinkdb") or {}
     if not isinstance(rethinkdb, dict):
-        raise ConfigError("must be a mapping", key=f"{where}.rethinkdb", source=config.source("clusters"))
+        raise ConfigError("must be a mapping", key=f"{where}.rethinkdb", source=_origin(config, "clusters"))
     unknown = sorted(set(rethinkdb) - set(_RETHINK_KEYS))
     if unknown:
         raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(_RETHINK_KEYS)})",
-                          key=f"{where}.rethinkdb", source=config.source("clusters"))
+                          key=f"{where}.rethinkdb", source=_origin(config, "clusters"))
     password = rethinkdb.get("password")
     if password:
         config.mark_secret(password)  # a per-cluster password is as secret as rethinkdb.password
     for key in ("kubeconfig", "context"):
         if entry.get(key) is not None and not isinstance(entry[key], str):
             raise ConfigError(f"expected a string, got {type(entry[key]).__name__}", key=f"{where}.{key}",
-                              source=config.source("clusters"))
+                              source=_origin(config, "clusters"))
     extra = sorted(set(entry) - {"id", "kubeconfig", "context", "rethinkdb"})
     if extra:
         close = difflib.get_close_matches(extra[0], ["kubeconfig", "context", "rethinkdb"], n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ConfigError(f"unknown key {extra[0]!r}{hint}", key=where, source=config.source("clusters"))
+        raise ConfigError(f"unknown key {extra[0]!r}{hint}", key=where, source=_origin(config, "clusters"))
     own = str(entry["kubeconfig"]) if entry.get("kubeconfig") else None
     kubeconfig = own or (config["kubernetes.kubeconfig"] if inherit else None)
     context = entry.get("context") or (config["kubernetes.context"] if inherit else None)
@@ -166,7 +177,7 @@ def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_onl
         for i, target in enumerate(targets):
             if target.id in seen:
                 raise ConfigError(f"cluster id {target.id!r} is listed twice (also clusters[{seen[target.id]}])",
-                                  key=f"clusters[{i}]", source=config.source("clusters"))
+                                  key=f"clusters[{i}]", source=_origin(config, "clusters"))
             seen[target.id] = i
     else:
         targets = [ClusterTarget(
@@ -253,6 +264,14 @@ def local_cluster_targets(config: Config, selection: Sequence[str]) -> list[Clus
     what the ``kubernetes`` and ``rethinkdb`` layers verify. ``--cluster`` may still name a
     discovered cluster (it narrows these to none)."""
     return cluster_targets(config, discovered_cluster_ids(config, selection), local_only=True)
+
+
+def register_per_cluster(registry: Any, checks: Iterable[Callable[..., Any]], targets: Iterable[ClusterTarget]
+                         ) -> None:
+    """Add each check once per cluster of ``targets`` (the body of a layer's ``mgn_register_checks``)."""
+    ids = [t.id for t in targets]
+    for func in checks:
+        registry.add_check(per_cluster(func, ids))
 
 
 def discovered_cluster_ids(config: Config, selection: Sequence[str]) -> list[str]:

@@ -22,7 +22,7 @@ from mgn_verify._exceptions import ClientError
 from mgn_verify.config import SettingsRegistry
 
 from . import _gn_cluster
-from ._clusters import cluster_targets, discovered_cluster_ids, not_found, per_cluster
+from ._clusters import cluster_targets, discovered_cluster_ids, not_found, register_per_cluster
 
 if TYPE_CHECKING:
     from mgn_verify.clients.hostapp import HostAppClient
@@ -48,9 +48,8 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config, selection: list[str]) -> None:
-    ids = [t.id for t in cluster_targets(config, discovered_cluster_ids(config, selection))]
-    for func in _gn_cluster.CHECKS:
-        registry.add_check(per_cluster(func, ids))
+    register_per_cluster(registry, _gn_cluster.CHECKS,
+                         cluster_targets(config, discovered_cluster_ids(config, selection)))
 
 
 @fixture

@@ -16,7 +16,7 @@ from typing import Any
 from mgn_verify import Config, Registry, fixture, hookimpl
 from mgn_verify.config import SettingsRegistry
 
-from ._clusters import local_cluster_targets, per_cluster
+from ._clusters import local_cluster_targets, register_per_cluster
 from ._kube_access import ACCESS_CHECKS
 from ._kube_api import API_CHECKS
 from ._kube_common import KubePool
@@ -79,6 +79,4 @@ def kube_clusters(config: Config, plan: object) -> Iterator[KubePool]:
 
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config, selection: list[str]) -> None:
-    ids = [t.id for t in local_cluster_targets(config, selection)]
-    for func in CLUSTER_CHECKS:
-        registry.add_check(per_cluster(func, ids))
+    register_per_cluster(registry, CLUSTER_CHECKS, local_cluster_targets(config, selection))

@@ -16,7 +16,7 @@ from typing import Any
 from mgn_verify import Config, Registry, fixture, hookimpl
 from mgn_verify.config import SettingsRegistry
 
-from ._clusters import local_cluster_targets, per_cluster
+from ._clusters import local_cluster_targets, register_per_cluster
 from ._rdb_common import RethinkPool
 from ._rdb_conn import CONN_CHECKS
 from ._rdb_health import HEALTH_CHECKS
@@ -52,9 +52,6 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 def rethinkdb_clusters(config: Config, plan: object) -> Iterator[RethinkPool]:
     """One RethinkDB connection per cluster for the run, closed at the end."""
     selection = list(getattr(plan, "selection", None) or ())
-    port = int(config["rethinkdb.port"])
-    if not 0 < port < 65536:
-        raise ValueError(f"rethinkdb.port must be a TCP port (1-65535), not {port}")
     pool = RethinkPool(config, local_cluster_targets(config, selection),
                        timeout=float(config["rethinkdb.timeout"]))
     try:
@@ -65,6 +62,4 @@ def rethinkdb_clusters(config: Config, plan: object) -> Iterator[RethinkPool]:
 
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config, selection: list[str]) -> None:
-    ids = [t.id for t in local_cluster_targets(config, selection)]
-    for func in CLUSTER_CHECKS:
-        registry.add_check(per_cluster(func, ids))
+    register_per_cluster(registry, CLUSTER_CHECKS, local_cluster_targets(config, selection))

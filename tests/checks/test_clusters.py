@@ -139,3 +139,9 @@ def test_a_cluster_entry_names_its_own_kubeconfig_setting() -> None:
     a, b = cluster_targets(config)
     assert kubeconfig_candidates(a, {"KUBECONFIG": "/x"}) == []  # not the default cluster's places
     assert kubeconfig_candidates(b, {}) == [(Path("/b.yaml"), "clusters[1].kubeconfig")]
+
+
+def test_an_out_of_range_top_level_port_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"command line, key 'rethinkdb.port': expected a port number \(1-65535\), "
+                                          r"got 99999"):
+        cluster_targets(make_config({"rethinkdb.port": 99999}))
