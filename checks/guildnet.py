@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from mgn_verify import Config, Registry, check, fixture, hookimpl, skip, warn
+from mgn_verify import Config, Registry, RunPlan, check, fixture, hookimpl, skip, warn
 from mgn_verify._exceptions import ClientError
 from mgn_verify.config import SettingsRegistry
 
@@ -65,10 +65,9 @@ def guildnet_hostapp(config: Config) -> Iterator[HostAppClient]:
 
 
 @fixture
-def guildnet_origins(config: Config, plan: Any) -> dict[str, str]:
+def guildnet_origins(config: Config, plan: RunPlan) -> dict[str, str]:
     """Where each cluster to verify came from: ``config``, ``defaults`` or ``hostapp``."""
-    selection = list(getattr(plan, "selection", None) or ())
-    return {t.id: t.origin for t in cluster_targets(config, discovered_cluster_ids(config, selection))}
+    return {t.id: t.origin for t in cluster_targets(config, discovered_cluster_ids(config, plan.selection))}
 
 
 def _ca_text(config: Config) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mgn_verify import Config, Registry, fixture, hookimpl
+from mgn_verify import Config, Registry, RunPlan, fixture, hookimpl
 from mgn_verify.config import SettingsRegistry
 
 from ._clusters import local_cluster_targets, register_per_cluster
@@ -67,10 +67,9 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 
 
 @fixture
-def kube_clusters(config: Config, plan: object) -> Iterator[KubePool]:
+def kube_clusters(config: Config, plan: RunPlan) -> Iterator[KubePool]:
     """One Kubernetes connection per cluster for the run, closed at the end."""
-    selection = list(getattr(plan, "selection", None) or ())
-    pool = KubePool(config, local_cluster_targets(config, selection))
+    pool = KubePool(config, local_cluster_targets(config, plan.selection))
     try:
         yield pool
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from mgn_verify import Config, Registry, fixture, hookimpl
+from mgn_verify import Config, Registry, RunPlan, fixture, hookimpl
 from mgn_verify.config import SettingsRegistry
 
 from ._clusters import local_cluster_targets, register_per_cluster
@@ -49,10 +49,9 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 
 
 @fixture
-def rethinkdb_clusters(config: Config, plan: object) -> Iterator[RethinkPool]:
+def rethinkdb_clusters(config: Config, plan: RunPlan) -> Iterator[RethinkPool]:
     """One RethinkDB connection per cluster for the run, closed at the end."""
-    selection = list(getattr(plan, "selection", None) or ())
-    pool = RethinkPool(config, local_cluster_targets(config, selection),
+    pool = RethinkPool(config, local_cluster_targets(config, plan.selection),
                        timeout=float(config["rethinkdb.timeout"]))
     try:
         yield pool
