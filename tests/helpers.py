@@ -1,0 +1,31 @@
+"""Shared test helpers, importable from any test as ``from tests.helpers import ...``
+(pyproject sets ``pythonpath = ["."]``, so plain ``pytest`` and ``python -m pytest`` both work)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+JUNIT_XSD = REPO.parent / "shared" / "schemas" / "junit-10.xsd"
+REPORT_SCHEMA = REPO / "reports" / "schema" / "report-v1.json"
+# Only our test checks: the built-in layers are blocked, no config file is read.
+ISOLATED = [arg for layer in ("system", "network", "kubernetes", "tailscale", "rethinkdb", "guildnet")
+            for arg in ("-p", f"no:{layer}")]
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+    report: dict[str, Any] | None
+
+    @property
+    def statuses(self) -> dict[str, str]:
+        return {r["id"]: r["status"] for r in (self.report or {}).get("results", [])}
+
+    def result(self, check_id: str) -> dict[str, Any]:
+        assert self.report is not None, self.stderr
+        return next(r for r in self.report["results"] if r["id"] == check_id)
