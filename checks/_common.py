@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import glob
 import platform
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from mgn_verify import Config, check, skip, warn
+from mgn_verify._marks import get_marks
 
-__all__ = ["KUBEADM_PORTS", "exact", "existing", "linux_only", "node_requirement", "nothing_configured", "system_role"]
+__all__ = [
+    "KUBEADM_PORTS",
+    "existing",
+    "linux_only",
+    "module_checks",
+    "node_requirement",
+    "nothing_configured",
+    "system_role",
+]
 
 #: The ports kubeadm's control plane and kubelet bind: only a node needs them (free, let in).
 KUBEADM_PORTS = (6443, 10250, 10257, 10259, 2379, 2380)
@@ -33,11 +42,15 @@ def node_requirement(config: Config, ok: bool, message: str) -> None:
     warn(f"{message} (required on Kubernetes nodes; this host has system.role={role})")
 
 
-def exact(check_id: str) -> str:
-    """A ``requires`` entry that matches ``check_id`` literally. The framework treats any entry
-    containing ``[`` as a glob, so a parametrized id such as ``network.tcp.connect[h:1]`` must
-    have its brackets escaped to match itself (see the report: framework issue)."""
-    return glob.escape(check_id)
+def module_checks(*modules: ModuleType) -> tuple[Callable[..., Any], ...]:
+    """The ``@check`` functions defined at the top level of ``modules``, in definition order: what a
+    layer registers from its helper modules, so a new ``@check`` there needs no hand-kept list."""
+    return tuple(
+        obj
+        for module in modules
+        for obj in vars(module).values()
+        if callable(obj) and getattr(obj, "__module__", None) == module.__name__ and get_marks(obj, "check")
+    )
 
 
 def system_role(config: Config) -> str:

@@ -13,12 +13,10 @@ from typing import TYPE_CHECKING
 from mgn_verify import check, skip, warn
 from mgn_verify._exceptions import ClientError
 
-from ._gn_smoke import check_smoke_test
-
 if TYPE_CHECKING:
     from mgn_verify.clients.hostapp import HostAppClient
 
-__all__ = ["ACTIONS", "CHECKS"]
+__all__ = ["ACTIONS"]
 
 ATTACH = "attach a kubeconfig: mgn cluster bootstrap --kubeconfig PATH"
 #: What the Host App's ``recommendedAction`` means, as a command or a step.
@@ -144,6 +142,3 @@ def check_db_health(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, 
     assert health.ok, (f"RethinkDB {health.status} for cluster {cluster!r}"
                        f"{' at ' + health.addr if health.addr else ''}: {health.error or 'no detail given'}")
     return {"message": f"RethinkDB ok at {health.addr or 'an undisclosed address'}", **details}
-
-
-CHECKS = (check_registered, check_health, check_status, check_db_health, check_smoke_test)

@@ -7,14 +7,13 @@ workspace operator use (guildnet-host-app.md §2.9, §3.3) and lists the missing
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from mgn_verify import Config, check
 
 from ._kube_common import KubePool, in_parallel
 
-__all__ = ["ACCESS_CHECKS", "Access", "guildnet_access", "reads"]
+__all__ = ["Access", "guildnet_access", "reads"]
 
 
 class Access(NamedTuple):
@@ -113,6 +112,3 @@ def check_rbac(cluster: str, kube_clusters: KubePool, config: Config) -> dict[st
     assert not missing, (f"kubeconfig user {conn.user!r} lacks {len(missing)} of {len(wanted)} permissions "
                          f"GuildNet needs: {', '.join(missing)}")
     return {"message": f"all {len(wanted)} permissions GuildNet needs are granted to {conn.user!r}"}
-
-
-ACCESS_CHECKS: list[Callable[..., Any]] = [check_rbac_read, check_rbac]

@@ -14,7 +14,6 @@ import shutil
 import statistics
 import subprocess
 import time
-from collections.abc import Callable
 from typing import Any
 
 from mgn_verify import Config, check, warn
@@ -23,7 +22,7 @@ from mgn_verify._exceptions import ClientError, NotConfiguredError
 from ._clusters import not_found
 from ._kube_common import LAYER, NOT_CONFIGURED_HINT, KubePool, health, reachable
 
-__all__ = ["API_CHECKS", "minor_of"]
+__all__ = ["minor_of"]
 
 _VERSION = re.compile(r"v?(\d+)\.(\d+)")
 
@@ -245,7 +244,3 @@ def check_skew(cluster: str, kube_clusters: KubePool, config: Config) -> dict[st
         warn("; ".join(problems))
     said = f"{source} ({client[0]}.{client[1]})" if client else source
     return {"message": f"server {git_version}; client: {said}; kubelets within policy"}
-
-
-API_CHECKS: list[Callable[..., Any]] = [
-    check_config, check_reachable, check_livez, check_readyz, check_latency, check_version, check_skew]

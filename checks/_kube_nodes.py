@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -10,7 +9,7 @@ from mgn_verify import Config, check, warn
 
 from ._kube_common import KubePool, gib, list_json, quantity, read_json
 
-__all__ = ["NODE_CHECKS", "detect_distribution"]
+__all__ = ["detect_distribution"]
 
 _PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure", "NetworkUnavailable")
 _READ = "kubernetes.rbac.read[{cluster}]"
@@ -159,6 +158,3 @@ def check_distribution(cluster: str, kube_clusters: KubePool, config: Config) ->
     if name not in supported:
         warn(f"{summary}: not in kubernetes.distributions ({', '.join(supported)})")
     return {"message": summary, "distribution": name}
-
-
-NODE_CHECKS: list[Callable[..., Any]] = [check_nodes_ready, check_nodes_resources, check_distribution]

@@ -3,7 +3,6 @@ provider, the GuildNet CRDs and the workspace operator."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from mgn_verify import Config, check, skip, warn
@@ -11,7 +10,7 @@ from mgn_verify._exceptions import ApiError
 
 from ._kube_common import KubePool, condition, list_json, names, read_json
 
-__all__ = ["PLATFORM_CHECKS", "daemonset_problem", "deployment_problem"]
+__all__ = ["daemonset_problem", "deployment_problem"]
 
 _READ = "kubernetes.rbac.read[{cluster}]"
 _DEFAULT_CLASS = ("storageclass.kubernetes.io/is-default-class", "storageclass.beta.kubernetes.io/is-default-class")
@@ -243,7 +242,3 @@ def check_operator(cluster: str, kube_clusters: KubePool, config: Config) -> dic
     image = (((dep.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers", [{}])[0].get("image")
     return {"message": f"{namespace}/{name} ready ({(dep.get('status') or {}).get('readyReplicas')} replica(s), "
                        f"image {image})"}
-
-
-PLATFORM_CHECKS: list[Callable[..., Any]] = [
-    check_dns, check_network, check_default_storage_class, check_loadbalancer, check_crds, check_operator]

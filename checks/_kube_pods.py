@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
 from typing import Any
 
 from mgn_verify import Config, check, warn
 
 from ._kube_common import KubePool, condition, in_parallel, list_json
 
-__all__ = ["POD_CHECKS", "pod_problem"]
+__all__ = ["pod_problem"]
 
 _READ = "kubernetes.rbac.read[{cluster}]"
 #: Waiting reasons that mean the container will not start by itself.
@@ -114,6 +113,3 @@ def check_warning_events(cluster: str, kube_clusters: KubePool, config: Config) 
         more = f" and {len(seen) - 10} more" if len(seen) > 10 else ""
         warn(f"{len(seen)} Warning event group(s) in the last {window / 60:.0f} min: {'; '.join(shown)}{more}")
     return {"message": f"no Warning events in the last {window / 60:.0f} min in {', '.join(namespaces)}"}
-
-
-POD_CHECKS: list[Callable[..., Any]] = [check_platform_pods, check_warning_events]

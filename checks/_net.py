@@ -142,14 +142,20 @@ _H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x
 
 
 def http2_probe(path: str, timeout: float) -> str:
-    """Connect to a unix socket and check an HTTP/2 (gRPC) server answers; raises OSError."""
+    """Connect to a unix socket and check an HTTP/2 (gRPC) server answers within ``timeout`` in
+    all (a runtime trickling its frame byte by byte does not get ``timeout`` per byte); raises OSError."""
+    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
         sock.sendall(_H2_PREFACE)
         head = b""
         while len(head) < 9:
-            chunk = sock.recv(9 - len(head))
+            try:
+                sock.settimeout(max(deadline - time.monotonic(), 1e-6))
+                chunk = sock.recv(9 - len(head))
+            except TimeoutError:
+                raise TimeoutError(f"no complete HTTP/2 SETTINGS frame within {timeout:g} s") from None
             if not chunk:
                 raise OSError("the runtime closed the connection without an HTTP/2 SETTINGS frame")
             head += chunk

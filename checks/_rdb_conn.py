@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from typing import Any
 
 from mgn_verify import Config, check, warn
@@ -20,7 +19,7 @@ from mgn_verify._exceptions import AuthError, ClientError
 from ._clusters import not_found
 from ._rdb_common import AUTH, LAYER, REACHABLE, RethinkPool
 
-__all__ = ["CONN_CHECKS", "parse_version"]
+__all__ = ["parse_version"]
 
 _VERSION = re.compile(r"(\d+)\.(\d+)(?:\.(\d+))?")
 NOT_FOUND_HINT = "set rethinkdb.host (or rethinkdb.service/rethinkdb.namespace of the cluster's Service)"
@@ -155,7 +154,3 @@ def check_latency(cluster: str, rethinkdb_clusters: RethinkPool, config: Config)
         warn(f"a trivial query took {best * 1000:.0f} ms at best of {len(samples)} "
              f"(rethinkdb.latency_warn: {limit * 1000:.0f} ms)")
     return {"message": f"a trivial query takes {best * 1000:.1f} ms", **details}
-
-
-CONN_CHECKS: list[Callable[..., Any]] = [check_reachable, check_auth, check_admin_password, check_version,
-                                         check_latency]

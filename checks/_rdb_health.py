@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 from mgn_verify import Config, check, skip, warn
 
 from ._rdb_common import AUTH, ISSUES, RethinkPool, guildnet_databases
 
-__all__ = ["HEALTH_CHECKS"]
+__all__: list[str] = []
 
 
 @check(
@@ -194,7 +193,3 @@ def check_write_test(cluster: str, rethinkdb_clusters: RethinkPool, config: Conf
     took = time.perf_counter() - started
     return {"message": f"wrote, read back and deleted a document in {where} ({took * 1000:.0f} ms)",
             "table": where, "created": created}
-
-
-HEALTH_CHECKS: list[Callable[..., Any]] = [check_issues, check_servers, check_tables_ready, check_tables_replicas,
-                                           check_write_test]

@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from mgn_verify import Config, check, parametrize, warn
 
 from ._common import nothing_configured
-from ._tls import _verify_failure, fetch_certificate, ssl_context
+from ._http import GuardedClient, HttpFailure, shown_url
+from ._tls import _verify_failure, fetch_certificate
 
 if TYPE_CHECKING:
     import httpx
@@ -140,8 +141,6 @@ def _transport_failure(exc: Exception, url: str, timeout: float, what: str) -> R
             return RegistryFailure("tls", f"TLS failure talking to {what} {where}: handshake failed ({item.reason})")
     if isinstance(exc, httpx.ConnectTimeout):
         return RegistryFailure("unreachable", f"{what} {where} unreachable: no answer within {timeout:g} s")
-    if isinstance(exc, httpx.TimeoutException):
-        return RegistryFailure("unreachable", f"{what} {where} sent no response within {timeout:g} s")
     for item in chain:
         if isinstance(item, ConnectionRefusedError):
             return RegistryFailure("unreachable", f"{what} {where} unreachable: connection refused")
@@ -150,13 +149,23 @@ def _transport_failure(exc: Exception, url: str, timeout: float, what: str) -> R
     return RegistryFailure("unreachable", f"{what} {where} unreachable: {exc}")
 
 
-def _get(client: httpx.Client, url: str, timeout: float, what: str, **kwargs: Any) -> httpx.Response:
+def _get(client: GuardedClient, url: str, what: str, **kwargs: Any) -> httpx.Response:
+    """One complete GET within ``network.timeout`` (redirects included, never to plain http)."""
     import httpx
 
     try:
         return client.get(url, **kwargs)
+    except HttpFailure as exc:
+        if exc.kind == "downgrade":
+            raise RegistryFailure("tls", str(exc)) from None
+        if exc.kind == "timeout":
+            where, limit = urlsplit(url).netloc, client.timeout
+            raise RegistryFailure(
+                "unreachable", f"{what} {where} sent no complete response within {limit:g} s{exc.detail}"
+            ) from None
+        raise RegistryFailure("error", f"{what}: {exc}") from None
     except httpx.TransportError as exc:
-        raise _transport_failure(exc, url, timeout, what) from None
+        raise _transport_failure(exc, url, client.timeout, what) from None
 
 
 def _challenge(response: httpx.Response) -> tuple[str, dict[str, str]]:
@@ -175,17 +184,19 @@ def _errors(response: httpx.Response) -> list[tuple[str, str]]:
 
 
 def _token(
-    client: httpx.Client, params: dict[str, str], ref: ImageRef, creds: tuple[str, str] | None, config: Config
+    client: GuardedClient, params: dict[str, str], ref: ImageRef, creds: tuple[str, str] | None, config: Config
 ) -> str:
     realm = params.get("realm", "")
-    if not realm.startswith(("https://", "http://")):
+    if realm.startswith("http://"):  # the token (and any credentials) would cross the network in clear
+        raise RegistryFailure(
+            "tls", f"refusing TLS downgrade: registry {ref.host} sends token requests to {shown_url(realm)}"
+        )
+    if not realm.startswith("https://"):
         raise RegistryFailure("error", f"{ref.host} sent a Bearer challenge without a usable realm ({realm!r})")
-    if creds and realm.startswith("http://"):
-        raise RegistryFailure("auth", f"token realm {realm} is plain http: refusing to send credentials")
     query = {k: v for k, v in params.items() if k in ("service", "scope")}
     query.setdefault("scope", f"repository:{ref.repository}:pull")
     who = f"user {creds[0]!r}" if creds else "anonymous"
-    reply = _get(client, realm, config["network.timeout"], "token service", params=query, auth=creds)
+    reply = _get(client, realm, "token service", params=query, auth=creds)
     if reply.status_code in (401, 403):
         raise RegistryFailure(
             "auth",
@@ -205,30 +216,25 @@ def _token(
 
 
 def probe(config: Config, ref: ImageRef) -> tuple[httpx.Response, str]:
-    """The manifest response (200) and how access was obtained; raises RegistryFailure."""
-    import httpx
-
-    timeout = config["network.timeout"]
+    """The manifest response (200) and how access was obtained; raises RegistryFailure. Each of
+    its requests (manifest, token, retry) is complete within ``network.timeout`` or a failure."""
     creds = _credentials(config, ref)
     if creds:
         config.mark_secret(creds[1])
     url = f"https://{ref.host}/v2/{ref.repository}/manifests/{ref.reference}"
     headers = {"Accept": ACCEPT}
     access = "anonymous"
-    context = ssl_context(config["network.ca_bundle"])
-    with httpx.Client(verify=context, timeout=timeout, follow_redirects=True) as client:
-        response = _get(client, url, timeout, "registry", headers=headers)
+    with GuardedClient(config["network.ca_bundle"], config["network.timeout"]) as client:
+        response = _get(client, url, "registry", headers=headers)
         if response.status_code == 401:
             scheme, params = _challenge(response)
             if scheme == "bearer":
                 token = _token(client, params, ref, creds, config)
                 access = f"bearer token ({'as ' + repr(creds[0]) if creds else 'anonymous'})"
-                response = _get(
-                    client, url, timeout, "registry", headers={**headers, "Authorization": f"Bearer {token}"}
-                )
+                response = _get(client, url, "registry", headers={**headers, "Authorization": f"Bearer {token}"})
             elif scheme == "basic" and creds:
                 access = f"basic auth as {creds[0]!r}"
-                response = _get(client, url, timeout, "registry", headers=headers, auth=creds)
+                response = _get(client, url, "registry", headers=headers, auth=creds)
     status, image = response.status_code, f"{ref} (registry {ref.host})"
     codes = _errors(response)
     said = "; ".join(f"{c}: {m}" if m else c for c, m in codes) or f"HTTP {status}"

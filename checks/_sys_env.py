@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from mgn_verify import Config, check, skip, warn
@@ -22,7 +20,7 @@ from ._net import parse_endpoint
 from ._sntp import SntpError, query
 from ._tls import describe, load_pem_certs, private_key_matches
 
-__all__ = ["CHECKS"]
+__all__: list[str] = []
 
 _OS = ["system.os.supported"]
 _TIME_DAEMONS = ("chronyd", "ntpd", "systemd-timesyncd", "openntpd", "timesyncd")
@@ -41,20 +39,20 @@ def _time_daemons(host: Host) -> list[str]:
     remediation="run an NTP client: `apt install chrony && systemctl enable --now chrony` "
     "(or `timedatectl set-ntp true`); TLS and etcd break when clocks drift",
 )
-def check_time_sync(config: Config, system_host: Host) -> str:
+def check_time_sync(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     daemons = _time_daemons(system_host)
     running = f"; {', '.join(daemons)} running" if daemons else ""
     if system_host.path("/run/systemd/timesync/synchronized").exists():
-        return "systemd-timesyncd reports the clock synchronised" + running
+        return {"message": "systemd-timesyncd reports the clock synchronised" + running}
     state = adjtimex_state()
     if state is None:
         if daemons:
-            return f"{', '.join(daemons)} running (kernel time state unreadable)"
+            return {"message": f"{', '.join(daemons)} running (kernel time state unreadable)"}
         skip("cannot read the kernel time state (adjtimex) and no NTP daemon is running")
     synced, max_error = state
     if synced:
-        return f"kernel clock synchronised (max error {max_error * 1000:.0f} ms){running}"
+        return {"message": f"kernel clock synchronised (max error {max_error * 1000:.0f} ms){running}"}
     if daemons:
         raise AssertionError(
             f"{', '.join(daemons)} running but the kernel clock is not synchronised yet (STA_UNSYNC)"
@@ -198,6 +196,3 @@ def check_certs(config: Config) -> dict[str, object]:
     if soon:
         warn(f"within {warn_days} days: " + "; ".join(soon))
     return {"message": f"{len(seen)} certificates valid for > {warn_days} days ({directory})", "certs": seen}
-
-
-CHECKS: list[Callable[..., Any]] = [check_time_sync, check_time_skew, check_proxy, check_certs]

@@ -10,7 +10,6 @@ import math
 import os
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from ._common import KUBEADM_PORTS, existing, linux_only, node_requirement, syst
 from ._host import Host
 from ._sys_facts import PortSpec, dpkg_installed, firewalld, parse_port, running_processes, ufw, unit_state
 
-__all__ = ["CHECKS", "DEFAULT_SERVICES"]
+__all__ = ["DEFAULT_SERVICES"]
 
 _OS = ["system.os.supported"]
 FSYNC_BLOCK = 2300  # bytes: the size of a typical etcd WAL entry (etcd's fio recipe uses --bs=2300)
@@ -285,6 +284,3 @@ def check_disk_fsync(config: Config) -> dict[str, object]:
         config, p99 < limit, f"fsync p99 {p99:.2f} ms >= {limit:g} ms on {where} (p50 {p50:.2f} ms{again})"
     )
     return {"message": f"fsync p99 {p99:.2f} ms, p50 {p50:.2f} ms on {where} ({samples} samples)", **details}
-
-
-CHECKS: list[Callable[..., Any]] = [check_firewall, check_services, check_packages, check_disk_fsync]

@@ -12,11 +12,11 @@ from typing import Any
 
 from mgn_verify import Config, check, parametrize, skip, warn
 
-from ._common import KUBEADM_PORTS, exact, linux_only, node_requirement, nothing_configured
+from ._common import KUBEADM_PORTS, linux_only, node_requirement, nothing_configured
 from ._host import Host
 from ._net import Listener, http2_probe
 
-__all__ = ["CHECKS", "MODULES", "ports_check"]
+__all__ = ["MODULES", "ports_check"]
 
 MODULES = ["br_netfilter", "overlay"]
 _OS = ["system.os.supported"]
@@ -86,15 +86,15 @@ def check_cgroups(config: Config, system_host: Host) -> dict[str, object]:
     remediation="`swapoff -a` and comment out swap lines in /etc/fstab, or configure kubelet for swap "
     "(failSwapOn: false, memorySwap.swapBehavior) and set system.swap_allowed=true",
 )
-def check_swap(config: Config, system_host: Host) -> str:
+def check_swap(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     swaps = system_host.swaps()
     if not swaps:
-        return "no active swap"
+        return {"message": "no active swap"}
     total_mb = sum(size for _, size in swaps) // 1024
     shown = ", ".join(dev for dev, _ in swaps)
     if config["system.swap_allowed"]:
-        return f"swap active ({shown}, {total_mb} MiB), allowed by system.swap_allowed"
+        return {"message": f"swap active ({shown}, {total_mb} MiB), allowed by system.swap_allowed"}
     raise AssertionError(
         f"swap is active ({shown}, {total_mb} MiB); kubelet refuses to start with swap "
         "unless configured for it"
@@ -109,15 +109,15 @@ def check_swap(config: Config, system_host: Host) -> str:
     "/etc/modules-load.d/k8s.conf`",
 )
 @parametrize("module", MODULES)
-def check_modules(config: Config, system_host: Host, module: str) -> str:
+def check_modules(config: Config, system_host: Host, module: str) -> dict[str, object]:
     linux_only()
     state, evidence = system_host.module_state(module)
     node_requirement(
         config, state != "missing", f"kernel module {module} is neither loaded nor loadable ({evidence})"
     )
     if state == "loadable":
-        return f"{module} not loaded yet but loadable ({evidence}); `modprobe {module}` loads it"
-    return f"{module} {state} ({evidence})"
+        return {"message": f"{module} not loaded yet but loadable ({evidence}); `modprobe {module}` loads it"}
+    return {"message": f"{module} {state} ({evidence})"}
 
 
 @check(
@@ -127,24 +127,24 @@ def check_modules(config: Config, system_host: Host, module: str) -> str:
     remediation="`sysctl -w net.ipv4.ip_forward=1` and persist: "
     "`echo net.ipv4.ip_forward=1 > /etc/sysctl.d/99-kubernetes.conf`",
 )
-def check_sysctl_ip_forward(config: Config, system_host: Host) -> str:
+def check_sysctl_ip_forward(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     value = system_host.sysctl("net.ipv4.ip_forward")
     if value is None:
         skip("/proc/sys/net/ipv4/ip_forward does not exist (no IPv4 stack)")
     node_requirement(config, value == "1", f"net.ipv4.ip_forward = {value} (pods cannot be routed)")
-    return "net.ipv4.ip_forward = 1"
+    return {"message": "net.ipv4.ip_forward = 1"}
 
 
 @check(
     id="system.sysctl.bridge",
     title="Bridged traffic goes through iptables",
     severity="critical",
-    requires=["system.os.supported", exact("system.modules[br_netfilter]")],
+    requires=["system.os.supported", "system.modules[br_netfilter]"],
     remediation="`modprobe br_netfilter && sysctl -w net.bridge.bridge-nf-call-iptables=1 "
     "net.bridge.bridge-nf-call-ip6tables=1`, persisted in /etc/sysctl.d/99-kubernetes.conf",
 )
-def check_sysctl_bridge(config: Config, system_host: Host) -> str:
+def check_sysctl_bridge(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     v4 = system_host.sysctl("net.bridge.bridge-nf-call-iptables")
     v6 = system_host.sysctl("net.bridge.bridge-nf-call-ip6tables")
@@ -161,7 +161,7 @@ def check_sysctl_bridge(config: Config, system_host: Host) -> str:
     )
     if v6 is not None and v6 != "1":
         warn(f"net.bridge.bridge-nf-call-ip6tables = {v6} (needed for IPv6 Services)")
-    return f"net.bridge.bridge-nf-call-iptables = 1, ip6tables = {v6}"
+    return {"message": f"net.bridge.bridge-nf-call-iptables = 1, ip6tables = {v6}"}
 
 
 @check(
@@ -171,7 +171,7 @@ def check_sysctl_bridge(config: Config, system_host: Host) -> str:
     remediation="install and start containerd (`systemctl enable --now containerd`) with the CRI "
     'plugin enabled (no `disabled_plugins = ["cri"]` in /etc/containerd/config.toml)',
 )
-def check_cri(config: Config, system_host: Host) -> str:
+def check_cri(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     sockets = config["system.cri_socket"]
     if not sockets:
@@ -191,7 +191,7 @@ def check_cri(config: Config, system_host: Host) -> str:
             config, False, f"{path} exists but the runtime does not answer: {exc.strerror or exc}"
         )
         raise  # unreachable: node_requirement raised
-    return f"{path}: {how}"
+    return {"message": f"{path}: {how}"}
 
 
 @check(
@@ -235,25 +235,13 @@ def ports_check(ports: list[int]) -> Callable[..., Any]:
         "move GuildNet to another port",
     )
     @parametrize("port", [int(p) for p in ports])
-    def check_port_free(config: Config, tcp_listeners: dict[int, list[Listener]], port: int) -> str:
+    def check_port_free(config: Config, tcp_listeners: dict[int, list[Listener]], port: int) -> dict[str, object]:
         held = tcp_listeners.get(port, [])
         message = "; ".join(item.describe() for item in held)
         if port in KUBEADM_PORTS:
             node_requirement(config, not held, f"port {port} in use: {message}")
         else:
             assert not held, f"port {port} in use: {message}"
-        return f"port {port} is free"
+        return {"message": f"port {port} is free"}
 
     return check_port_free
-
-
-CHECKS: list[Callable[..., Any]] = [
-    check_kernel_config,
-    check_cgroups,
-    check_swap,
-    check_modules,
-    check_sysctl_ip_forward,
-    check_sysctl_bridge,
-    check_cri,
-    check_leftovers,
-]

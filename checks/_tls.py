@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import socket
 import ssl
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -91,6 +92,23 @@ def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     return ssl.create_default_context()
 
 
+def _tls_connect(
+    address: str, port: int, server_name: str, ctx: ssl.SSLContext, deadline: float
+) -> ssl.SSLSocket:
+    """Connect and handshake within one deadline: the handshake gets only the time the connect
+    left (CPython bounds a whole handshake by the socket timeout, not each read)."""
+    raw = socket.create_connection((address, port), timeout=max(deadline - time.monotonic(), 0.001))
+    try:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        raw.settimeout(left)
+        return ctx.wrap_socket(raw, server_hostname=server_name)
+    except BaseException:
+        raw.close()
+        raise
+
+
 def fetch_certificate(address: str, port: int, server_name: str, timeout: float) -> CertInfo | None:
     """The leaf certificate the server presents, unverified (for describing failures only)."""
     from cryptography import x509
@@ -99,10 +117,7 @@ def fetch_certificate(address: str, port: int, server_name: str, timeout: float)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with (
-            socket.create_connection((address, port), timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
+        with _tls_connect(address, port, server_name, ctx, time.monotonic() + timeout) as tls:
             der = tls.getpeercert(binary_form=True)
     except (OSError, ssl.SSLError):
         return None
@@ -112,24 +127,24 @@ def fetch_certificate(address: str, port: int, server_name: str, timeout: float)
 def verify_server(
     address: str, port: int, server_name: str, ca_bundle: str | None, timeout: float
 ) -> tuple[CertInfo, str]:
-    """Handshake with full verification; returns the leaf and the TLS version."""
+    """Handshake with full verification, connect and handshake within ``timeout`` together;
+    returns the leaf and the TLS version."""
     from cryptography import x509
 
     ctx = ssl_context(ca_bundle)
+    deadline = time.monotonic() + timeout
     try:
-        with (
-            socket.create_connection((address, port), timeout=timeout) as raw,
-            ctx.wrap_socket(raw, server_hostname=server_name) as tls,
-        ):
+        with _tls_connect(address, port, server_name, ctx, deadline) as tls:
             der = tls.getpeercert(binary_form=True)
             version = tls.version() or "?"
     except ssl.SSLCertVerificationError as exc:
-        seen = fetch_certificate(address, port, server_name, timeout)
+        # Describing what was presented gets the time left (a little at least, to say something).
+        seen = fetch_certificate(address, port, server_name, max(deadline - time.monotonic(), 0.2))
         raise _verify_failure(exc, seen, server_name) from None
     except ssl.SSLError as exc:
         raise TlsFailure("handshake", f"TLS handshake failed: {exc.reason or exc}") from None
     except TimeoutError:
-        raise TlsFailure("connect", f"no TLS answer within {timeout:g} s") from None
+        raise TlsFailure("connect", f"no complete TLS handshake within {timeout:g} s") from None
     except OSError as exc:
         raise TlsFailure("connect", f"cannot connect: {exc.strerror or exc}") from None
     assert der is not None, "the server sent no certificate"

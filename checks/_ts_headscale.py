@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from mgn_verify.clients.headscale import HeadscaleClient, HeadscaleNode, HeadscaleRoute
     from mgn_verify.clients.tailscale import LocalAPIClient
 
-__all__ = ["CHECKS", "route_check"]
+__all__ = ["route_check"]
 
 
 def _fail(exc: ClientError) -> AssertionError:
@@ -136,7 +136,7 @@ def check_node_registered(headscale_api: HeadscaleClient | None,
 def route_check(routes: list[str]) -> Callable[..., Any]:
     """``headscale.route[<cidr>]`` per ``headscale.expected_routes`` entry."""
     if not routes:
-        return _no_routes
+        return _no_routes()
 
     @check(
         id="headscale.route",
@@ -172,15 +172,21 @@ def route_check(routes: list[str]) -> Callable[..., Any]:
     return parametrize("route", routes)(check_route)
 
 
-@check(
-    id="headscale.route",
-    layer=LAYER,
-    title="Expected subnet routes are advertised and approved",
-    requires="headscale.api.auth",
-    remediation="list the routes GuildNet needs (the cluster's service and pod CIDRs) in headscale.expected_routes",
-)
-def _no_routes() -> None:
-    skip("headscale.expected_routes is empty: nothing configured")
+def _no_routes() -> Callable[..., Any]:
+    """The one ``headscale.route`` check when no route is expected: it skips."""
+
+    @check(
+        id="headscale.route",
+        layer=LAYER,
+        title="Expected subnet routes are advertised and approved",
+        requires="headscale.api.auth",
+        remediation="list the routes GuildNet needs (the cluster's service and pod CIDRs) in "
+        "headscale.expected_routes",
+    )
+    def check_no_routes() -> None:
+        skip("headscale.expected_routes is empty: nothing configured")
+
+    return check_no_routes
 
 
 def _same(prefix: str, wanted: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
@@ -201,5 +207,3 @@ def _not_approved(wanted: object, advertised: list[HeadscaleRoute], known: tuple
     return (f"{wanted} is advertised by {first.node_name} (node {first.node_id}) but not approved in Headscale: "
             f"approve it with {fix}")
 
-
-CHECKS = (check_reachable, check_api_auth, check_version, check_node_registered)

@@ -21,8 +21,9 @@ from mgn_verify import Config, Registry, RunPlan, check, fixture, hookimpl, skip
 from mgn_verify._exceptions import ClientError
 from mgn_verify.config import SettingsRegistry
 
-from . import _gn_cluster
+from . import _gn_cluster, _gn_smoke
 from ._clusters import cluster_targets, discovered_cluster_ids, not_found, register_per_cluster
+from ._common import module_checks
 
 if TYPE_CHECKING:
     from mgn_verify.clients.hostapp import HostAppClient
@@ -48,7 +49,7 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config, selection: list[str]) -> None:
-    register_per_cluster(registry, _gn_cluster.CHECKS,
+    register_per_cluster(registry, module_checks(_gn_cluster, _gn_smoke),
                          cluster_targets(config, discovered_cluster_ids(config, selection)))
 
 

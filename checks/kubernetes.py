@@ -10,21 +10,18 @@ that lists objects. The ``kubernetes`` client is imported only when a check runs
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from mgn_verify import Config, Registry, RunPlan, fixture, hookimpl
 from mgn_verify.config import SettingsRegistry
 
+from . import _kube_access, _kube_api, _kube_nodes, _kube_platform, _kube_pods
 from ._clusters import local_cluster_targets, register_per_cluster
-from ._kube_access import ACCESS_CHECKS
-from ._kube_api import API_CHECKS
+from ._common import module_checks
 from ._kube_common import KubePool
-from ._kube_nodes import NODE_CHECKS
-from ._kube_platform import PLATFORM_CHECKS
-from ._kube_pods import POD_CHECKS
 
-CLUSTER_CHECKS: list[Callable[..., Any]] = [*API_CHECKS, *ACCESS_CHECKS, *NODE_CHECKS, *PLATFORM_CHECKS, *POD_CHECKS]
+#: Every @check of the helper modules, collected (no hand-kept list to forget a new one in).
+CLUSTER_CHECKS = module_checks(_kube_api, _kube_access, _kube_nodes, _kube_platform, _kube_pods)
 
 _NETWORK_DAEMONSETS = ["kube-proxy", "kube-flannel", "calico-node", "cilium", "canal", "weave-net",
                        "kube-router", "antrea-agent"]

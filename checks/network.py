@@ -22,19 +22,25 @@ from mgn_verify.config import SettingsRegistry
 
 from . import _registry_probe
 from ._cidr import TAILNET_V4, TAILNET_V6, Named, find_overlaps, parse_ranges
-from ._common import exact, linux_only, nothing_configured
+from ._common import linux_only, nothing_configured
 from ._dns import Answer, parse_resolver, probe_server, resolve
 from ._host import Host
+from ._http import GuardedClient, HttpFailure, shown_url
 from ._net import TcpFailure, host_port, parse_endpoint, tcp_connect, url_endpoint
 from ._sntp import SntpError, query
-from ._tls import TlsFailure, ssl_context, verify_server
+from ._tls import TlsFailure, verify_server
 
 
 @hookimpl
 def mgn_add_settings(settings: SettingsRegistry) -> None:
     add = settings.add
     add("network.root", "/", help="root below which /proc/net and /etc (hosts, resolv.conf) are read (tests)")
-    add("network.timeout", 3.0, help="seconds per DNS query, connect, TLS handshake, HTTP request, NTP query")
+    add(
+        "network.timeout",
+        3.0,
+        help="deadline in seconds of each DNS query, TCP connect, TLS connect+handshake, NTP query, "
+        "and of each whole HTTP request (connect, TLS, headers, body, redirects)",
+    )
     add(
         "network.dns_names",
         ["localhost", socket.gethostname()],
@@ -285,7 +291,7 @@ def _tls_check(url: str) -> Callable[..., Any]:
     @check(
         id="network.tls.certificate",
         title="TLS certificate is valid (chain, name, expiry)",
-        requires=[exact(f"network.tcp.connect[{endpoint}]")],
+        requires=[f"network.tcp.connect[{endpoint}]"],
         remediation="renew or reissue the server certificate for this host name with the full chain; "
         "for a private CA set network.ca_bundle to its PEM file",
     )
@@ -326,7 +332,7 @@ def _http_check(url: str) -> Callable[..., Any]:
     @check(
         id="network.https.get",
         title="HTTP(S) endpoint answers",
-        requires=[exact(needs)],
+        requires=[needs],
         remediation="check the service behind the URL (its logs, `curl -v URL`); a timeout names the "
         "limit: raise network.timeout for slow endpoints",
     )
@@ -337,12 +343,12 @@ def _http_check(url: str) -> Callable[..., Any]:
         timeout = config["network.timeout"]
         started = time.monotonic()
         try:
-            with httpx.Client(verify=ssl_context(config["network.ca_bundle"]), timeout=timeout) as client:
+            with GuardedClient(config["network.ca_bundle"], timeout) as client:
                 response = client.get(url)
+        except HttpFailure as exc:
+            raise AssertionError(str(exc)) from None
         except httpx.ConnectTimeout:
             raise AssertionError(f"connect to {url} timed out after {timeout:g} s") from None
-        except httpx.TimeoutException:
-            raise AssertionError(f"no response from {url} within {timeout:g} s") from None
         except httpx.RemoteProtocolError as exc:
             raise AssertionError(
                 f"{url}: the server closed the connection without a response ({exc})"
@@ -351,13 +357,20 @@ def _http_check(url: str) -> Callable[..., Any]:
             raise AssertionError(f"{url}: connection reset while reading the response ({exc})") from None
         except httpx.ConnectError as exc:
             raise AssertionError(f"cannot connect to {url}: {exc}") from None
+        except httpx.HTTPError as exc:  # e.g. a redirect to a scheme that is not http(s)
+            raise AssertionError(f"{url}: {exc}") from None
         elapsed = (time.monotonic() - started) * 1000
         status = response.status_code
-        shown = f"HTTP {status} {response.reason_phrase} in {elapsed:.0f} ms"
+        hops = [shown_url(r.request.url.join(r.headers["location"])) for r in response.history]
+        via = f" (after {len(hops)} redirect{'s' if len(hops) > 1 else ''} to {hops[-1]})" if hops else ""
+        shown = f"HTTP {status} {response.reason_phrase} in {elapsed:.0f} ms{via}"
         assert status < 500, f"{url} answered {shown}: the server is failing"
         if status >= 400:
             warn(f"{url} answered {shown} (reachable, but the request was rejected)")
-        return {"message": shown, "status": status, "elapsed_ms": round(elapsed, 1)}
+        details: dict[str, object] = {"message": shown, "status": status, "elapsed_ms": round(elapsed, 1)}
+        if hops:
+            details["redirects"] = hops
+        return details
 
     return check_https_get
 

@@ -10,18 +10,18 @@ is imported only when a check runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 from mgn_verify import Config, Registry, RunPlan, fixture, hookimpl
 from mgn_verify.config import SettingsRegistry
 
+from . import _rdb_conn, _rdb_health
 from ._clusters import local_cluster_targets, register_per_cluster
+from ._common import module_checks
 from ._rdb_common import RethinkPool
-from ._rdb_conn import CONN_CHECKS
-from ._rdb_health import HEALTH_CHECKS
 
-CLUSTER_CHECKS: list[Callable[..., Any]] = [*CONN_CHECKS, *HEALTH_CHECKS]
+#: Every @check of the helper modules, collected (no hand-kept list to forget a new one in).
+CLUSTER_CHECKS = module_checks(_rdb_conn, _rdb_health)
 
 
 @hookimpl

@@ -22,7 +22,7 @@ from mgn_verify import Config, Registry, check, fixture, hookimpl, skip, warn
 from mgn_verify.config import SettingsRegistry
 
 from . import _sys_env, _sys_extra, _sys_node
-from ._common import KUBEADM_PORTS, existing, linux_only, system_role
+from ._common import KUBEADM_PORTS, existing, linux_only, module_checks, system_role
 from ._dns import resolve
 from ._host import Host
 from ._net import Listener, listeners
@@ -180,7 +180,7 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config) -> None:
     add = registry.add_check
-    for func in (*_sys_node.CHECKS, *_sys_env.CHECKS, *_sys_extra.CHECKS):
+    for func in module_checks(_sys_node, _sys_env, _sys_extra):
         add(func)
     add(_sys_node.ports_check(config["system.ports"]))
 
@@ -203,12 +203,12 @@ def tcp_listeners() -> dict[int, list[Listener]]:
     severity="critical",
     remediation="run GuildNet on one of system.supported_os (Linux for nodes)",
 )
-def check_os_supported(config: Config, system_host: Host) -> str:
+def check_os_supported(config: Config, system_host: Host) -> dict[str, object]:
     name = platform.system()
     supported = config["system.supported_os"]
     assert name in supported, f"{name} is not supported (supported: {', '.join(supported)})"
     pretty = system_host.os_release().get("PRETTY_NAME", "")
-    return f"{name} {platform.release()}" + (f" ({pretty})" if pretty else "")
+    return {"message": f"{name} {platform.release()}" + (f" ({pretty})" if pretty else "")}
 
 
 @check(
@@ -217,11 +217,11 @@ def check_os_supported(config: Config, system_host: Host) -> str:
     requires=["system.os.supported"],
     remediation="use an amd64 (x86_64) or arm64 (aarch64) host; images exist for those only",
 )
-def check_arch(config: Config) -> str:
+def check_arch(config: Config) -> dict[str, object]:
     machine = platform.machine()
     supported = config["system.supported_arch"]
     assert machine in supported, f"{machine} is not supported (supported: {', '.join(supported)})"
-    return machine
+    return {"message": machine}
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -237,13 +237,13 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     remediation="upgrade to an LTS kernel >= system.min_kernel (5.10+ for cgroup v2, e.g. "
     "`apt install linux-image-amd64`), then reboot",
 )
-def check_kernel_version(config: Config, system_host: Host) -> str:
+def check_kernel_version(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     release = system_host.kernel_release()
     have, want = _version_tuple(release), _version_tuple(str(config["system.min_kernel"]))
     assert have, f"cannot parse kernel release {release!r}"
     assert have >= want, f"kernel {release} is older than {config['system.min_kernel']}"
-    return f"kernel {release}"
+    return {"message": f"kernel {release}"}
 
 
 @check(
@@ -252,11 +252,11 @@ def check_kernel_version(config: Config, system_host: Host) -> str:
     requires=["system.os.supported"],
     remediation="give the host more vCPUs, or lower system.min_cpus for a worker",
 )
-def check_cpu_count(config: Config) -> str:
+def check_cpu_count(config: Config) -> dict[str, object]:
     count = os.cpu_count() or 0
     minimum = config["system.min_cpus"]
     assert count >= minimum, f"{count} CPUs < {minimum} required"
-    return f"{count} CPUs"
+    return {"message": f"{count} CPUs"}
 
 
 @check(
@@ -265,13 +265,13 @@ def check_cpu_count(config: Config) -> str:
     requires=["system.os.supported"],
     remediation="add memory, or lower system.min_memory_mb for a small lab",
 )
-def check_memory_total(config: Config) -> str:
+def check_memory_total(config: Config) -> dict[str, object]:
     import psutil  # lazy: only runs that include this check pay for it
 
     total_mb = psutil.virtual_memory().total // MIB
     minimum = config["system.min_memory_mb"]
     assert total_mb >= minimum, f"{total_mb} MiB < {minimum} MiB required"
-    return f"{total_mb} MiB"
+    return {"message": f"{total_mb} MiB"}
 
 
 @check(
@@ -301,12 +301,12 @@ def check_disk_free(config: Config) -> dict[str, object]:
     title="Python is recent enough",
     remediation="install Python >= system.min_python (e.g. `apt install python3.11`)",
 )
-def check_python_version(config: Config) -> str:
+def check_python_version(config: Config) -> dict[str, object]:
     wanted = tuple(int(p) for p in str(config["system.min_python"]).split("."))
     assert sys.version_info[: len(wanted)] >= wanted, (
         f"Python {platform.python_version()} < {config['system.min_python']}"
     )
-    return f"Python {platform.python_version()}"
+    return {"message": f"Python {platform.python_version()}"}
 
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$")
@@ -320,7 +320,7 @@ _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
     remediation="set a lowercase RFC 1123 name (`hostnamectl set-hostname node-1`) and add it to "
     "/etc/hosts (`127.0.1.1 node-1`) or DNS",
 )
-def check_hostname(config: Config, system_host: Host) -> str:
+def check_hostname(config: Config, system_host: Host) -> dict[str, object]:
     name = system_host.hostname()
     assert len(name) <= 253 and _DNS1123.match(name), (
         f"hostname {name!r} is not a valid DNS-1123 name (lowercase letters, digits, '-', '.'; "
@@ -328,7 +328,7 @@ def check_hostname(config: Config, system_host: Host) -> str:
     )
     answer = resolve(name, [], config["system.timeout"], system_host)
     assert answer.ok, f"hostname {name!r} does not resolve: {answer.error}"
-    return f"{name} → {', '.join(answer.addresses)} ({answer.source})"
+    return {"message": f"{name} → {', '.join(answer.addresses)} ({answer.source})"}
 
 
 @check(
@@ -360,7 +360,7 @@ def check_binaries(config: Config) -> dict[str, object]:
     requires=["system.os.supported"],
     remediation="re-run as root: `sudo mgn verify system` (node installs write /etc and load modules)",
 )
-def check_privileges(config: Config) -> str:
+def check_privileges(config: Config) -> dict[str, object]:
     linux_only()
     needed = config["system.require_root"] or config["system.role"] == "node"
     uid = os.geteuid()
@@ -368,7 +368,7 @@ def check_privileges(config: Config) -> str:
         skip(f"root not needed for role {config['system.role']} (running as uid {uid})")
     sudo = " (sudo is available)" if shutil.which("sudo") else " and sudo is not installed"
     assert uid == 0, f"running as uid {uid}, but the install needs root{sudo}"
-    return "running as root"
+    return {"message": "running as root"}
 
 
 @check(
@@ -379,7 +379,7 @@ def check_privileges(config: Config) -> str:
     remediation="raise it: `ulimit -n 1048576`, or LimitNOFILE=1048576 in the containerd/kubelet unit, "
     "or `* - nofile 1048576` in /etc/security/limits.conf",
 )
-def check_limits_nofile(config: Config, system_host: Host) -> str:
+def check_limits_nofile(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     minimum = config["system.min_nofile"]
@@ -388,7 +388,7 @@ def check_limits_nofile(config: Config, system_host: Host) -> str:
     assert soft == resource.RLIM_INFINITY or soft >= minimum, (
         f"open-files limit {shown} < {minimum} (hard {hard}, fs.file-max {file_max})"
     )
-    return f"open-files limit {shown} (fs.file-max {file_max})"
+    return {"message": f"open-files limit {shown} (fs.file-max {file_max})"}
 
 
 @check(
@@ -399,7 +399,7 @@ def check_limits_nofile(config: Config, system_host: Host) -> str:
     remediation="`sysctl -w fs.inotify.max_user_watches=524288 fs.inotify.max_user_instances=512` "
     "and persist it in /etc/sysctl.d/99-guildnet.conf",
 )
-def check_limits_inotify(config: Config, system_host: Host) -> str:
+def check_limits_inotify(config: Config, system_host: Host) -> dict[str, object]:
     linux_only()
     wanted = {
         "fs.inotify.max_user_watches": config["system.min_inotify_watches"],
@@ -410,4 +410,4 @@ def check_limits_inotify(config: Config, system_host: Host) -> str:
         skip("no /proc/sys/fs/inotify (kernel without inotify?)")
     low = [f"{k}={have[k]} < {v}" for k, v in wanted.items() if have[k] is not None and int(have[k] or 0) < v]
     assert not low, "; ".join(low)
-    return ", ".join(f"{k}={v}" for k, v in have.items())
+    return {"message": ", ".join(f"{k}={v}" for k, v in have.items())}

@@ -27,6 +27,7 @@ from mgn_verify.config import SettingsRegistry
 
 from . import _ts_headscale, _ts_peers
 from ._clusters import not_found
+from ._common import module_checks
 from ._ts_common import LAYER, ago, login_server, register_key, status_of
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
 
 @hookimpl
 def mgn_register_checks(registry: Registry, config: Config) -> None:
-    for func in _ts_headscale.CHECKS:
+    for func in module_checks(_ts_headscale):
         registry.add_check(func)
     registry.add_check(_ts_headscale.route_check(list(dict.fromkeys(config["headscale.expected_routes"]))))
     for func in _ts_peers.peer_checks(list(dict.fromkeys(config["tailscale.expected_peers"]))):

@@ -106,6 +106,12 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     from ._report import (
         RunReport as RunReport,
     )
+    from ._reporting import (
+        ReporterContext as ReporterContext,
+    )
+    from ._reporting import (
+        ReporterRegistry as ReporterRegistry,
+    )
     from .config import (
         Config as Config,
     )
@@ -117,12 +123,6 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     )
     from .hookspecs import (
         hookspec as hookspec,
-    )
-    from .reporters import (
-        ReporterContext as ReporterContext,
-    )
-    from .reporters import (
-        ReporterRegistry as ReporterRegistry,
     )
 
 _EXPORTS = {
@@ -138,7 +138,7 @@ _EXPORTS = {
     "._report": ("RunPlan", "RunReport"),
     ".config": ("Config", "SettingsRegistry"),
     ".hookspecs": ("hookimpl", "hookspec"),
-    ".reporters": ("ReporterContext", "ReporterRegistry"),
+    "._reporting": ("ReporterContext", "ReporterRegistry"),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

@@ -70,6 +70,7 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
     opts = {**_DEFAULTS, **(marks[-1].kwargs if marks else {})}
     module = (getattr(func, "__module__", None) or "checks").rsplit(".", 1)[-1]
     base_id = opts["id"] or f"{_strip(module)}.{_strip(func.__name__)}"
+    _reject_generator(base_id, func)
     doc = inspect.getdoc(func) or ""
     title = opts["title"] or (doc.splitlines()[0] if doc else base_id)
     argnames = _required_args(func)
@@ -97,6 +98,15 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
         specs.append(CheckSpec(id=f"{base_id}[{target}]", argnames=fixtures, params=params,
                                target=target, **{**common, "requires": requires}))
     return specs
+
+
+def _reject_generator(check_id: str, func: Callable[..., Any]) -> None:
+    """Calling a generator function runs none of its body: such a check would always pass."""
+    kind = ("an async generator function" if inspect.isasyncgenfunction(func)
+            else "a generator function" if inspect.isgeneratorfunction(func) else None)
+    if kind:
+        raise ValueError(f"check {check_id!r} is {kind} (it yields): a check returns; "
+                         "put setup/teardown in a @fixture")
 
 
 def _instance_requires(check_id: str, requires: tuple[str, ...], params: dict[str, Any]) -> tuple[str, ...]:

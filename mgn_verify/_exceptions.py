@@ -92,7 +92,9 @@ class UnknownDependencyError(RegistryError):
 
 class DependencyCycleError(RegistryError):
     def __init__(self, cycle: list[str]) -> None:
-        super().__init__("dependency cycle: " + " -> ".join(cycle))
+        self_loop = len(cycle) == 2 and cycle[0] == cycle[1]
+        super().__init__(f"dependency cycle: {cycle[0]} requires itself" if self_loop
+                         else "dependency cycle: " + " -> ".join(cycle))
         self.cycle = cycle
 
 

@@ -26,17 +26,23 @@ class ExitCode(enum.IntEnum):
 _MEANINGS = {
     ExitCode.OK: "nothing failed or errored (warnings allowed)",
     ExitCode.FAILED: "at least one check failed",
-    ExitCode.USAGE_ERROR: "usage, configuration, plugin or report-writing error",
+    ExitCode.USAGE_ERROR: "usage, configuration, plugin or report-writing error, or a framework error "
+                          "during the run (summary.errors)",
     ExitCode.CHECK_ERRORS: "no check failed, but at least one could not verify (error)",
     ExitCode.WARNINGS: "only warnings, and --strict was given",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C or SIGTERM)",
 }
 
 
-def exit_code_for(results: Iterable[Result], *, strict: bool = False, interrupted: bool = False) -> ExitCode:
-    """``fail`` dominates ``error``, which dominates warnings; info-severity warnings never count."""
+def exit_code_for(results: Iterable[Result], *, strict: bool = False, interrupted: bool = False,
+                  framework_errors: bool = False) -> ExitCode:
+    """An interruption dominates; then a framework error (``summary.errors``: the report may
+    be incomplete or the environment left dirty, so a run with one never exits 0); then
+    ``fail``, ``error`` and warnings. Info-severity warnings never count."""
     if interrupted:
         return ExitCode.INTERRUPTED
+    if framework_errors:
+        return ExitCode.USAGE_ERROR
     statuses = {r.status for r in results if not (r.status is Status.WARN and r.severity is Severity.INFO)}
     if Status.FAIL in statuses:
         return ExitCode.FAILED

@@ -15,8 +15,13 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._collect import FixtureDef
+from ._pool import WorkerPool
+from ._stop import Stop
 
-__all__ = ["FixtureFailed", "FixtureManager"]
+__all__ = ["STOP_GRACE", "FixtureFailed", "FixtureManager"]
+
+#: Once the run stops, the teardowns still to run share this many seconds.
+STOP_GRACE = 1.0
 
 
 class FixtureFailed(Exception):
@@ -88,28 +93,64 @@ class FixtureManager:
     def _on_loop(self, coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
-    async def teardown(self, run_sync: Any, timeout: float) -> list[str]:
+    def use_loop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Async fixtures are created on this loop from now on (the run moved to a fresh loop)."""
+        self._loop = loop
+
+    async def teardown(self, pool: WorkerPool, timeout: float, stop: Stop, errors: list[str]) -> None:
         """Finish every generator fixture, newest first; one failure does not stop the others.
 
-        :param run_sync: ``WorkerPool.run``-like callable that runs a function off the loop.
-        :returns: one message per teardown that failed or timed out.
+        Each teardown is bounded by ``timeout``. Once the run stops (Ctrl-C, SIGTERM, the run
+        deadline) the one in progress is abandoned at once (its worker too) and the rest get
+        what is left of ``STOP_GRACE``. A problem is appended to ``errors``, one message per
+        fixture, unless the supervisor took the fixture over (``abandon_teardowns``).
         """
-        errors: list[str] = []
+        stopped = stop.event()
+        while True:
+            with self._guard:
+                if not self._finalizers:
+                    return
+                entry = self._finalizers[-1]
+            name, gen = entry
+            if stop.requested:
+                problem = await _finish(gen, pool, min(timeout, max(0.0, STOP_GRACE - stop.elapsed())), stop, None)
+            else:
+                problem = await _finish(gen, pool, timeout, stop, stopped)
+            with self._guard:
+                if not self._finalizers or self._finalizers[-1] is not entry:
+                    return  # the run ended without waiting for it
+                self._finalizers.pop()
+            if problem is not None:
+                errors.append(f"fixture {name!r} teardown {problem}")
+
+    def abandon_teardowns(self) -> list[str]:
+        """The run must end now: the fixtures not torn down yet (newest first) are left as they are."""
         with self._guard:
-            finalizers, self._finalizers = self._finalizers[::-1], []
-        for name, gen in finalizers:
-            try:
-                if inspect.isasyncgen(gen):
-                    await asyncio.wait_for(_finish_async(gen), timeout)
-                else:
-                    problem = await asyncio.wait_for(run_sync(lambda g=gen: _finish_sync(g)), timeout)
-                    if problem:
-                        errors.append(f"fixture {name!r} teardown failed: {problem}")
-            except TimeoutError:
-                errors.append(f"fixture {name!r} teardown timed out after {timeout:.1f} s")
-            except Exception as exc:
-                errors.append(f"fixture {name!r} teardown failed: {type(exc).__name__}: {exc}")
-        return errors
+            entries, self._finalizers = self._finalizers[::-1], []
+        return [name for name, _ in entries]
+
+
+async def _finish(gen: Any, pool: WorkerPool, limit: float, stop: Stop, stopped: asyncio.Event | None) -> str | None:
+    """One teardown: ``None``, or what went wrong ("failed: ...", "timed out ...", "interrupted")."""
+    job: asyncio.Future[str | None] = (asyncio.ensure_future(_finish_async(gen)) if inspect.isasyncgen(gen)
+                                       else pool.run(lambda: _finish_sync(gen)))
+    waiting: set[asyncio.Future[Any]] = {job}
+    if stopped is not None:
+        waiting.add(asyncio.ensure_future(stopped.wait()))
+    try:
+        await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in waiting - {job}:
+            future.cancel()
+    if job.done():
+        problem = job.result()
+        return None if problem is None else f"failed: {problem}"
+    job.cancel()
+    if not inspect.isasyncgen(gen):
+        pool.abandon()  # its worker may never come back
+    if stop.requested:
+        return "interrupted" if stop.interrupted else f"interrupted: {stop.reason}"
+    return f"timed out after {limit:.1f} s"
 
 
 def _finish_sync(gen: Any) -> str | None:
@@ -122,9 +163,11 @@ def _finish_sync(gen: Any) -> str | None:
     return "the generator yielded more than once"
 
 
-async def _finish_async(agen: Any) -> None:
+async def _finish_async(agen: Any) -> str | None:
     try:
         await agen.__anext__()
     except StopAsyncIteration:
-        return
-    raise RuntimeError("the async generator yielded more than once")
+        return None
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return "the async generator yielded more than once"

@@ -7,19 +7,15 @@ and then the id decide. Reports use this order whatever order checks finished in
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
 import heapq
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ._exceptions import DependencyCycleError, UnknownDependencyError
+from ._match import IdMatcher
 from ._model import CheckSpec, layer_sort_key
 
 __all__ = ["Graph", "build_graph"]
-
-_GLOB_CHARS = frozenset("*?[")
-
 
 def _sort_key(spec: CheckSpec) -> tuple[tuple[int, str], str]:
     return (layer_sort_key(spec.layer), spec.id)
@@ -34,11 +30,8 @@ class Graph:
     order: tuple[str, ...]
 
     def dependents(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {cid: [] for cid in self.order}
-        for cid in self.order:
-            for dep in self.requires[cid]:
-                out[dep].append(cid)
-        return out
+        """The checks waiting for each check, in report order."""
+        return _dependents(self.requires, self.order)
 
     def closure(self, ids: Iterable[str]) -> set[str]:
         """``ids`` plus everything they require, transitively."""
@@ -52,16 +45,16 @@ class Graph:
         return seen
 
 
-def _is_glob(requirement: str, specs: Mapping[str, CheckSpec]) -> bool:
-    """An exact id wins: ``net.tcp[127.0.0.1:443]`` names a parametrized check, not a glob."""
-    return requirement not in specs and bool(_GLOB_CHARS & set(requirement))
-
-
-def _match(requirement: str, spec: CheckSpec) -> bool:
-    return fnmatch.fnmatchcase(spec.id, requirement) or fnmatch.fnmatchcase(spec.base_id, requirement)
+def _dependents(requires: Mapping[str, tuple[str, ...]], order: Iterable[str]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {cid: [] for cid in requires}
+    for cid in order:
+        for dep in requires[cid]:
+            out[dep].append(cid)
+    return out
 
 
 def _resolve(specs: Mapping[str, CheckSpec]) -> dict[str, tuple[str, ...]]:
+    matcher = IdMatcher(specs.values())
     by_base: dict[str, list[str]] = {}
     for spec in specs.values():
         by_base.setdefault(spec.base_id, []).append(spec.id)
@@ -69,15 +62,16 @@ def _resolve(specs: Mapping[str, CheckSpec]) -> dict[str, tuple[str, ...]]:
     for spec in specs.values():
         deps: list[str] = []
         for requirement in spec.requires:
-            if _is_glob(requirement, specs):
-                found = [cid for cid, other in specs.items() if _match(requirement, other)]
-            else:  # exact: fast path through the id and base-id maps
+            if matcher.is_exact(requirement):  # fast path through the id and base-id maps
                 found = [requirement] if requirement in specs else by_base.get(requirement, [])
-            found = [cid for cid in found if specs[cid].base_id != spec.base_id]
-            if not found:
-                close = difflib.get_close_matches(requirement, list(specs), n=1)
-                raise UnknownDependencyError(spec.id, requirement, f" (did you mean {close[0]!r}?)" if close else "")
-            deps.extend(cid for cid in found if cid not in deps)
+            else:
+                found = [other.id for other in matcher.select(requirement)]
+            others = [cid for cid in found if specs[cid].base_id != spec.base_id]
+            if found and not others:
+                raise DependencyCycleError([spec.id, spec.id])
+            if not others:
+                raise UnknownDependencyError(spec.id, requirement, matcher.suggest(requirement))
+            deps.extend(cid for cid in others if cid not in deps)
         requires[spec.id] = tuple(deps)
     return requires
 
@@ -116,10 +110,7 @@ def build_graph(specs: Mapping[str, CheckSpec]) -> Graph:
     if cycle is not None:
         raise DependencyCycleError(cycle)
     waiting = {cid: len(deps) for cid, deps in requires.items()}
-    dependents: dict[str, list[str]] = {cid: [] for cid in requires}
-    for cid, deps in requires.items():
-        for dep in deps:
-            dependents[dep].append(cid)
+    dependents = _dependents(requires, requires)
     heap = [(_sort_key(specs[cid]), cid) for cid, n in waiting.items() if n == 0]
     heapq.heapify(heap)
     order: list[str] = []

@@ -111,6 +111,8 @@ class Result:
     tags: tuple[str, ...] = ()
     target: str | None = None
     waiver: Waiver | None = None
+    #: What the check wrote to stdout/stderr (last attempt; redacted, bounded; "" when silent).
+    output: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -119,5 +121,5 @@ class Result:
             "remediation": self.remediation, "duration_s": round(self.duration_s, 6),
             "attempts": self.attempts, "requires": list(self.requires),
             "blocked_by": list(self.blocked_by), "tags": list(self.tags), "target": self.target,
-            "waiver": self.waiver.to_dict() if self.waiver else None,
+            "waiver": self.waiver.to_dict() if self.waiver else None, "output": self.output,
         }

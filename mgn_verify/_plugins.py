@@ -9,23 +9,26 @@ automatically; others must be asked for with ``-p NAME``.
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import importlib.util
+import signal
 import sys
-from collections.abc import Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from types import ModuleType
+from types import FrameType, ModuleType
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from ._exceptions import PluginError, UsageError
+from ._exceptions import MgnVerifyError, PluginError, UsageError
 from ._registry import Registry
 
-__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "load_plugins"]
+__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "SignalWatch", "describe", "load_plugins"]
 
 ENTRY_POINT_GROUP = "mgn_verify"
 AUTOLOAD_ENV = "MGN_DISABLE_PLUGIN_AUTOLOAD"
@@ -58,16 +61,61 @@ class _Manager(pluggy.PluginManager):
         return opts
 
 
+class SignalWatch:
+    """Tells a real Ctrl-C or SIGTERM apart from a ``KeyboardInterrupt`` or ``SystemExit`` that
+    plugin code raised itself: while active, Python-level SIGINT/SIGTERM handlers are chained
+    through one that notes the signal. Only on the main thread (elsewhere signals never land)."""
+
+    def __init__(self) -> None:
+        self.arrived = False
+        self._previous: dict[int, Callable[[int, FrameType | None], Any]] = {}
+
+    def __enter__(self) -> SignalWatch:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                previous = signal.getsignal(sig)
+                if callable(previous):  # SIG_DFL/SIG_IGN run no Python code: nothing to tell apart
+                    self._previous[sig] = previous
+                    signal.signal(sig, self._note)
+        return self
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        self.arrived = True
+        self._previous[signum](signum, frame)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for sig, previous in self._previous.items():
+            if signal.getsignal(sig) == self._note:
+                signal.signal(sig, previous)
+        self._previous.clear()
+
+    def from_plugin(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is the plugin's own failure (not our error, not an interruption)."""
+        return not self.arrived and not isinstance(exc, MgnVerifyError)
+
+
 @dataclass
 class Plugins:
     pm: pluggy.PluginManager
     registry: Registry
     loaded: list[PluginInfo] = field(default_factory=list)
+    #: Every plugin name that could load (entry points, check files), blocked or not.
+    known: set[str] = field(default_factory=set)
 
 
 def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
-                 env: Mapping[str, str] | None = None) -> Plugins:
-    env = env if env is not None else {}
+                 env: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None) -> Plugins:
+    """Load every plugin. Any exception raised by a plugin's import (``SystemExit`` and
+    ``KeyboardInterrupt`` included, unless a real signal arrived) is a one-line ``PluginError``."""
+    with SignalWatch() as watch:
+        plugins = _load_all(list(requested), checks_dirs, env if env is not None else {}, watch)
+    if warn is not None:
+        _warn_unknown_blocked(plugins, list(requested), warn)
+    return plugins
+
+
+def _load_all(requested: list[str], checks_dirs: Iterable[str], env: Mapping[str, str],
+              watch: SignalWatch) -> Plugins:
     pm = _Manager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     plugins = Plugins(pm, Registry())
@@ -82,43 +130,61 @@ def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
             wanted.append(arg)
     for name, module in ESSENTIAL.items():
         _register(plugins, name, importlib.import_module(module))
+        plugins.known.add(name)
     autoload = env.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for ep in sorted(eps.values(), key=lambda e: e.name):
         dist = _distribution(ep)
         if (autoload or dist[0] == OWN_DISTRIBUTION or ep.name in wanted) and not pm.is_blocked(ep.name):
-            _register(plugins, ep.name, _load_entry_point(ep), dist)
+            _register(plugins, ep.name, _load_entry_point(ep, watch), dist)
+        plugins.known.add(ep.name)
     for name in wanted:
         if name not in eps and not pm.is_blocked(name):
-            _register(plugins, name, _import_module(name))
+            _register(plugins, name, _import_module(name, watch))
     for directory in checks_dirs:
-        load_checks_dir(plugins, directory)
+        load_checks_dir(plugins, directory, watch)
     _check_pending(pm)
     return plugins
 
 
-def _load_entry_point(ep: EntryPoint) -> ModuleType:
+def _warn_unknown_blocked(plugins: Plugins, requested: list[str], warn: Callable[[str], None]) -> None:
+    """``-p no:NAME`` with a NAME no plugin has blocks nothing: most likely a typo."""
+    known = plugins.known | {arg for arg in requested if not arg.startswith("no:")}
+    for arg in requested:
+        name = arg[3:]
+        if arg.startswith("no:") and name not in known:
+            close = difflib.get_close_matches(name, sorted(plugins.known), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            warn(f"-p no:{name}: no plugin is named {name!r}{hint}")
+
+
+def _load_entry_point(ep: EntryPoint, watch: SignalWatch) -> ModuleType:
     try:
         loaded = ep.load()
-    except Exception as exc:
-        raise PluginError(f"entry point {ep.value!r} failed to import: {_describe(exc)}", plugin=ep.name) from None
+    except BaseException as exc:
+        if not watch.from_plugin(exc):
+            raise
+        raise PluginError(f"entry point {ep.value!r} failed to import: {describe(exc)}", plugin=ep.name) from None
     if not isinstance(loaded, ModuleType):
         raise PluginError(f"entry point {ep.value!r} must name a module", plugin=ep.name)
     return loaded
 
 
-def _import_module(name: str) -> ModuleType:
+def _import_module(name: str, watch: SignalWatch) -> ModuleType:
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as exc:
         if exc.name == name or (exc.name and name.startswith(exc.name + ".")):
             raise PluginError("no such module or entry point (given with -p)", plugin=name) from None
-        raise PluginError(f"failed to import: {_describe(exc)}", plugin=name) from None
-    except Exception as exc:
-        raise PluginError(f"failed to import: {_describe(exc)}", plugin=name) from None
+        raise PluginError(f"failed to import: {describe(exc)}", plugin=name) from None
+    except BaseException as exc:
+        if not watch.from_plugin(exc):
+            raise
+        raise PluginError(f"failed to import: {describe(exc)}", plugin=name) from None
 
 
-def _describe(exc: BaseException) -> str:
+def describe(exc: BaseException) -> str:
+    """``Type: first line of the message`` (a SyntaxError with its file and line)."""
     if isinstance(exc, SyntaxError):
         return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
     text = str(exc).strip().splitlines()
@@ -149,14 +215,18 @@ def _register(plugins: Plugins, name: str, module: ModuleType, dist: tuple[str, 
     plugins.loaded.append(PluginInfo(name, module.__name__, *dist))
 
 
-def load_checks_dir(plugins: Plugins, directory: str) -> None:
+def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None = None) -> None:
     """Import every ``check_*.py`` below ``directory`` (sorted) as a plugin whose ``check_*``
-    functions are checks even without ``@check``."""
+    functions are checks even without ``@check``; ``-p no:PATH`` blocks one file."""
+    watch = watch or SignalWatch()
     root = Path(directory).expanduser()
     if not root.is_dir():
         raise UsageError(f"checks dir not found: {directory}")
     package = f"mgn_checks_{abs(hash(str(root.resolve()))):x}"
     for path in sorted(root.rglob("check_*.py")):
+        plugins.known.add(str(path))
+        if plugins.pm.is_blocked(str(path)):
+            continue
         relative = path.relative_to(root).with_suffix("")
         module_name = ".".join((package, *relative.parts))
         spec = importlib.util.spec_from_file_location(module_name, path)
@@ -166,9 +236,11 @@ def load_checks_dir(plugins: Plugins, directory: str) -> None:
         sys.modules[module_name] = module  # dataclasses and pickling look modules up here
         try:
             spec.loader.exec_module(module)
-        except Exception as exc:
+        except BaseException as exc:
             del sys.modules[module_name]
-            raise PluginError(f"failed to import: {_describe(exc)}", plugin=str(path)) from None
+            if not watch.from_plugin(exc):
+                raise
+            raise PluginError(f"failed to import: {describe(exc)}", plugin=str(path)) from None
         _register(plugins, str(path), module, undecorated=True)
 
 

@@ -5,11 +5,16 @@ stuck in a blocking call would hold the process open forever. Here every worker 
 and when the scheduler gives up on a task (timeout, Ctrl-C) it calls ``abandon()``: a
 replacement worker starts so capacity stays the same, and the stuck thread retires quietly
 whenever its call returns.
+
+Finished jobs are delivered to the loop that submitted them through that loop's own mailbox:
+when the run abandons a stuck event loop for a fresh one, results meant for the old loop
+can never starve the new one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 from collections import deque
@@ -18,12 +23,35 @@ from typing import Any
 
 __all__ = ["WorkerPool"]
 
-_Job = tuple[Callable[[], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
 
 
-def _deliver(future: asyncio.Future[Any], value: Any) -> None:
-    if not future.done():  # cancelled by a timeout: nobody is waiting any more
-        future.set_result(value)
+class _Mailbox:
+    """Finished jobs of one loop; one loop wake-up delivers all of them (not one per job)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._finished: deque[tuple[asyncio.Future[Any], Any]] = deque()
+        self._lock = threading.Lock()
+
+    def post(self, future: asyncio.Future[Any], value: Any) -> None:
+        with self._lock:
+            first = not self._finished
+            self._finished.append((future, value))
+        if first:
+            # A closed loop: the run (or this loop) ended without us.
+            with contextlib.suppress(RuntimeError):
+                self.loop.call_soon_threadsafe(self._deliver)
+
+    def _deliver(self) -> None:
+        with self._lock:
+            batch = list(self._finished)
+            self._finished.clear()
+        for future, value in batch:
+            if not future.done():  # cancelled by a timeout: nobody is waiting any more
+                future.set_result(value)
+
+
+_Job = tuple[Callable[[], Any], _Mailbox, "asyncio.Future[Any]"]
 
 
 class WorkerPool:
@@ -36,20 +64,21 @@ class WorkerPool:
         self._queued = 0    # jobs submitted and not yet taken by a worker
         self._excess = 0    # stuck workers that must retire once free
         self._closed = False
-        # Finished jobs wait here; one loop wake-up delivers all of them (not one per job).
-        self._finished: deque[tuple[asyncio.Future[Any], Any]] = deque()
-        self._finished_lock = threading.Lock()
+        self._mailbox: _Mailbox | None = None   # of the loop that submits (one at a time)
 
     def run(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
         """Run ``func`` on a worker; the future gets its return value (``func`` must not raise)."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        mailbox = self._mailbox
+        if mailbox is None or mailbox.loop is not loop:
+            mailbox = self._mailbox = _Mailbox(loop)
         with self._lock:
             self._queued += 1
             # An idle worker may already be promised to an earlier queued job: count those.
             if self._queued > self._idle and self._live - self._excess < self._size:
                 self._start_worker()
-            self._jobs.put((func, loop, future))
+            self._jobs.put((func, mailbox, future))
         return future
 
     def abandon(self) -> None:
@@ -67,13 +96,6 @@ class WorkerPool:
         for _ in range(live):
             self._jobs.put(None)
 
-    def _deliver_finished(self) -> None:
-        with self._finished_lock:
-            batch = list(self._finished)
-            self._finished.clear()
-        for future, value in batch:
-            _deliver(future, value)
-
     def _start_worker(self) -> None:
         self._live += 1
         threading.Thread(target=self._work, name="mgn-check-worker", daemon=True).start()
@@ -89,16 +111,8 @@ class WorkerPool:
                     self._queued -= 1
             if job is None:
                 break
-            func, loop, future = job
-            value = func()
-            with self._finished_lock:
-                first = not self._finished
-                self._finished.append((future, value))
-            if first:
-                try:
-                    loop.call_soon_threadsafe(self._deliver_finished)
-                except RuntimeError:  # the loop is closed: the run ended without us
-                    break
+            func, mailbox, future = job
+            mailbox.post(future, func())
             with self._lock:
                 if self._excess:
                     self._excess -= 1

@@ -9,7 +9,7 @@ from typing import Any
 
 from ._collect import FixtureDef, collect_module, fixture_from_function, specs_from_function
 from ._exceptions import DuplicateCheckError, FixtureLookupError, RegistryError
-from ._model import CheckSpec, layer_sort_key
+from ._model import CheckSpec
 
 __all__ = ["Registry"]
 
@@ -53,10 +53,6 @@ class Registry:
             self._add_fixture_def(fixture)
         for spec in specs:
             self.add_spec(spec)
-
-    @property
-    def layers(self) -> list[str]:
-        return sorted({spec.layer for spec in self.checks.values()}, key=layer_sort_key)
 
     def validate_fixtures(self, builtin: set[str]) -> None:
         """Every parameter of every check, and of every fixture, names a known fixture."""

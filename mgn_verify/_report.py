@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import socket
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
 
 from ._exitcodes import ExitCode
 from ._model import CheckSpec, Result, Status
+from ._version import __version__
+
+if TYPE_CHECKING:
+    from .config import Redactor
 
 __all__ = ["SCHEMA_VERSION", "RunOptions", "RunPlan", "RunReport"]
 
@@ -24,6 +29,10 @@ class RunOptions:
     fail_fast: bool = False
     wait: float | None = None
     strict: bool = False
+    #: Seconds the whole run may take (``verify.run_deadline``); 0: derived from the timeouts.
+    run_deadline: float = 0.0
+    #: ``--isolate``: sync checks run in child processes, killed at their timeout.
+    isolate: bool = False
 
 
 @dataclass(slots=True)
@@ -57,6 +66,39 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+    @classmethod
+    def for_failure(cls, error: str, *, argv: list[str], exit_code: ExitCode, interrupted: bool = False,
+                    warnings: list[str] | None = None, selection: list[str] | None = None,
+                    config_file: str | None = None) -> RunReport:
+        """The report of a run that could not start (loading failed or was interrupted): no
+        results, the reason in ``errors``. ``argv`` must already be scrubbed."""
+        return cls(results=[], started_at=datetime.now(UTC), duration_s=0.0, hostname=socket.gethostname(),
+                   argv=argv, tool_version=__version__, exit_code=exit_code, interrupted=interrupted,
+                   errors=[error], warnings=list(warnings or []), selection=list(selection or []),
+                   config_file=config_file)
+
+    def redact(self, redactor: Redactor) -> None:
+        """Mask secrets in every text of the report, ids and error messages included (in place;
+        applying it twice changes nothing). Run before any reporter renders the report."""
+        def text(value: str) -> str:
+            value = redactor.text(value)
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate (an undecodable file name) cannot be written
+                value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+            return value
+
+        for result in self.results:
+            result.id, result.title, result.message = text(result.id), text(result.title), text(result.message)
+            result.remediation, result.output = text(result.remediation), text(result.output)
+            result.target = text(result.target) if result.target is not None else None
+            result.requires = tuple(map(text, result.requires))
+            result.blocked_by = tuple(map(text, result.blocked_by))
+            result.details = redactor.data(result.details)
+        self.argv = [text(arg) for arg in self.argv]
+        self.errors[:] = [text(error) for error in self.errors]
+        self.warnings[:] = [text(warning) for warning in self.warnings]
 
     def counts(self) -> dict[str, int]:
         tally = Counter(r.status for r in self.results)

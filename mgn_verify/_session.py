@@ -6,30 +6,37 @@ loading steps raise ``MgnVerifyError`` subclasses with one-line messages naming 
 
 from __future__ import annotations
 
+import contextlib
 import difflib
-import fnmatch
+import inspect
 import signal
 import socket
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import MgnVerifyError, PluginError, UsageError
-from ._exitcodes import exit_code_for
+from ._capture import capture_output
+from ._exceptions import PluginError, UsageError
+from ._exitcodes import ExitCode, exit_code_for
 from ._graph import Graph, build_graph
+from ._match import IdMatcher
 from ._model import LAYERS, CheckSpec, Result
-from ._plugins import Plugins, load_plugins
+from ._plugins import Plugins, SignalWatch, describe, load_plugins
 from ._report import RunOptions, RunPlan, RunReport
+from ._reporting import ReporterRegistry
 from ._version import __version__
 from ._waivers import WaiverBook, parse_waivers
-from .config import Config, ConfigSources, Setting, SettingsRegistry, load_sources, resolve
+from .config import Config, ConfigSources, Redactor, Setting, SettingsRegistry, load_sources, resolve
 from .config.loader import early_value
-from .reporters import ReporterRegistry
 
 if TYPE_CHECKING:
-    from asyncio import AbstractEventLoop
+    from pluggy import HookImpl
+
+    from ._scheduler import RunningBoard
+    from ._watchdog import Watchdog
 
 __all__ = ["Selection", "Session"]
 
@@ -64,7 +71,8 @@ class Session:
     def load(self, *, plugins: list[str], checks_dirs: list[str], config_path: str | None,
              settings: dict[str, tuple[Any, bool]], selection: Sequence[str] = ()) -> None:
         sources = load_sources(config_path, self.env, settings)
-        self.plugins = loaded = load_plugins(plugins, [*_configured_checks_dirs(sources), *checks_dirs], self.env)
+        self.plugins = loaded = load_plugins(plugins, [*_configured_checks_dirs(sources), *checks_dirs], self.env,
+                                             warn=self.warn)
         registry = SettingsRegistry()
         self._call_each("mgn_add_settings", settings=registry)
         self.config = config = resolve(sources, registry, warn=self.warn)
@@ -77,20 +85,28 @@ class Session:
         self.graph = build_graph(loaded.registry.checks)
 
     def _call_each(self, hook: str, **kwargs: Any) -> None:
-        """Call a setup hook implementation by implementation, so an exception names its plugin."""
+        """Call a setup hook through pluggy one implementing plugin at a time (wrappers included:
+        a wrapper wraps each plugin's call), so registries know which plugin added what and an
+        exception names the plugin whose code raised it, its text redacted."""
         assert self.plugins is not None
-        for impl in reversed(getattr(self.plugins.pm.hook, hook).get_hookimpls()):
+        pm = self.plugins.pm
+        impls = getattr(pm.hook, hook).get_hookimpls()
+        plain = [impl for impl in reversed(impls) if not (impl.wrapper or impl.hookwrapper)]
+        for impl in plain or [None]:  # None: wrappers only, still called once
+            name = impl.plugin_name if impl is not None else ""
             for value in kwargs.values():  # registries record which plugin added what
                 if hasattr(value, "current_plugin"):
-                    value.current_plugin = impl.plugin_name
-            try:
-                impl.function(**{name: kwargs[name] for name in impl.argnames})
-            except MgnVerifyError:
-                raise
-            except Exception as exc:
-                text = str(exc).strip().splitlines()
-                raise PluginError(f"{hook} raised {type(exc).__name__}" + (f": {text[0]}" if text else ""),
-                                  plugin=impl.plugin_name) from None
+                    value.current_plugin = name
+            others = [other.plugin for other in plain if other is not impl]
+            with SignalWatch() as watch:
+                try:
+                    pm.subset_hook_caller(hook, others)(**kwargs)
+                except BaseException as exc:
+                    if not watch.from_plugin(exc):
+                        raise
+                    culprit = _raising_plugin(exc, impls) or name
+                    redactor = self.config.redactor if self.config is not None else Redactor()
+                    raise PluginError(f"{hook} raised {redactor.text(describe(exc))}", plugin=culprit) from None
 
     # -- selecting ----------------------------------------------------------------------------
 
@@ -98,25 +114,22 @@ class Session:
         """The ids to run in report order, and those to report as skipped without running."""
         assert self.graph is not None
         specs = self.graph.specs
-        chosen = set(specs)
-        layers = [name for name in selection.layers if name != "all"]
-        if layers:
-            known = sorted({s.layer for s in specs.values()} | set(LAYERS))
-            for name in layers:
-                if name not in known:
-                    close = difflib.get_close_matches(name, known, n=1)
-                    hint = f" (did you mean {close[0]!r}?)" if close else ""
-                    raise UsageError(f"unknown layer {name!r}{hint}; known layers: {', '.join(known)}")
-            chosen = {cid for cid in chosen if specs[cid].layer in layers}
+        matcher = IdMatcher(specs.values())
+        layers = self._selected_layers(selection.layers)
+        chosen = {cid for cid in specs if not layers or specs[cid].layer in layers}
         filters: tuple[tuple[str, list[str], Callable[[CheckSpec, str], bool]], ...] = (
-            ("--check", selection.checks, _matches), ("--tag", selection.tags, _has_tag))
+            ("--check", selection.checks, lambda spec, p: matcher.matches(p, spec)),
+            ("--tag", selection.tags, _has_tag))
         for option, patterns, hit in filters:
             for pattern in patterns:
                 if not any(hit(spec, pattern) for spec in specs.values()):
                     raise UsageError(f"{option} {pattern!r} matches no check")
             if patterns:
                 chosen = {cid for cid in chosen if any(hit(specs[cid], p) for p in patterns)}
-        skipped = {cid for cid in specs if any(_matches(specs[cid], p) for p in selection.skips)}
+        for pattern in selection.skips:  # a typo must not silently run what was meant to be skipped
+            if not matcher.select(pattern):
+                self.warn(f"--skip {pattern!r} matches no check{matcher.suggest(pattern)}")
+        skipped = {cid for cid in specs if any(matcher.matches(p, specs[cid]) for p in selection.skips)}
         chosen -= skipped
         if not chosen:
             what = ", ".join(layers) or "the selection"
@@ -126,18 +139,49 @@ class Session:
         preset = {cid: "skipped by --skip" for cid in closure & skipped}
         return [cid for cid in self.graph.order if cid in closure], preset
 
+    def _selected_layers(self, names: list[str]) -> list[str]:
+        """The layers named on the command line (none: all), each known and with checks."""
+        assert self.graph is not None
+        if "all" in names and len(names) > 1:
+            raise UsageError(f"'all' cannot be combined with layer names (got: {' '.join(names)})")
+        layers = [name for name in names if name != "all"]
+        present = {spec.layer for spec in self.graph.specs.values()}
+        known = sorted(present | set(LAYERS))
+        for name in layers:
+            if name not in known:
+                close = difflib.get_close_matches(name, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                raise UsageError(f"unknown layer {name!r}{hint}; known layers: {', '.join(known)}")
+            if name not in present:
+                raise UsageError(f"layer {name!r} has no checks ({self._why_no_checks(name)})")
+        return layers
+
+    def _why_no_checks(self, layer: str) -> str:
+        loaded = {p.name for p in self.plugins.loaded} if self.plugins else set()
+        if layer in loaded:  # the built-in layers' plugins are named after them
+            return f"plugin {layer!r} registered none with this configuration"
+        return "its plugin is blocked or not installed"
+
+    def _waiver_book(self, ignore: list[str]) -> WaiverBook:
+        """Config waivers and ignore lists; an ignored id that matches no check is a warning."""
+        assert self.graph is not None and self.config is not None
+        config = self.config
+        book = WaiverBook(parse_waivers(config["verify.waivers"],
+                                        [*config["verify.ignore_preflight_errors"], *ignore], date.today()),
+                          self.graph.specs.values())
+        for pattern, hint in book.unmatched(ignore):
+            self.warn(f"--ignore-preflight-errors {pattern!r} matches no check{hint}")
+        return book
+
     # -- running ------------------------------------------------------------------------------
 
     def run(self, ids: list[str], preset: dict[str, str], options: RunOptions, *,
             ignore: list[str], argv: list[str], live: Sequence[object] = (),
             selection: Sequence[str] = ()) -> RunReport:
-        import asyncio  # lazy: list, explain and graph never run anything
-
+        """Run the checks to a complete report, always, and on time (see ``_supervisor``)."""
         assert self.graph is not None and self.plugins is not None and self.config is not None
         config = self.config
-        waivers = WaiverBook(parse_waivers(config["verify.waivers"],
-                                           [*config["verify.ignore_preflight_errors"], *ignore],
-                                           date.today()))
+        waivers = self._waiver_book(ignore)
         pm = self.plugins.pm
         for reporter in live:
             pm.register(reporter)
@@ -145,41 +189,54 @@ class Session:
         started_at = datetime.now(UTC)
         started = perf_counter()
         errors: list[str] = []
+        deadline_s = options.run_deadline or self._derived_deadline(plan, preset)
+        watchdog = _watchdog(deadline_s, config.redactor)
         try:
-            results, interrupted = asyncio.run(self._run(plan, ids, preset, waivers, errors))
+            with capture_output():  # a check's print() goes to its result's output, never to stdout
+                results, interrupted = self._run(plan, ids, preset, waivers, errors, deadline_s, watchdog)
             ordered = [results[cid] for cid in ids]
+
+            def exit_code() -> ExitCode:
+                return exit_code_for(ordered, strict=options.strict, interrupted=interrupted,
+                                     framework_errors=bool(errors))
+
             report = RunReport(
                 results=ordered, started_at=started_at, duration_s=perf_counter() - started,
                 hostname=socket.gethostname(), argv=config.redactor.data(list(argv)), tool_version=__version__,
-                exit_code=exit_code_for(ordered, strict=options.strict, interrupted=interrupted),
-                interrupted=interrupted, plugins=[p.to_dict() for p in self.plugins.loaded],
+                exit_code=exit_code(), interrupted=interrupted, plugins=[p.to_dict() for p in self.plugins.loaded],
                 config_file=config.file, errors=errors, warnings=list(self.warnings),
                 selection=list(selection),
             )
             self._safe_hook("mgn_run_finish", errors, report=report)
+            report.exit_code = exit_code()  # the hook itself may have failed
         finally:
+            if watchdog is not None:
+                watchdog.close()
             for reporter in live:
                 pm.unregister(reporter)
         return report
 
-    async def _run(self, plan: RunPlan, ids: list[str], preset: dict[str, str], waivers: WaiverBook,
-                   errors: list[str]) -> tuple[dict[str, Result], bool]:
+    def _run(self, plan: RunPlan, ids: list[str], preset: dict[str, str], waivers: WaiverBook,
+             errors: list[str], deadline_s: float, board: RunningBoard | None) -> tuple[dict[str, Result], bool]:
         assert self.graph is not None and self.config is not None and self.plugins is not None
-        import asyncio
-
         # The engine is imported here: list, explain and graph never pay for it.
         from ._fixtures import FixtureManager
         from ._pool import WorkerPool
         from ._runner import CheckRunner
         from ._scheduler import Scheduler
+        from ._stop import Stop
+        from ._supervisor import Supervisor
 
         options = plan.options
-        loop = asyncio.get_running_loop()
+        stop = Stop()
         pool = WorkerPool(options.concurrency)
-        fixtures = FixtureManager(self.plugins.registry.fixtures, {"config": self.config, "plan": plan}, loop)
-        deadline = perf_counter() + options.wait if options.wait else None
+        supervisor = Supervisor(stop=stop, pool=pool, errors=errors, redactor=self.config.redactor,
+                                run_deadline=deadline_s, teardown_timeout=options.default_timeout)
+        fixtures = FixtureManager(self.plugins.registry.fixtures, {"config": self.config, "plan": plan},
+                                  supervisor.loop_thread.loop)
+        wait_until = perf_counter() + options.wait if options.wait else None
         runner = CheckRunner(pool=pool, fixtures=fixtures, waivers=waivers, redactor=self.config.redactor,
-                             options=options, deadline=deadline)
+                             options=options, deadline=wait_until)
         hook = self.plugins.pm.hook
         # Per-check hooks sit on the hot path: skip the call entirely when nobody listens.
         on_start = ((lambda spec: self._safe_hook("mgn_check_start", errors, spec=spec))
@@ -189,25 +246,33 @@ class Session:
         scheduler = Scheduler(
             self.graph, ids, runner, concurrency=options.concurrency, fail_fast=options.fail_fast,
             preset=preset, redactor=self.config.redactor, on_start=on_start, on_result=on_result,
+            waivers=waivers, stop=stop, default_timeout=options.default_timeout, board=board,
         )
-        handled = _install_signal_handlers(loop, scheduler.interrupt)
+        restore = _install_signal_handlers(supervisor.on_signal)
         try:
-            self._safe_hook("mgn_run_start", errors, plan=plan)
-            results = await scheduler.run()
-            errors.extend(await fixtures.teardown(pool.run, options.default_timeout))
+            supervisor.run(scheduler, fixtures, lambda: self._safe_hook("mgn_run_start", errors, plan=plan))
         finally:
-            for sig in handled:
-                loop.remove_signal_handler(sig)
+            restore()
             pool.shutdown()
-        return results, scheduler.interrupted
+        return scheduler.results, stop.interrupted
+
+    def _derived_deadline(self, plan: RunPlan, preset: Mapping[str, str]) -> float:
+        assert self.graph is not None and self.plugins is not None
+        from ._deadline import derived_run_deadline
+
+        fixtures = self.plugins.registry.fixtures.values()
+        teardowns = sum(inspect.isgeneratorfunction(f.func) or inspect.isasyncgenfunction(f.func) for f in fixtures)
+        return derived_run_deadline([s for s in plan.specs if s.id not in preset], self.graph.requires,
+                                    plan.options, teardowns)
 
     def _safe_hook(self, name: str, errors: list[str], **kwargs: Any) -> None:
-        """Run-phase hooks: a broken reporter plugin is reported, never takes the run down."""
-        assert self.plugins is not None
+        """Run-phase hooks: a broken plugin never takes the run down; its exception is one
+        redacted line in ``summary.errors``, which makes the run exit 2 (never 0)."""
+        assert self.plugins is not None and self.config is not None
         try:
             getattr(self.plugins.pm.hook, name)(**kwargs)
-        except Exception as exc:
-            message = f"hook {name} raised {type(exc).__name__}: {exc}"
+        except (Exception, SystemExit, KeyboardInterrupt) as exc:
+            message = self.config.redactor.text(f"hook {name} raised {describe(exc)}")
             if message not in errors:
                 errors.append(message)
 
@@ -222,25 +287,46 @@ def _ignore(_: object) -> None:
     pass
 
 
+def _raising_plugin(exc: BaseException, impls: Sequence[HookImpl]) -> str | None:
+    """The plugin whose hook function is the innermost one in ``exc``'s traceback."""
+    codes = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in impls}
+    culprit = None
+    tb = exc.__traceback__
+    while tb is not None:
+        culprit = codes.get(tb.tb_frame.f_code, culprit)
+        tb = tb.tb_next
+    return culprit
+
+
 def _has_tag(spec: CheckSpec, tag: str) -> bool:
     return tag in spec.tags
 
 
-def _matches(spec: CheckSpec, pattern: str) -> bool:
-    # An exact id wins over a glob reading of its brackets (``--check kubernetes.nodes.ready[prod]``).
-    return (spec.id == pattern or fnmatch.fnmatchcase(spec.id, pattern)
-            or fnmatch.fnmatchcase(spec.base_id, pattern))
+def _install_signal_handlers(handler: Callable[[], None]) -> Callable[[], None]:
+    """Ctrl-C and SIGTERM stop the run cleanly (reports still written), however often they
+    come: ``handler`` runs in the signal handler, so it only sets a flag. Main thread only.
 
-
-def _install_signal_handlers(loop: AbstractEventLoop, handler: Callable[[], None]) -> list[int]:
-    """Ctrl-C and SIGTERM stop the run cleanly (reports still written); main thread only."""
-    installed: list[int] = []
+    :returns: what puts the previous handlers back.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous: dict[int, Any] = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            loop.add_signal_handler(sig, handler)
-            installed.append(sig)
-        except (NotImplementedError, RuntimeError, ValueError):
-            pass
-    return installed
+        with contextlib.suppress(ValueError, OSError):
+            previous[sig] = signal.signal(sig, lambda _sig, _frame: handler())
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+
+    return restore
 
 
+def _watchdog(deadline_s: float, redactor: Redactor) -> Watchdog | None:
+    """The run deadline's last resort (see ``_watchdog``); only for a run on the main thread,
+    as a CLI run is: it kills the whole process."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    from ._watchdog import Watchdog
+
+    return Watchdog(deadline_s, redactor.text).start()

@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
 from ._exceptions import ConfigError
+from ._match import IdMatcher
 from ._model import CheckSpec, Waiver
 
 __all__ = ["WaiverBook", "parse_waivers"]
@@ -38,19 +38,24 @@ def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date) ->
 
 
 class WaiverBook:
-    def __init__(self, waivers: list[Waiver]) -> None:
+    """The run's waivers, matched against the loaded checks: an exact id (case-insensitive, on
+    the id or the base id) wins over a glob reading of its brackets; ``all`` matches everything."""
+
+    def __init__(self, waivers: list[Waiver], specs: Iterable[CheckSpec] = ()) -> None:
         self._waivers = waivers
+        self._matcher = IdMatcher(specs, fold_case=True)
 
     def find(self, spec: CheckSpec) -> Waiver | None:
-        """The first active waiver matching the check, else the first expired one, else None.
-        Matching is case-insensitive, on the id or the base id; ``all`` matches everything."""
+        """The first active waiver matching the check, else the first expired one, else None."""
         expired = None
         for waiver in self._waivers:
-            pattern = waiver.pattern.lower()
-            # An exact id wins over a glob reading of its brackets (``kubernetes.nodes.ready[prod]``).
-            if pattern == "all" or any(i.lower() == pattern or fnmatch.fnmatchcase(i.lower(), pattern)
-                                       for i in (spec.id, spec.base_id)):
+            if waiver.pattern.lower() == "all" or self._matcher.matches(waiver.pattern, spec):
                 if not waiver.expired:
                     return waiver
                 expired = expired or waiver
         return expired
+
+    def unmatched(self, patterns: Iterable[str]) -> list[tuple[str, str]]:
+        """(pattern, " (did you mean ...?)") for each of ``patterns`` that waives no check."""
+        return [(pattern, self._matcher.suggest(pattern)) for pattern in patterns
+                if pattern.strip().lower() != "all" and not self._matcher.select(pattern.strip())]

@@ -13,15 +13,19 @@ from .hookspecs import hookimpl
 @hookimpl
 def mgn_add_settings(settings: SettingsRegistry) -> None:
     add = settings.add
-    add("verify.timeout", 10.0, help="seconds per check attempt unless the check sets its own")
-    add("verify.concurrency", 32, help="checks running at once (sync ones on a thread pool)")
+    add("verify.timeout", 10.0, gt=0, help="seconds per check attempt unless the check sets its own")
+    add("verify.concurrency", 32, min=1, max=4096, help="checks running at once (sync ones on a thread pool)")
     add("verify.checks_dirs", [], help="directories whose check_*.py files are loaded as plugins")
     add("verify.waivers", [], help="list of {id, reason, expires: YYYY-MM-DD}: proceed despite a failure")
     add("verify.ignore_preflight_errors", [], help="check ids or globs to waive, or 'all' (kubeadm style)")
     add("verify.strict", False, help="exit 4 when the only findings are warnings")
+    add("verify.run_deadline", 0.0, min=0, help="seconds the whole run may take before it is stopped "
+        "(0: derived from the checks' timeouts, retries and concurrency); a check holding the interpreter "
+        "past it gets the process killed")
+    add("verify.isolate", False, help="run each sync check in a child process, killed at its timeout (--isolate)")
     add("api.base_url", "https://127.0.0.1:8090", env="MGN_API_URL", help="GuildNet Host App URL")
     add("api.token", "", secret=True, env="MGN_API_TOKEN", help="bearer token for the Host App")
-    add("api.timeout", 30.0, help="seconds per Host App request")
+    add("api.timeout", 30.0, gt=0, help="seconds per Host App request")
     add("api.ca_bundle", None, kind="str", help="CA bundle that signs the Host App certificate")
     add("api.discover_clusters", True, help="also verify the clusters the Host App lists (when it answers)")
     add("defaults.cluster", "", env="MGN_DEFAULT_CLUSTER", help="cluster id used when none is given")
@@ -36,7 +40,7 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
         "else 127.0.0.1)")
     add("rethinkdb.service", "rethinkdb", help="Kubernetes Service that exposes RethinkDB (GuildNet's default)")
     add("rethinkdb.namespace", "default", help="namespace of that Service (the Host App's RETHINKDB_NAMESPACE)")
-    add("rethinkdb.port", 28015, help="RethinkDB driver port")
+    add("rethinkdb.port", 28015, min=1, max=65535, help="RethinkDB driver port")
     add("rethinkdb.user", "admin", help="RethinkDB user")
     add("rethinkdb.password", "", secret=True, help="RethinkDB password")
     add("tailscale.socket", "/var/run/tailscale/tailscaled.sock", help="tailscaled LocalAPI socket")

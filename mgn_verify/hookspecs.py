@@ -30,8 +30,8 @@ if TYPE_CHECKING:
     from ._model import CheckSpec, Result
     from ._registry import Registry
     from ._report import RunPlan, RunReport
+    from ._reporting import ReporterRegistry
     from .config import Config, SettingsRegistry
-    from .reporters import ReporterRegistry
 
 __all__ = ["hookimpl", "hookspec"]
 

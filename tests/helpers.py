@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
-JUNIT_XSD = REPO.parent / "shared" / "schemas" / "junit-10.xsd"
+# Vendored (MIT, Jenkins xUnit plugin; licence in its header): the suite needs nothing outside the repo.
+JUNIT_XSD = REPO / "tests" / "schemas" / "junit-10.xsd"
 REPORT_SCHEMA = REPO / "reports" / "schema" / "report-v1.json"
 # Only our test checks: the built-in layers are blocked, no config file is read.
 ISOLATED = [arg for layer in ("system", "network", "kubernetes", "tailscale", "rethinkdb", "guildnet")
@@ -29,3 +32,11 @@ class Run:
     def result(self, check_id: str) -> dict[str, Any]:
         assert self.report is not None, self.stderr
         return next(r for r in self.report["results"] if r["id"] == check_id)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Poll ``predicate`` until it is true; fail after ``timeout`` seconds (never a fixed sleep)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
+        time.sleep(0.02)

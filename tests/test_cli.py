@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tests.conftest import ISOLATED
+from tests.helpers import ISOLATED
 
 SOURCE = '''
 from mgn_verify import check

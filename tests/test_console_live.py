@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.conftest import ISOLATED
+from tests.helpers import ISOLATED
 
 
 def _run_on_a_terminal(argv: list[str], env: dict[str, str], timeout: float = 30) -> tuple[int, str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 EXAMPLE = REPO / "docs" / "examples" / "checks" / "check_acme.py"
 

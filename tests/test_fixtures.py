@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import ISOLATED
+from tests.helpers import ISOLATED
 
 
 def test_fixture_lifecycle(mgn, checks_dir, tmp_path: Path) -> None:
@@ -38,13 +38,13 @@ def unused():
     return 1
 
 @check(id="f.one")
-def check_one(client): return client
+def check_one(client): return {{"message": client}}
 
 @check(id="f.two")
-def check_two(client, async_value): return client + async_value
+def check_two(client, async_value): return {{"message": client + async_value}}
 
 @check(id="f.three")
-async def check_three(client): return client
+async def check_three(client): return {{"message": client}}
 ''')
     run = mgn("verify", "--checks-dir", str(directory), *ISOLATED)
     assert run.statuses == {"f.one": "pass", "f.two": "pass", "f.three": "pass"}
@@ -135,7 +135,7 @@ def chicken(egg): return 1
 @fixture
 def egg(chicken): return 2
 @check(id="f.async_gen")
-async def check_async_gen(session): return session
+async def check_async_gen(session): return {{"message": session}}
 @check(id="f.cycle")
 def check_cycle(chicken): pass
 ''')

@@ -9,7 +9,7 @@ from mgn_verify._collect import specs_from_function
 from mgn_verify._graph import build_graph
 from mgn_verify._model import CheckSpec
 from mgn_verify._registry import Registry
-from tests.conftest import ISOLATED
+from tests.helpers import ISOLATED
 
 
 def _specs(*funcs: object) -> dict[str, CheckSpec]:

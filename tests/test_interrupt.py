@@ -12,7 +12,7 @@ from pathlib import Path
 
 import xmlschema
 
-from tests.conftest import ISOLATED, JUNIT_XSD
+from tests.helpers import ISOLATED, JUNIT_XSD
 
 
 def test_sigint_stops_cleanly_with_complete_reports(checks_dir, tmp_path: Path) -> None:

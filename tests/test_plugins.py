@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ISOLATED, REPO
+from tests.helpers import ISOLATED, REPO
 
 
 @pytest.fixture(scope="session")
@@ -71,7 +71,7 @@ def test_autoload_switch_keeps_only_own_plugins_unless_asked(mgn_process, exampl
 def test_p_imports_a_module_by_name(mgn_process, tmp_path: Path) -> None:
     (tmp_path / "site").mkdir()
     (tmp_path / "site" / "team_checks.py").write_text(
-        "from mgn_verify import check\n@check(id='team.ok')\ndef check_ok(): return 'fine'\n")
+        "from mgn_verify import check\n@check(id='team.ok')\ndef check_ok(): return {'message': 'fine'}\n")
     proc = mgn_process("verify", "team", "-p", "team_checks", env={"PYTHONPATH": str(tmp_path / "site")})
     assert proc.returncode == 0, proc.stderr
     assert "team.ok" in proc.stdout
@@ -141,7 +141,7 @@ from mgn_verify import check, hookimpl
 def mgn_register_checks(registry, config):
     for name in ("a", "b"):
         def probe(name=name):
-            return f"probed {name}"
+            return {"message": f"probed {name}"}
         probe.__name__ = f"probe_{name}"
         registry.add_check(check(id=f"gen.{name}")(probe))
 ''')

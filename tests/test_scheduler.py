@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import ISOLATED
+from tests.helpers import ISOLATED
 
 
 def test_ready_checks_run_concurrently(mgn, checks_dir) -> None:

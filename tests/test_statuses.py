@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from tests.conftest import ISOLATED
+from tests.helpers import ISOLATED
 
 SOURCE = '''
 import asyncio
 from mgn_verify import check, skip, warn
 
 @check(id="s.pass")
-def check_pass(): return "all good"
+def check_pass(): return {"message": "all good"}
 
 @check(id="s.details")
 def check_details(): return {"message": "3 nodes", "nodes": 3}
@@ -49,7 +49,7 @@ def check_waived(): assert False, "known issue"
 @check(id="s.async_pass")
 async def check_async_pass():
     await asyncio.sleep(0)
-    return "async ok"
+    return {"message": "async ok"}
 
 @check(id="s.async_fail")
 async def check_async_fail():

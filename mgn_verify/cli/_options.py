@@ -46,7 +46,7 @@ def loading_options(func: F) -> F:
                      help="Load every check_*.py below DIR (repeatable)."),
         click.option("--config", "config_path", metavar="PATH",
                      help="Config file (default: $MGN_CONFIG or ~/.metaguildnet/config.yaml)."),
-        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
+        click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", callback=_check_overrides,
                      help="Override one setting, e.g. --set system.min_cpus=4 (repeatable)."),
         # Per-cluster checks exist per cluster, so narrowing them decides which checks exist.
         click.option("--cluster", "clusters", multiple=True, metavar="ID", expose_value=False,
@@ -64,6 +64,32 @@ def _remember_clusters(ctx: click.Context, _param: click.Parameter, value: tuple
 
 
 _CLUSTERS_META = "mgn_verify.clusters"
+_KEY_CHARS = re.compile(r"[\w.\-]*")
+
+
+def _check_overrides(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    """A malformed ``--set`` is a usage error before anything loads (one line, exit 2)."""
+    for pair in value:
+        problem = _override_problem(pair)
+        if problem is not None:
+            raise click.BadParameter(problem, param_hint="'--set'")
+    return value
+
+
+def _override_problem(pair: str) -> str | None:
+    """What is wrong with a ``--set`` argument, never echoing what may be its value (a secret)."""
+    key, sep, _ = pair.partition("=")
+    if sep and key.strip():
+        return None
+    if sep:
+        return "expects KEY=VALUE, got an empty KEY"
+    text = pair.strip()
+    head = _KEY_CHARS.match(text)
+    name = head.group(0) if head else ""
+    if name == text:
+        return f"expects KEY=VALUE, got {text!r} (no '=')"
+    # Only the key-like start and the character after it: the rest is probably the value.
+    return f"expects KEY=VALUE, got {text[:len(name) + 1] + '…'!r} (did you mean {name + '=…'!r}?)"
 
 
 def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
@@ -73,9 +99,10 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
     if ctx is not None and _CLUSTERS_META in ctx.meta:
         out["verify.clusters"] = (list(ctx.meta[_CLUSTERS_META]), False)
     for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--set expects KEY=VALUE, got {pair!r}")
+        problem = _override_problem(pair)
+        if problem is not None:
+            raise UsageError(f"--set {problem}")
+        key, _, value = pair.partition("=")
         out[key.strip()] = (value, True)
     return out
 

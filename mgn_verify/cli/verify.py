@@ -4,24 +4,22 @@ from __future__ import annotations
 
 import json
 import os
-import socket
+import signal
 import sys
 from collections.abc import Callable
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 import click
 
 from .._exceptions import MgnVerifyError, UsageError
 from .._exitcodes import ExitCode
 from .._report import RunOptions, RunReport
+from .._reporting import builtin_reporters, escape_controls
 from .._session import Selection, Session
-from .._version import __version__
 from ..config import Config, Redactor, SettingsRegistry
 from ..config.redact import scrub_argv
-from ..reporters import ReporterRegistry
-from ._emit import Output, emit, stdout_context
-from ._options import fail, loading_options, open_session, parse_duration, parse_overrides, run_or_exit
+from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, interrupting_signals, resolve_outputs, stdout_context
+from ._options import loading_options, open_session, parse_duration, parse_overrides, run_or_exit
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {int(c):>3}  {c.meaning}" for c in ExitCode)
 
@@ -72,6 +70,8 @@ def verify() -> None:
 @click.option("--wait", "wait", metavar="DURATION",
               help="Re-run failing checks with backoff until they pass or DURATION (e.g. 5m) ends.")
 @click.option("--strict", is_flag=True, default=None, help="Exit 4 when the only findings are warnings.")
+@click.option("--isolate", is_flag=True, default=None,
+              help="Run each sync check in a child process, killed at its timeout [config: verify.isolate].")
 @click.option("--ignore-preflight-errors", "ignore", multiple=True, metavar="ID[,ID...]|all",
               help="Waive failures of these checks (globs allowed), as kubeadm does.")
 @click.option("--json", "json_path", metavar="PATH", help="Write the JSON report to PATH.")
@@ -86,7 +86,7 @@ def verify() -> None:
 def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...], tags: tuple[str, ...],
         plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
         overrides: tuple[str, ...], concurrency: int | None, timeout: float | None, fail_fast: bool,
-        wait: str | None, strict: bool | None, ignore: tuple[str, ...], json_path: str | None,
+        wait: str | None, strict: bool | None, isolate: bool | None, ignore: tuple[str, ...], json_path: str | None,
         junit_path: str | None, formats: tuple[str, ...], verbose: int, lab: bool,
         faults: tuple[str, ...]) -> None:
     """Run the checks of all layers, or of the LAYERs named (system, network, kubernetes,
@@ -94,9 +94,6 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
 
     With --lab, the GuildNet lab's simulators are started for the run and stopped after it,
     and its config is used: every layer works on any machine (add --fault to see a failure)."""
-    outputs = [Output(f) for f in formats]
-    outputs += [Output("json", json_path)] if json_path else []
-    outputs += [Output("junit", junit_path)] if junit_path else []
     settings = parse_overrides(overrides)
     if concurrency is not None:
         settings["verify.concurrency"] = (concurrency, False)
@@ -104,47 +101,59 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         settings["verify.timeout"] = (float(timeout), False)
     if strict is not None:
         settings["verify.strict"] = (strict, False)
+    if isolate is not None:
+        settings["verify.isolate"] = (isolate, False)
 
     if faults and not lab:
         raise click.UsageError("--fault needs --lab")
     if lab and config_path:
         raise click.UsageError("--lab brings its own config: leave out --config (use --set to change a setting)")
+    selection = list(layers) or ["all"]
 
     def body() -> int:
+        # Before anything runs: bad report paths are usage errors, relative ones are fixed now.
+        outputs = resolve_outputs(formats, [("--json", "json", json_path), ("--junit", "junit", junit_path)])
         if lab:
-            return _with_lab(faults, lambda path: verify_with(path))
-        return verify_with(config_path)
+            return _with_lab(faults, lambda path: verify_with(path, outputs))
+        return verify_with(config_path, outputs)
 
-    def verify_with(config_path: str | None) -> int:
+    def verify_with(config_path: str | None, outputs: list[Output]) -> int:
         session = Session(os.environ, _warn_line)
         try:
-            session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                         settings=settings, selection=list(layers) or ["all"])
-            if not formats and "console" in session.reporters.names():  # -p no:console: no default
-                outputs.insert(0, Output("console"))
-            for output in outputs:  # an unknown format is a usage error before anything runs
-                session.reporters.check(output.format)
-            ids, preset = session.select(Selection(list(layers), list(checks), list(skips), list(tags)))
-            config = session.config
-            assert config is not None
-            options = RunOptions(
-                concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
-                fail_fast=fail_fast, wait=parse_duration(wait) if wait else None, strict=config["verify.strict"])
+            with interrupting_signals(signal.SIGTERM):  # SIGTERM while loading: like Ctrl-C
+                session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
+                             settings=settings, selection=selection)
+                if not any(o.path is None for o in outputs) and "console" in session.reporters.names():
+                    outputs.insert(0, Output("console"))  # the default, unless -p no:console
+                for output in outputs:  # an unknown format is a usage error before anything runs
+                    session.reporters.check(output.format)
+                ids, preset = session.select(Selection(list(layers), list(checks), list(skips), list(tags)))
+                config = session.config
+                assert config is not None
+                options = RunOptions(
+                    concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
+                    fail_fast=fail_fast, wait=parse_duration(wait) if wait else None,
+                    strict=config["verify.strict"], run_deadline=config["verify.run_deadline"],
+                    isolate=config["verify.isolate"])
+        except MgnVerifyError as exc:
+            return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins)
+        except KeyboardInterrupt:
+            return _fail_before_run(session, outputs, "interrupted while loading plugins and configuration",
+                                    selection, verbose, plugins, interrupted=True)
+        with StdoutGuard(outputs) as guard:
             # Stdout reporters exist before the run, so a console one can show live progress.
-            context = stdout_context(config, verbose)
+            context = stdout_context(config, verbose, guard.stream)
             stdout_reporters = {o.format: session.reporters.create(o.format, context)
                                 for o in outputs if o.path is None}
             live = list(stdout_reporters.values()) if context.is_tty else []
-            report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
-                                 selection=list(layers) or ["all"])
-        except MgnVerifyError as exc:
-            fail(exc)
-            _emit_failure(session, outputs, exc, verbose)
-            return int(ExitCode.USAGE_ERROR)
-        emit(report, outputs, session.reporters, config, stdout_reporters, verbose)
-        for error in report.errors:
-            click.echo(f"mgn: error: {error}", err=True)
-        return int(report.exit_code)
+            try:
+                report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
+                                     selection=selection)
+            except MgnVerifyError as exc:  # e.g. a waiver that does not parse
+                return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, guard.stream)
+            emit(report, outputs, session.reporters, config, stdout=guard.stream,
+                 stdout_reporters=stdout_reporters, verbose=verbose)
+        return _echo_errors(report)
 
     run_or_exit(body)
 
@@ -167,31 +176,34 @@ def _with_lab(faults: tuple[str, ...], body: Callable[[str], int]) -> int:
 
 
 def _warn_line(message: str) -> None:
-    click.echo(f"mgn: warning: {message}", err=True)
+    click.echo(f"mgn: warning: {escape_controls(message)}", err=True)
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
     return [item.strip() for value in values for item in value.split(",") if item.strip()]
 
 
-def _emit_failure(session: Session, outputs: list[Output], error: MgnVerifyError, verbose: int) -> None:
-    """A run that could not start still writes every requested report file, saying why."""
-    files = [o for o in outputs if o.path is not None]
-    if not files:
-        return
-    registry = ReporterRegistry()
-    from ..reporters import json_report, junit_report
-
-    for module in (json_report, junit_report):
-        module.mgn_register_reporters(registry)
+def _fail_before_run(session: Session, outputs: list[Output], error: str, selection: list[str], verbose: int,
+                     plugins: tuple[str, ...], stream: TextIO | None = None, *, interrupted: bool = False) -> int:
+    """A run that could not start still writes every requested report, saying why, through the
+    same ``emit`` as any run: the session's reporters when they registered, else the built-in
+    reporter plugins. The console is left out: the error line on stderr says it all."""
     config = session.config or Config({}, {}, SettingsRegistry(), Redactor())
-    report = RunReport(results=[], started_at=datetime.now(UTC), duration_s=0.0, hostname=socket.gethostname(),
-                       argv=config.redactor.data(scrub_argv(sys.argv)), tool_version=__version__,
-                       exit_code=ExitCode.USAGE_ERROR, errors=[str(error)], warnings=session.warnings)
-    try:
-        emit(report, [o for o in files if o.format in registry.names()], registry, config, {}, verbose)
-    except MgnVerifyError as exc:  # pragma: no cover - the report path itself is broken
-        fail(exc)
+    report = RunReport.for_failure(
+        error, argv=config.redactor.data(scrub_argv(sys.argv)), interrupted=interrupted,
+        exit_code=ExitCode.INTERRUPTED if interrupted else ExitCode.USAGE_ERROR,
+        warnings=session.warnings, selection=selection, config_file=config.file)
+    blocked = [p[3:] for p in plugins if p.startswith("no:")]
+    registry = session.reporters if session.reporters.names() else builtin_reporters(blocked)
+    wanted = [o for o in outputs if o.path is not None or o.format != HUMAN_FORMAT]
+    emit(report, wanted, registry, config, stdout=stream, verbose=verbose)
+    return _echo_errors(report)
+
+
+def _echo_errors(report: RunReport) -> int:
+    for error in report.errors:
+        click.echo(f"mgn: error: {escape_controls(error)}", err=True)
+    return int(report.exit_code)
 
 
 @verify.command("list")

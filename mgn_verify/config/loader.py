@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,9 +13,11 @@ from .._exceptions import ConfigError
 from .redact import SECRET_NAME, Redactor
 from .settings import Config, Setting, SettingsRegistry
 
-__all__ = ["DEFAULT_CONFIG_PATH", "ConfigSources", "early_value", "load_sources", "resolve"]
+__all__ = ["DEFAULT_CONFIG_PATH", "NON_SETTING_ENV", "ConfigSources", "early_value", "load_sources", "resolve"]
 
 DEFAULT_CONFIG_PATH = Path("~/.metaguildnet/config.yaml")
+#: ``MGN_*`` variables that are not settings, so never "unknown" (the rest must name a setting).
+NON_SETTING_ENV = frozenset({"MGN_CONFIG", "MGN_DISABLE_PLUGIN_AUTOLOAD", "MGN_LAB_STATE_DIR"})
 
 
 @dataclass
@@ -56,13 +60,22 @@ def _parse_yaml(path: Path) -> dict[str, Any]:
     if not text.strip():  # an empty file (or /dev/null) needs no parser: ~30 ms saved
         return {}
     import yaml  # lazy: `mgn --version` and config-less runs must not pay for it
+    loader = _loader_class()(text)
+    root = None
     try:
-        data = yaml.safe_load(text)
+        root = loader.get_single_node()
+        data = loader.construct_document(root) if root is not None else None
+    except _BadTimestamp as bad:
+        mark = bad.node.start_mark
+        raise ConfigError(f"{bad.node.value} is not a valid date (use YYYY-MM-DD, or quote it)",
+                          source=f"{path}:{mark.line + 1}:{mark.column + 1}", key=_key_path(root, bad.node)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"malformed YAML: {problem}", source=where) from None
+    finally:
+        loader.dispose()
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -71,12 +84,55 @@ def _parse_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+class _BadTimestamp(Exception):
+    """A scalar YAML reads as a timestamp (``2020-13-45``) that is no real date."""
+
+    def __init__(self, node: Any) -> None:
+        super().__init__(node.value)
+        self.node = node
+
+
+@functools.cache
+def _loader_class() -> type[Any]:
+    """``yaml.SafeLoader`` whose impossible dates raise ``_BadTimestamp`` (with their node, so
+    the error names file:line and key) instead of a bare ``ValueError``."""
+    import yaml
+
+    class Loader(yaml.SafeLoader):
+        pass
+
+    def timestamp(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        try:
+            return yaml.SafeLoader.construct_yaml_timestamp(loader, node)
+        except ValueError:
+            raise _BadTimestamp(node) from None
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", timestamp)
+    return Loader
+
+
+def _key_path(root: Any, target: Any) -> str | None:
+    """The dotted key of ``target`` below ``root`` (``verify.waivers[0].expires``)."""
+    import yaml
+
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if node is target:
+            return path or None
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((value, f"{path}.{key.value}" if path else str(key.value)) for key, value in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((value, f"{path}[{index}]") for index, value in enumerate(node.value))
+    return None
+
+
 def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
             warn: Callable[[str], None], redactor: Redactor | None = None) -> Config:
     """Merge defaults < file < environment < command line, validating each value's type.
 
-    Unknown file keys are kept in ``Config.extra`` and reported through ``warn`` with the
-    closest known key.
+    Unknown keys (file or ``--set``) are kept in ``Config.extra`` and reported through ``warn``
+    with the closest known key, as are ``MGN_*`` variables that name no setting.
     """
     redactor = redactor or Redactor()
     values: dict[str, Any] = {s.key: s.default for s in registry}
@@ -100,19 +156,18 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
                                   source=file_label, key=key)
             else:
                 extra[key] = value
-                close = registry.suggest(key)
-                hint = f" (did you mean {close!r}?)" if close else ""
-                warn(f"{file_label}: unknown key {key!r}{hint}")
+                warn(f"{file_label}: unknown key {key!r}{_hint(registry.suggest(key))}")
 
     walk(sources.file_data, "")
+    _warn_unknown_env(registry, sources.env, warn)
     for setting in registry:
         _apply_env(setting, sources.env, values, where)
     for key, (value, is_text) in sources.cli.items():
         declared = registry.get(key)
-        if declared is None:
-            close = registry.suggest(key)
-            raise ConfigError("unknown setting" + (f" (did you mean {close!r}?)" if close else ""),
-                              source="command line", key=key)
+        if declared is None:  # like an unknown file key: kept raw, a warning with a suggestion
+            extra[key] = value
+            warn(f"command line: unknown key {key!r}{_hint(registry.suggest(key))}")
+            continue
         values[key] = declared.coerce(value, source="command line", from_text=is_text)
         where[key] = "cli"
     for setting in registry:
@@ -122,6 +177,20 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
         if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
             redactor.add(value)
     return Config(values, where, registry, redactor, file=sources.file, extra=extra)
+
+
+def _hint(close: str | None) -> str:
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def _warn_unknown_env(registry: SettingsRegistry, env: Mapping[str, str], warn: Callable[[str], None]) -> None:
+    """An ``MGN_*`` variable that names no setting is most likely a typo: say which one was meant."""
+    known = {name for setting in registry for name in setting.env_names}
+    for name in sorted(env):
+        if name.startswith("MGN_") and name not in known and name not in NON_SETTING_ENV:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            warn(f"environment variable {name} matches no setting{hint}")
 
 
 def early_value(setting: Setting, sources: ConfigSources) -> Any:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import difflib
 import json
-from collections.abc import Iterator, Mapping
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,12 @@ class Setting:
     secret: bool = False
     env: tuple[str, ...] = ()
     plugin: str = ""
+    #: The declared range (see ``SettingsRegistry.add``); ``None`` means unbounded.
+    min: float | None = None
+    max: float | None = None
+    gt: float | None = None
+    choices: tuple[Any, ...] | None = None
+    finite: bool = True
 
     @property
     def env_names(self) -> tuple[str, ...]:
@@ -39,9 +46,40 @@ class Setting:
         return (*self.env, derived) if derived not in self.env else self.env
 
     def coerce(self, value: Any, *, source: str, from_text: bool = False) -> Any:
-        """Check (and, for environment or command-line text, convert) ``value`` to this kind."""
+        """Check (and, for environment or command-line text, convert) ``value`` to this kind and
+        range: every source (file, environment, ``--set``, flags) gets the same one-line error."""
         if value is None:
             return None
+        converted = self._convert(value, source=source, from_text=from_text)
+        problem = self.problem(converted)
+        if problem is not None:
+            raise ConfigError(problem, source=source, key=self.key)
+        return converted
+
+    def problem(self, value: Any) -> str | None:
+        """Why ``value`` (already of this kind) is outside the declared range, else None."""
+        if isinstance(value, list) and self.choices is not None:
+            return next(filter(None, (self._choice_problem(item) for item in value)), None)
+        if isinstance(value, float) and self.finite and not math.isfinite(value):
+            return f"must be a finite number, got {self._shown(value)}"
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            if self.gt is not None and not value > self.gt:
+                return f"must be > {self.gt}, got {self._shown(value)}"
+            if self.min is not None and not value >= self.min:
+                return f"must be >= {self.min}, got {self._shown(value)}"
+            if self.max is not None and not value <= self.max:
+                return f"must be <= {self.max}, got {self._shown(value)}"
+        return self._choice_problem(value)
+
+    def _choice_problem(self, value: Any) -> str | None:
+        if self.choices is None or value in self.choices:
+            return None
+        return f"must be one of {', '.join(map(repr, self.choices))}, got {self._shown(value, repr)}"
+
+    def _shown(self, value: Any, form: Callable[[Any], str] = str) -> str:
+        return REDACTED if self.secret else str(form(value))
+
+    def _convert(self, value: Any, *, source: str, from_text: bool) -> Any:
         kind = self.kind
         try:
             if from_text and isinstance(value, str):
@@ -101,9 +139,26 @@ class SettingsRegistry:
         self.current_plugin = ""
 
     def add(self, key: str, default: Any, *, kind: str | None = None, help: str = "",
-            secret: bool = False, env: str | tuple[str, ...] = ()) -> None:
-        """Declare ``key`` with its default; ``kind`` is inferred from the default when omitted
-        (pass it for a ``None`` default). ``secret`` values are redacted everywhere."""
+            secret: bool = False, env: str | tuple[str, ...] = (), min: float | None = None,
+            max: float | None = None, gt: float | None = None, choices: Iterable[Any] | None = None,
+            finite: bool = True) -> None:
+        """Declare ``key`` with its default.
+
+        ``kind`` is inferred from the default when omitted (pass it for a ``None`` default).
+        ``secret`` values are redacted everywhere. ``env`` adds environment variable names to
+        the derived ``MGN_SECTION_NAME``.
+
+        Ranges are checked for every source (file, environment, ``--set``, flags), with one
+        error line such as ``config.yaml, key 'acme.retries': must be >= 0, got -1``:
+
+        - ``min=`` / ``max=``: inclusive bounds of an ``int`` or ``float``; ``gt=``: an exclusive
+          lower bound (``gt=0`` for a timeout: any positive number).
+        - ``choices=``: the allowed values (of a scalar, or of each item of a ``list``).
+        - ``finite=``: a ``float`` rejects NaN and ±infinity unless ``finite=False``.
+
+        A ``None`` value is never range-checked; a default outside its own range is an error
+        of the declaring plugin.
+        """
         if not key or key.startswith(".") or key.endswith("."):
             raise ValueError(f"setting {key!r} must be dotted (section.name) or a top-level name")
         if key in self._settings:
@@ -113,7 +168,12 @@ class SettingsRegistry:
         if kind not in KINDS:
             raise ValueError(f"setting {key!r}: unknown kind {kind!r}")
         aliases = (env,) if isinstance(env, str) else tuple(env)
-        self._settings[key] = Setting(key, default, kind, help, secret, aliases, self.current_plugin)
+        setting = Setting(key, default, kind, help, secret, aliases, self.current_plugin, min=min, max=max, gt=gt,
+                          choices=tuple(choices) if choices is not None else None, finite=finite)
+        problem = setting.problem(default) if default is not None else None
+        if problem is not None:
+            raise ValueError(f"setting {key!r}: default {problem}")
+        self._settings[key] = setting
 
     def get(self, key: str) -> Setting | None:
         return self._settings.get(key)

@@ -111,6 +111,12 @@ def _running_state(state_dir: Path) -> dict[str, Any] | None:
     return None
 
 
+class _StateError(click.ClickException):
+    """The request conflicts with the lab's state: exit 2, like every usage error."""
+
+    exit_code = 2
+
+
 def _validate_faults(faults: tuple[str, ...]) -> None:
     from mgn_verify.lab import FaultSet, UnknownFaultError, known_faults
 
@@ -166,7 +172,7 @@ def up(faults: tuple[str, ...], detach: bool, workdir: Path | None, state_dir: P
     state_dir = (state_dir or default_state_dir()).expanduser().resolve()
     existing = _running_state(state_dir)
     if existing is not None:
-        raise click.ClickException(
+        raise _StateError(
             f"a lab is already running (pid {existing['pid']}, config {existing.get('config_path')}); "
             "stop it with `mgn lab down`"
         )

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._model import CheckSpec, Result, Status, layer_sort_key
 from .._report import RunPlan, RunReport
+from .._reporting import ReporterContext, ReporterRegistry, escape_controls
 from ..hookspecs import hookimpl
-from . import ReporterContext, ReporterRegistry
 
 if TYPE_CHECKING:
     from rich.live import Live
@@ -28,6 +28,28 @@ _STYLE = {
     Status.SKIP: ("-", "[skip]", "dim"), Status.BLOCKED: ("⊘", "[blocked]", "red"),
     Status.WAIVED: ("~", "[waived]", "cyan"),
 }
+
+
+#: Captured output shown under a check that did not pass (the reports carry all of it).
+_OUTPUT_LINES = 20
+_OUTPUT_WIDTH = 400
+
+
+def _line(text: str) -> str:
+    """One line of a check's text as the terminal will show it: control characters escaped."""
+    return escape_controls(text)
+
+
+def _lines(text: str) -> list[str]:
+    """A multi-line text, line by line, control characters escaped (tabs kept)."""
+    return [escape_controls(line, keep_tab=True) for line in text.splitlines()]
+
+
+def _output_lines(output: str) -> list[str]:
+    lines = _lines(output.rstrip())
+    shown = [line if len(line) <= _OUTPUT_WIDTH else line[:_OUTPUT_WIDTH] + "…" for line in lines[-_OUTPUT_LINES:]]
+    hidden = len(lines) - len(shown)
+    return ([f"… ({hidden} earlier lines in the JSON report)"] if hidden else []) + shown
 
 
 def _duration(seconds: float) -> str:
@@ -85,7 +107,8 @@ class ConsoleReporter:
             running = sorted(self._running.items(), key=lambda item: item[1])
             done = self._done
         now = time.monotonic()
-        shown = ", ".join(f"{cid} ({now - t:.1f} s)" for cid, t in running[:3])
+        text = self._context.config.redactor.text
+        shown = ", ".join(f"{_line(text(cid))} ({now - t:.1f} s)" for cid, t in running[:3])
         more = f" +{len(running) - 3} more" if len(running) > 3 else ""
         return Text(f"[{done}/{self._total}] running: {shown}{more}" if running else f"[{done}/{self._total}]")
 
@@ -111,21 +134,27 @@ class ConsoleReporter:
         layers: dict[str, list[Result]] = {}
         for result in report.results:
             layers.setdefault(result.layer, []).append(result)
-        width = max((len(r.id) for r in report.results), default=10)
-        title_width = max((len(r.title) for r in report.results if r.title != r.id), default=0)
+        ids = {r.id: _line(r.id) for r in report.results}
+        titles = {r.id: "" if r.title == r.id else _line(r.title) for r in report.results}
+        width = max((len(shown) for shown in ids.values()), default=10)
+        title_width = max((len(title) for title in titles.values()), default=0)
         for layer in sorted(layers, key=layer_sort_key):
             out.append(self._paint(layer, "bold"))
             for r in layers[layer]:
                 duration = _duration(r.duration_s) if r.attempts else ""
                 tries = f" ({r.attempts} attempts)" if r.attempts > 1 else ""
-                title = "" if r.title == r.id else r.title
-                out.append(f"  {self._glyph(r.status)} {r.id.ljust(width)}  {title.ljust(title_width)}  "
+                out.append(f"  {self._glyph(r.status)} {ids[r.id].ljust(width)}  {titles[r.id].ljust(title_width)}  "
                            f"{self._paint(duration + tries, 'dim')}".rstrip())
                 if r.status is not Status.PASS or (self._context.verbose and r.message):
-                    if r.message:
-                        out.extend(f"      {line}" for line in r.message.splitlines())
-                    if r.remediation and r.status in (Status.FAIL, Status.WARN, Status.ERROR, Status.WAIVED):
-                        out.append(f"      {self._paint('fix:', 'cyan')} {r.remediation}")
+                    self._write_details(out, r)
+
+    def _write_details(self, out: list[str], r: Result) -> None:
+        out.extend(f"      {line}" for line in _lines(r.message))
+        if r.remediation and r.status in (Status.FAIL, Status.WARN, Status.ERROR, Status.WAIVED):
+            out.append(f"      {self._paint('fix:', 'cyan')} {_line(r.remediation)}")
+        if r.output.strip() and r.status is not Status.PASS:
+            out.append(f"      {self._paint('output:', 'dim')}")
+            out.extend(f"        {line}" for line in _output_lines(r.output))
 
     def _write_summary(self, out: list[str], report: RunReport) -> None:
         counts = report.counts()
@@ -138,16 +167,17 @@ class ConsoleReporter:
         if causes:
             out.append(self._paint("Root causes", "bold") + " (fix these first):")
             for result, blocked in causes:
-                blocks = f" blocks {len(blocked)}: {', '.join(blocked)}" if blocked else ""
-                out.append(f"  {self._glyph(result.status)} {result.id} ({result.status}){blocks}")
+                blocks = f" blocks {len(blocked)}: {_line(', '.join(blocked))}" if blocked else ""
+                out.append(f"  {self._glyph(result.status)} {_line(result.id)} ({result.status}){blocks}")
         fixtures: dict[str, list[str]] = {}
         for r in report.results:
             if "fixture_error" in r.details:
                 fixtures.setdefault(str(r.details["fixture_error"]), []).append(r.id)
         for name, ids in sorted(fixtures.items()):
-            out.append(f"  {self._paint(f'fixture {name!r}', 'magenta')} failed for {len(ids)}: {', '.join(ids)}")
+            out.append(f"  {self._paint(f'fixture {_line(name)!r}', 'magenta')} failed for {len(ids)}: "
+                       f"{_line(', '.join(ids))}")
         for error in report.errors:
-            out.append(f"{self._paint('error:', 'bold red')} {error}")
+            out.append(f"{self._paint('error:', 'bold red')} {_line(error)}")
         code = report.exit_code
         out.append(f"{self._paint(f'Exit {int(code)}:', 'bold')} {code.meaning}")
 

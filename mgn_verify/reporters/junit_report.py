@@ -3,7 +3,9 @@
 One ``testsuite`` per layer, one ``testcase`` per check (name = id, classname = layer).
 ``fail`` → ``failure``, ``error`` → ``error``, ``skip``/``blocked``/``waived`` → ``skipped``
 with the reason. The schema allows no per-testcase properties, so a ``warn`` (and every
-check's status, severity and remediation) is written to the testcase's ``system-out``.
+check's status, severity, remediation and captured output) is written to the testcase's
+``system-out``. Framework errors (a load that failed, a hook that raised, an unwritable report)
+are a last testsuite ``mgn``, one ``error`` testcase each, so CI shows them too.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import xml.etree.ElementTree as ET
 
 from .._model import Result, Status, layer_sort_key
 from .._report import RunReport
+from .._reporting import ReporterContext, ReporterRegistry
 from ..hookspecs import hookimpl
-from . import ReporterContext, ReporterRegistry
 
 __all__ = ["JunitReporter"]
 
@@ -39,8 +41,11 @@ class JunitReporter:
             layers.setdefault(result.layer, []).append(result)
         root = ET.Element("testsuites", {"name": "mgn verify"})
         totals = {"tests": 0, "failures": 0, "errors": 0}
-        for layer in sorted(layers, key=layer_sort_key):
-            cases = [self._case(TestCase, result) for result in layers[layer]]
+        suites = [(layer, [self._case(TestCase, result) for result in layers[layer]])
+                  for layer in sorted(layers, key=layer_sort_key)]
+        if report.errors:
+            suites.append(("mgn", [self._error_case(TestCase, n, error) for n, error in enumerate(report.errors, 1)]))
+        for layer, cases in suites:
             suite = TestSuite(layer, cases, hostname=report.hostname, id=layer, package="mgn_verify",
                               timestamp=report.started_at.isoformat(timespec="seconds"),
                               properties={"run_id": report.run_id, "tool_version": report.tool_version})
@@ -64,6 +69,8 @@ class JunitReporter:
             lines.append(f"remediation: {result.remediation}")
         if result.blocked_by:
             lines.append("blocked_by: " + ", ".join(result.blocked_by))
+        if result.output:
+            lines.append("output:\n" + result.output.rstrip("\n"))
         case = test_case(result.id, classname=result.layer, elapsed_sec=result.duration_s,
                          stdout=_clean("\n".join(lines)))
         message = _clean(result.message or str(result.status))
@@ -73,6 +80,12 @@ class JunitReporter:
             case.add_error_info(message=message, error_type="error")
         elif result.status in (Status.SKIP, Status.BLOCKED, Status.WAIVED):
             case.add_skipped_info(message=_clean(f"{result.status}: {result.message}"))
+        return case
+
+    @staticmethod
+    def _error_case(test_case: type, number: int, error: str) -> object:
+        case = test_case(f"mgn.error[{number}]", classname="mgn", elapsed_sec=0.0, stdout=_clean(error))
+        case.add_error_info(message=_clean(error), error_type="framework error")
         return case
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the layer tests (imported by name: tests/ is not a package)."""
+"""Helpers shared by the layer tests (``from tests.checks._layer_helpers import ...``)."""
 
 from __future__ import annotations
 

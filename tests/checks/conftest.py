@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import http.server
 import os
 import shutil
 import socket
@@ -20,42 +19,22 @@ import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 
 import dns.exception
 import dns.message
 import dns.query
 import pytest
 import trustme
-from _layer_helpers import free_port
 from mgn_verify.checks._sntp import to_ntp
+
+from tests.checks._layer_helpers import free_port
+from tests.checks.servers import DnsServer, TlsLab, free_udp_and_tcp_port, serve
+from tests.helpers import wait_until
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 
 
 # -- DNS ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DnsServer:
-    port: int
-
-    @property
-    def resolver(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-
-def _free_udp_and_tcp_port() -> int:
-    """A port free for both UDP and TCP on 127.0.0.1 (dnsmasq binds both)."""
-    for _ in range(50):
-        port = free_port(socket.SOCK_DGRAM)
-        with socket.socket() as tcp:
-            try:
-                tcp.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no port free for both UDP and TCP")
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +46,7 @@ def dnsmasq(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsServer]:
             "dnsmasq is required for the DNS tests (CI installs it: `apt-get install dnsmasq`); "
             f"not found on PATH or at {DNSMASQ}"
         )
-    port = _free_udp_and_tcp_port()
+    port = free_udp_and_tcp_port()
     log = tmp_path_factory.mktemp("dnsmasq") / "dnsmasq.log"
     argv = [
         binary,
@@ -122,6 +101,15 @@ def closed_port() -> int:
     return free_port()
 
 
+def _connected(client: socket.socket) -> bool:
+    """True once the non-blocking connect has completed its handshake (the backlog holds it)."""
+    try:
+        client.getpeername()
+    except OSError:
+        return False
+    return True
+
+
 @pytest.fixture(scope="session")
 def full_backlog_port() -> Iterator[int]:
     """A listener that never accepts, its backlog filled: further SYNs are dropped (timeout)."""
@@ -136,7 +124,7 @@ def full_backlog_port() -> Iterator[int]:
         with contextlib.suppress(BlockingIOError):
             client.connect(("127.0.0.1", port))
         fillers.append(client)
-    time.sleep(0.1)
+    wait_until(lambda: any(_connected(client) for client in fillers), what="a backlog filler connected")
     yield port
     for client in fillers:
         client.close()
@@ -146,55 +134,13 @@ def full_backlog_port() -> Iterator[int]:
 # -- HTTP and TLS ---------------------------------------------------------------------------
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # keep test output clean
-        pass
-
-    def do_GET(self) -> None:
-        if self.path == "/reset":
-            # SO_LINGER 0 then close: the client gets an RST instead of a response.
-            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self.connection.close()
-            self.close_connection = True
-            return
-        if self.path == "/slow":
-            time.sleep(1.5)
-        status = {"/fail": 500, "/denied": 403}.get(self.path, 200)
-        body = b"ok\n"
-        self.send_response(status)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # resets and TLS handshake failures from the tests are expected
-
-
-def _serve(context: ssl.SSLContext | None) -> tuple[_Server, int]:
-    server = _Server(("127.0.0.1", 0), _Handler)
-    if context is not None:
-        server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=True)
-    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-    return server, int(server.server_address[1])
-
-
 @pytest.fixture(scope="session")
 def http_server() -> Iterator[str]:
     """A plain HTTP server: /ok 200, /fail 500, /denied 403, /slow 1.5 s, /reset RST."""
-    server, port = _serve(None)
+    server, port = serve(None)
     yield f"http://127.0.0.1:{port}"
     server.shutdown()
     server.server_close()
-
-
-@dataclass(frozen=True)
-class TlsLab:
-    ca_bundle: str
-    urls: dict[str, str]  # case -> https URL
 
 
 @pytest.fixture(scope="session")
@@ -222,7 +168,7 @@ def tls_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsLab]:
     for case, leaf in leaves.items():
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         leaf.configure_cert(context)
-        server, port = _serve(context)
+        server, port = serve(context)
         servers.append(server)
         urls[case] = f"https://127.0.0.1:{port}/ok"
     yield TlsLab(str(bundle), urls)

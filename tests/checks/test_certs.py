@@ -6,10 +6,10 @@ import datetime as dt
 from pathlib import Path
 
 import trustme
-from _layer_helpers import Outcome, run_check
 from mgn_verify.checks import _sys_env
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import Outcome, run_check
 
 NOW = dt.datetime.now(dt.UTC)
 

@@ -6,7 +6,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from _layer_helpers import run_check
 from mgn_verify.checks._clusters import (
     cluster_targets,
     explicitly_selected,
@@ -20,6 +19,7 @@ from mgn_verify import ConfigError, UsageError, check
 from mgn_verify._collect import specs_from_function
 from mgn_verify._marks import get_marks
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import run_check
 
 
 def test_without_a_clusters_list_the_default_cluster_uses_the_top_level_settings() -> None:
@@ -142,6 +142,6 @@ def test_a_cluster_entry_names_its_own_kubeconfig_setting() -> None:
 
 
 def test_an_out_of_range_top_level_port_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match=r"command line, key 'rethinkdb.port': expected a port number \(1-65535\), "
+    with pytest.raises(ConfigError, match=r"command line, key 'rethinkdb.port': must be <= 65535, "
                                           r"got 99999"):
         cluster_targets(make_config({"rethinkdb.port": 99999}))

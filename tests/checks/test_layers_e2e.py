@@ -8,9 +8,9 @@ import sys
 from pathlib import Path
 
 import yaml
-from conftest import DnsServer, TlsLab
 
 from mgn_verify.testing import run_verify
+from tests.checks.servers import DnsServer, TlsLab
 
 
 def test_bare_run_is_complete_and_has_no_error() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from _layer_helpers import Outcome, make_tree, run_check
-from conftest import DnsServer
 from mgn_verify.checks import network
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import Outcome, make_tree, run_check
+from tests.checks.servers import DnsServer
 
 
 def resolve(name: str, resolvers: list[str], **settings: Any) -> Outcome:

@@ -8,13 +8,13 @@ from typing import Any
 
 import psutil
 import pytest
-from _layer_helpers import Outcome, make_tree, run_check
 from mgn_verify.checks import network
 from mgn_verify.checks._cidr import no_proxy_covers, parse_ranges
 from mgn_verify.checks._dns import Resolver, parse_resolver
 from mgn_verify.checks._net import Endpoint, parse_endpoint
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import Outcome, make_tree, run_check
 
 
 def call(func: Any, **settings: Any) -> Outcome:

@@ -21,12 +21,12 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import trustme
 import yaml
-from _layer_helpers import Outcome, run_check
-from conftest import TlsLab
 from mgn_verify.checks import _registry_probe, network
 from mgn_verify.checks._registry_probe import parse_image
 
 from mgn_verify.testing import make_config, run_verify
+from tests.checks._layer_helpers import Outcome, run_check
+from tests.checks.servers import TlsLab
 
 USER, PASSWORD = "alice", "s3cret-pass-word"
 TOKENS = {"tok-alice": USER, "tok-anon": ""}

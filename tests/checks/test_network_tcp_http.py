@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from _layer_helpers import Outcome, run_check
-from conftest import DnsServer
 from mgn_verify.checks import network
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import Outcome, run_check
+from tests.checks.servers import DnsServer
 
 
 def tcp(endpoint: str, **settings: Any) -> Outcome:
@@ -75,7 +75,7 @@ def test_http_403_warns(http_server: str) -> None:
 
 def test_http_slow_names_the_timeout(http_server: str) -> None:
     outcome = get(f"{http_server}/slow", **{"network.timeout": 0.3})
-    assert outcome.status == "fail" and outcome.message == f"no response from {http_server}/slow within 0.3 s"
+    assert outcome.status == "fail" and outcome.message == f"no complete response from {http_server}/slow within 0.3 s"
 
 
 def test_http_reset(http_server: str) -> None:

@@ -6,11 +6,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _layer_helpers import Outcome, run_check
-from conftest import TlsLab
 from mgn_verify.checks import network
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import Outcome, run_check
+from tests.checks.servers import TlsLab
 
 
 def tls(url: str, **settings: Any) -> Outcome:

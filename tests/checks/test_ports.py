@@ -7,11 +7,11 @@ import sys
 from collections.abc import Iterator
 
 import pytest
-from _layer_helpers import free_port, run_check
 from mgn_verify.checks import _sys_node
 from mgn_verify.checks._net import listeners
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import free_port, run_check
 
 _HOLDER = """
 import socket, sys, time

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _layer_helpers import Outcome, make_tree, run_check
 from mgn_verify.checks import _sys_env, _sys_node, system
 from mgn_verify.checks._host import Host, parse_assignments
 
 from mgn_verify.testing import make_config
+from tests.checks._layer_helpers import Outcome, make_tree, run_check
 
 V2_MOUNTS = "cgroup2 /sys/fs/cgroup cgroup2 rw,nosuid 0 0\nproc /proc proc rw 0 0\n"
 V1_MOUNTS = (

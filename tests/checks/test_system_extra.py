@@ -13,12 +13,13 @@ from typing import Any
 
 import psutil
 import pytest
-from _layer_helpers import Outcome, make_tree, run_check
 from mgn_verify.checks import _sys_extra
+from mgn_verify.checks._common import module_checks
 from mgn_verify.checks._host import Host
 from mgn_verify.checks._sys_facts import parse_port, running_processes, unit_state
 
 from mgn_verify.testing import make_config, run_verify
+from tests.checks._layer_helpers import Outcome, make_tree, run_check
 
 
 def call(func: Any, tree: Path | None = None, **settings: Any) -> Outcome:
@@ -56,7 +57,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str],
 # -- on the real machine, empty config: never a false fail ------------------------------------
 
 
-@pytest.mark.parametrize("func", _sys_extra.CHECKS, ids=lambda f: f.__name__)
+@pytest.mark.parametrize("func", module_checks(_sys_extra), ids=lambda f: f.__name__)
 def test_real_machine_operator_role_never_fails(func: Any) -> None:
     outcome = call(func)
     assert outcome.status != "fail", outcome.message

@@ -1,17 +1,13 @@
-"""Helpers and fixtures shared by every lab test (tests/lab has no ``__init__``: import the
-helpers with ``from conftest import ...``; the fixtures are found automatically).
+"""Fixtures shared by every lab test (found automatically; the helpers and delays they use are
+in ``tests.lab.helpers``).
 
-Everything runs on 127.0.0.1 with TLS verified against a per-test lab CA. Delays are short so
-the operator's status transitions and the slow fault stay fast.
+Everything runs on 127.0.0.1 with TLS verified against a per-test lab CA.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import ssl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,31 +18,7 @@ from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._tls import LabCA
 from mgn_verify.lab.hostapp import HostAppSimulator
 from mgn_verify.lab.kube import KubeSimulator
-
-PENDING_DELAY = 0.3
-RUNNING_DELAY = 0.8
-SLOW_DELAY = 1.5
-TOKEN = "test-token-0123456789"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        time.sleep(0.02)
-
-
-def refused(port: int, host: str = "127.0.0.1") -> bool:
-    """True when a TCP connection to ``host:port`` is refused (nothing listens there)."""
-    try:
-        with socket.create_connection((host, port), timeout=2):
-            return False
-    except ConnectionRefusedError:
-        return True
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+from tests.lab.helpers import PENDING_DELAY, RUNNING_DELAY, SLOW_DELAY, TOKEN
 
 
 @pytest.fixture

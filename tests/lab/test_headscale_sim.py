@@ -9,12 +9,12 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
-from conftest import wait_until
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._tailnet import Tailnet
 from mgn_verify.lab.headscale import HeadscaleSimulator, generate_api_key
 from mgn_verify.lab.tailscale import TailscaleSimulator, render_status
+from tests.lab.helpers import wait_until
 
 SECURITY_HEADERS = {
     "x-frame-options": "DENY",

@@ -13,13 +13,13 @@ import threading
 import httpx
 import psutil
 import pytest
-from conftest import PENDING_DELAY, RUNNING_DELAY, wait_until
 from kubernetes import client
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._tls import LabCA
 from mgn_verify.lab.hostapp import HostAppSimulator, RequestRecord
 from mgn_verify.lab.kube import KubeSimulator
+from tests.lab.helpers import PENDING_DELAY, RUNNING_DELAY, wait_until
 
 SNIFFED = "text/plain; charset=utf-8"
 

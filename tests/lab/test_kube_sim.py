@@ -14,18 +14,19 @@ import subprocess
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 import urllib3
-from conftest import PENDING_DELAY, RUNNING_DELAY, TOKEN, wait_until
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._tls import LabCA
 from mgn_verify.lab.kube import AccessRule, KubeSimulator, KubeState
+from tests.lab.helpers import PENDING_DELAY, RUNNING_DELAY, SLOW_DELAY, TOKEN, wait_until
 
 WS = ("guildnet.io", "v1alpha1")
 
@@ -236,11 +237,16 @@ def test_workspace_lifecycle(kube_api: client.ApiClient, kube_sim: KubeSimulator
         "ports": [{"containerPort": 8080, "name": "http"}],
     }
     assert "status" not in co.get_namespaced_custom_object(*WS, "default", "workspaces", "ws1")
-    time.sleep(PENDING_DELAY)
-    pending = co.get_namespaced_custom_object(*WS, "default", "workspaces", "ws1")["status"]
+
+    def status() -> dict[str, Any]:
+        return dict(co.get_namespaced_custom_object(*WS, "default", "workspaces", "ws1").get("status") or {})
+
+    # The operator sets Pending after PENDING_DELAY, Running after RUNNING_DELAY: poll for each.
+    wait_until(lambda: "phase" in status(), timeout=PENDING_DELAY + 5, what="a workspace status")
+    pending = status()
     assert pending["phase"] == "Pending" and "readyReplicas" not in pending
-    time.sleep(RUNNING_DELAY - PENDING_DELAY)
-    running = co.get_namespaced_custom_object(*WS, "default", "workspaces", "ws1")["status"]
+    wait_until(lambda: status()["phase"] == "Running", timeout=RUNNING_DELAY + 5, what="phase Running")
+    running = status()
     assert running["phase"] == "Running" and running["readyReplicas"] == 1
     assert (
         running["serviceDNS"] == "ws1.default.svc" and running["proxyTarget"] == "http://ws1.default.svc:8080"
@@ -295,7 +301,9 @@ def test_fault_slow(kube_api: client.ApiClient, kube_sim: KubeSimulator, lab_fau
     assert "timed out" in str(err.value).lower() or "ReadTimeout" in repr(err.value.reason)
     assert time.monotonic() - started < 1.0
     lab_faults.clear("kubernetes.slow")
-    time.sleep(1.3)  # let the delayed handler finish before the next request
+    # The delayed handler answers (and logs) the timed-out list once its delay is over.
+    wait_until(lambda: any(target.startswith("/api/v1/nodes") for _, target, _ in kube_sim.requests),
+               timeout=SLOW_DELAY + 5, what="the delayed request to finish")
     assert len(client.CoreV1Api(kube_api).list_node(_request_timeout=2).items) == 2
 
 
@@ -549,7 +557,7 @@ def test_watch_wire_format_and_deletion(kube_sim: KubeSimulator, ca_context: ssl
 
 def test_watch_too_old_resource_version_is_410(lab_ca: LabCA, lab_faults: FaultSet, ca_context: ssl.SSLContext,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from mgn_verify.lab import kube_store
+    from mgn_verify.lab.kube import store as kube_store
 
     monkeypatch.setattr(kube_store, "_LOG_SIZE", 10)
     auth = {"Authorization": f"Bearer {TOKEN}"}

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
-from conftest import open_fds, refused, wait_until
 
 from mgn_verify.lab import Lab, UnknownFaultError, known_faults
+from tests.lab.helpers import open_fds, refused, wait_until
 
 pytest_plugins = ["pytester"]
 

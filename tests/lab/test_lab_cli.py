@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import yaml
 from click.testing import CliRunner
 
 from mgn_verify.lab.cli import STATE_FILENAME, lab
+from tests.lab.helpers import refused, wait_until
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -149,7 +149,7 @@ def test_up_detach_status_down(state_dir: Path) -> None:
     assert as_json["running"] is True and as_json["pid"] == pid
 
     again = run_lab("up", "--detach", "--state-dir", str(state_dir))
-    assert again.returncode == 1
+    assert again.returncode == 2
     assert f"a lab is already running (pid {pid}" in again.stderr
 
     down = run_lab("down", "--state-dir", str(state_dir))
@@ -188,32 +188,19 @@ def test_up_in_the_foreground_stops_on_ctrl_c(state_dir: Path) -> None:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=30)
     assert process.returncode == 0 and "mgn lab stopped" in out
-    deadline = time.monotonic() + 5
-    while config_path.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not config_path.exists()
-
-
-def _refuses(port: int) -> bool:
-    import socket
-
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2.0):
-            return False
-    except ConnectionRefusedError:
-        return True
+    wait_until(lambda: not config_path.exists(), what="the config file removed")
 
 
 def test_fault_add_clear_list_on_a_running_lab(state_dir: Path) -> None:
     assert run_lab("up", "--detach", "--state-dir", str(state_dir)).returncode == 0
     state = json.loads((state_dir / STATE_FILENAME).read_text())
     port = int(state["rethinkdb"].rsplit(":", 1)[1])
-    assert not _refuses(port)
+    assert not refused(port)
     try:
         added = run_lab("fault", "add", "rethinkdb.down", "--state-dir", str(state_dir))
         assert added.returncode == 0, added.stderr
         assert "active faults: rethinkdb.down" in added.stdout
-        assert _refuses(port)  # the running simulator took it, no restart
+        assert refused(port)  # the running simulator took it, no restart
         listed = json.loads(run_lab("fault", "list", "--json", "--state-dir", str(state_dir)).stdout)
         assert listed["active"] == ["rethinkdb.down"] and "kubernetes.slow" in listed["known"]
         assert "rethinkdb.down" in run_lab("status", "--state-dir", str(state_dir)).stdout
@@ -228,11 +215,7 @@ def test_fault_add_clear_list_on_a_running_lab(state_dir: Path) -> None:
         assert run_lab("fault", "clear", "--state-dir", str(state_dir)).returncode == 2
         cleared = run_lab("fault", "clear", "--all", "--state-dir", str(state_dir))
         assert cleared.returncode == 0 and "active faults: none" in cleared.stdout
-        for _ in range(50):  # the listener comes back on the same port
-            if not _refuses(port):
-                break
-            time.sleep(0.1)
-        assert not _refuses(port)
+        wait_until(lambda: not refused(port), what="the listener back on the same port")
     finally:
         run_lab("down", "--state-dir", str(state_dir))
 

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from conftest import open_fds, refused, wait_until
 from rethinkdb import RethinkDB
 from rethinkdb.ast import ReQLDecoder, ReQLEncoder, RqlQuery
 from rethinkdb.errors import (
@@ -33,6 +32,7 @@ from rethinkdb.net import DefaultConnection
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab.rethinkdb import RethinkDBSimulator
+from tests.lab.helpers import open_fds, refused, wait_until
 
 r = RethinkDB()
 PASSWORD = "s3cret"
@@ -739,9 +739,11 @@ def test_stop_interrupts_a_waiting_query(faults: FaultSet) -> None:
         except Exception as exc:
             errors.append(exc)
 
+    queries_before = server.state.queries_total
     thread = threading.Thread(target=waiter)
     thread.start()
-    time.sleep(0.2)
+    # The wait() query has reached the server (it then waits until the fault clears or a stop).
+    wait_until(lambda: server.state.queries_total > queries_before, what="the wait() query at the server")
     started = time.monotonic()
     server.stop()
     thread.join(timeout=5)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import wait_until
 
 from mgn_verify.lab._faults import FaultSet, UnknownFaultError
 from mgn_verify.lab._tailnet import Tailnet
 from mgn_verify.lab.tailscale import LOCALAPI_HOST, TailscaleSimulator, _go_json
+from tests.lab.helpers import wait_until
 
 STATUS = "/localapi/v0/status"
 

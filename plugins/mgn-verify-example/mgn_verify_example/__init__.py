@@ -27,10 +27,10 @@ def scratch(config: Config) -> Iterator[str]:
 
 @check(id="acme.scratch.writable", title="acme scratch dir is writable", requires=["system.os.supported"],
        remediation="chmod u+w the directory named by acme.scratch_dir")
-def check_scratch_writable(scratch: str) -> str:
+def check_scratch_writable(scratch: str) -> dict[str, str]:
     with open(scratch, "w") as handle:
         handle.write("ok")
-    return f"wrote {scratch}"
+    return {"message": f"wrote {scratch}"}
 
 
 @check(id="acme.api_key.set", title="acme API key is configured", severity="warning")

@@ -23,9 +23,9 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from mgn_verify.lab import kube_resources as kr
 from mgn_verify.lab._faults import FaultSet
-from mgn_verify.lab.kube_resources import Obj, ResourceType
+from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.resources import Obj, ResourceType
 
 __all__ = ["OBJECT_FAULTS", "FaultView"]
 

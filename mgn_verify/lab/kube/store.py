@@ -22,47 +22,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from mgn_verify.lab import kube_resources as kr
-from mgn_verify.lab.kube_resources import Obj, ResourceType, prune_workspace_spec
+from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.errors import KubeApiError
+from mgn_verify.lab.kube.resources import Obj, ResourceType, prune_workspace_spec
+from mgn_verify.lab.kube.seed import seed_cluster
+from mgn_verify.lab.kube.select import label_matcher
 
-__all__ = ["AccessRule", "KubeApiError", "KubeState", "WatchEvent"]
+__all__ = ["AccessRule", "KubeState", "WatchEvent"]
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _WS = ("guildnet.io", "workspaces")
 WORKSPACE_LABEL = "guildnet.io/workspace"
 _LOG_SIZE = 1000  # changes kept for watches that resume from a resourceVersion (the watch cache)
-
-
-class KubeApiError(Exception):
-    """An API error as kube-apiserver reports it: a ``Status`` object with an HTTP code."""
-
-    def __init__(self, code: int, reason: str, message: str, details: Obj | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.reason = reason
-        self.message = message
-        self.details = details
-
-    def status(self) -> Obj:
-        body: Obj = {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": self.message,
-            "reason": self.reason,
-        }
-        if self.details is not None:
-            body["details"] = self.details
-        body["code"] = self.code
-        return body
-
-    @classmethod
-    def not_found(cls, rtype: ResourceType, name: str) -> KubeApiError:
-        details: Obj = {"name": name, "kind": rtype.plural}
-        if rtype.group:
-            details["group"] = rtype.group
-        return cls(404, "NotFound", f'{rtype.qualified} "{name}" not found', details)
 
 
 @dataclass(frozen=True)
@@ -126,8 +97,6 @@ class KubeState:
         self._pod_logs: dict[tuple[str, str], list[str]] = {}
         self._ip_counter = 20
         if seed:
-            from mgn_verify.lab.kube_seed import seed_cluster  # the seed needs this class's methods
-
             seed_cluster(self, rethinkdb_endpoint)
 
     # -- generic store -------------------------------------------------------------------------
@@ -191,8 +160,6 @@ class KubeState:
     def list(
         self, rtype: ResourceType, namespace: str | None = None, label_selector: str | None = None
     ) -> builtins.list[Obj]:
-        from mgn_verify.lab.kube_select import label_matcher  # it imports KubeApiError from here
-
         matches = label_matcher(label_selector)
         with self._lock:
             self._reconcile()

@@ -26,8 +26,8 @@ from typing import Any, ClassVar
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import HTTPSimulator, LabHTTPServer, Request, Response
 from mgn_verify.lab._tls import LabCA, server_ssl_context
-from mgn_verify.lab.hostapp_cluster import bootstrap, clusters_api, handle_cluster
-from mgn_verify.lab.hostapp_model import (
+from mgn_verify.lab.hostapp.cluster import bootstrap, clusters_api, handle_cluster
+from mgn_verify.lab.hostapp.model import (
     Clients,
     Ctx,
     RequestRecord,
@@ -41,7 +41,8 @@ from mgn_verify.lab.hostapp_model import (
     rfc3339,
     text,
 )
-from mgn_verify.lab.kube import KubeApiError, KubeConnectionError, KubeSimulator
+from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
+from mgn_verify.lab.kube.simulator import KubeSimulator
 
 __all__ = ["HostAppSimulator", "RequestRecord"]
 
@@ -160,7 +161,7 @@ class HostAppSimulator(HTTPSimulator):
     def _pick_context(self) -> ssl.SSLContext:
         return self._expired_ctx if self.faults.active("tls.expired") else self._ctx
 
-    # -- cluster access "as a client" (used by hostapp_cluster too) ------------------------------
+    # -- cluster access "as a client" (used by hostapp.cluster too) ------------------------------
 
     def kubeconfig_withheld(self, cid: str) -> bool:
         """``hostapp.no_kubeconfig``, for every cluster or (its own fault set) this one only."""

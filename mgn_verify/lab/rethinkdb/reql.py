@@ -16,9 +16,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mgn_verify.lab.rethinkdb_admin import ClusterOps
-from mgn_verify.lab.rethinkdb_system import SYSTEM_DB, SYSTEM_TABLES, ClusterState, reql_time, row_key
-from mgn_verify.lab.rethinkdb_terms import (
+from mgn_verify.lab.rethinkdb.admin import ClusterOps
+from mgn_verify.lab.rethinkdb.system import SYSTEM_DB, SYSTEM_TABLES, ClusterState, reql_time, row_key
+from mgn_verify.lab.rethinkdb.terms import (
     AND,
     BRACKET,
     BRANCH,
@@ -75,7 +75,7 @@ from mgn_verify.lab.rethinkdb_terms import (
     WITHOUT,
     check_global_optargs,
 )
-from mgn_verify.lab.rethinkdb_values import (
+from mgn_verify.lab.rethinkdb.values import (
     DbRef,
     Func,
     SingleRow,
@@ -87,7 +87,7 @@ from mgn_verify.lab.rethinkdb_values import (
     truthy,
     type_name,
 )
-from mgn_verify.lab.rethinkdb_wire import E_NON_EXISTENCE, E_OP_FAILED, E_USER, ReqlFailure
+from mgn_verify.lab.rethinkdb.wire import E_NON_EXISTENCE, E_OP_FAILED, E_USER, ReqlFailure
 
 __all__ = ["Evaluator", "Stream", "check_global_optargs"]
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
-from mgn_verify.lab.rethinkdb_topology import (
+from mgn_verify.lab.rethinkdb.topology import (
     FINISHED,
     OUTDATED_READS,
     READS,
@@ -140,7 +140,7 @@ class ClusterState:
         return sorted(keys, key=lambda k: (not k[0].startswith("org_"), k))
 
     def topology(self) -> Topology:
-        """The cluster under the faults active right now (see ``rethinkdb_topology``)."""
+        """The cluster under the faults active right now (see ``rethinkdb.topology``)."""
         tables = self.guildnet_tables()
         table_a = self._table_a or (tables[0] if tables else None)
         table_b = self._table_b or next((t for t in tables if t != table_a), None)

@@ -17,8 +17,8 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from mgn_verify.lab.kube_resources import Obj, ResourceType
-from mgn_verify.lab.kube_store import KubeApiError
+from mgn_verify.lab.kube.errors import KubeApiError
+from mgn_verify.lab.kube.resources import Obj, ResourceType
 
 __all__ = ["FIELDS", "Page", "field_matcher", "label_matcher", "paginate"]
 

@@ -15,7 +15,7 @@ import time
 import uuid
 from typing import Any
 
-from mgn_verify.lab.rethinkdb_system import (
+from mgn_verify.lab.rethinkdb.system import (
     READINESS_LEVELS,
     SYSTEM_DB,
     SYSTEM_TABLES,
@@ -23,7 +23,7 @@ from mgn_verify.lab.rethinkdb_system import (
     TableData,
     row_key,
 )
-from mgn_verify.lab.rethinkdb_values import (
+from mgn_verify.lab.rethinkdb.values import (
     WRITE_RESULT,
     DbRef,
     Func,
@@ -34,7 +34,7 @@ from mgn_verify.lab.rethinkdb_values import (
     pretty,
     type_name,
 )
-from mgn_verify.lab.rethinkdb_wire import E_OP_FAILED, ConnectionClosed, ReqlFailure
+from mgn_verify.lab.rethinkdb.wire import E_OP_FAILED, ConnectionClosed, ReqlFailure
 
 __all__ = ["ClusterOps", "return_changes_mode"]
 
@@ -70,7 +70,7 @@ def _check_name(kind: str, name: Any) -> None:
 class ClusterOps(abc.ABC):
     """Database/table resolution and the administrative and write terms.
 
-    The term evaluator (``rethinkdb_reql.Evaluator``) derives from this and supplies how a
+    The term evaluator (``reql.Evaluator``) derives from this and supplies how a
     datum and a function are evaluated; the admin terms need both for their arguments.
     """
 

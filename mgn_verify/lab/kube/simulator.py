@@ -2,17 +2,17 @@
 
 HTTPS with a lab-CA certificate (IP SAN 127.0.0.1), bearer-token authentication, health
 endpoints, legacy discovery, and list/get/create/delete for the resource types in
-:mod:`mgn_verify.lab.kube_resources`, backed by a :class:`KubeState`. Wire formats follow
+:mod:`mgn_verify.lab.kube.resources`, backed by a :class:`KubeState`. Wire formats follow
 protocols.md §2 (Status objects, ``ok`` without newline, SSAR answered with 201, ...).
 
 Lists honour ``labelSelector``, ``fieldSelector``, ``limit`` and ``continue``
-(:mod:`~mgn_verify.lab.kube_select`), and ``watch=true`` streams changes
-(:mod:`~mgn_verify.lab.kube_watch`).
+(:mod:`~mgn_verify.lab.kube.select`), and ``watch=true`` streams changes
+(:mod:`~mgn_verify.lab.kube.watch`).
 
 Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
 ``kubernetes.readyz_failing`` (etcd unreachable: ``[-]etcd`` in /livez and /readyz, reads fail),
 ``kubernetes.shutting_down`` (``[-]shutdown`` in /readyz only), ``kubernetes.forbidden``,
-``tls.expired``, and the object faults of :mod:`~mgn_verify.lab.kube_faults`
+``tls.expired``, and the object faults of :mod:`~mgn_verify.lab.kube.faults`
 (``node_not_ready``, ``pod_crashloop``, ``operator_down``, ``no_default_storageclass``).
 """
 
@@ -25,7 +25,6 @@ import threading
 from pathlib import Path
 from typing import Any, ClassVar, NamedTuple
 
-from mgn_verify.lab import kube_resources as kr
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import (
     DropConnection,
@@ -37,20 +36,18 @@ from mgn_verify.lab._httpserver import (
     text_response,
 )
 from mgn_verify.lab._tls import LabCA, server_ssl_context
-from mgn_verify.lab.kube_endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
-from mgn_verify.lab.kube_faults import OBJECT_FAULTS, FaultView
-from mgn_verify.lab.kube_resources import Obj, ResourceType
-from mgn_verify.lab.kube_select import field_matcher, label_matcher, paginate
-from mgn_verify.lab.kube_store import AccessRule, KubeApiError, KubeState
-from mgn_verify.lab.kube_watch import WatchRequest, watch_stream
+from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
+from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
+from mgn_verify.lab.kube.faults import OBJECT_FAULTS, FaultView
+from mgn_verify.lab.kube.resources import Obj, ResourceType
+from mgn_verify.lab.kube.select import field_matcher, label_matcher, paginate
+from mgn_verify.lab.kube.store import AccessRule, KubeState
+from mgn_verify.lab.kube.watch import WatchRequest, watch_stream
 
 __all__ = ["AccessRule", "KubeApiError", "KubeConnectionError", "KubeSimulator", "KubeState"]
 
 _TRUE = ("true", "True", "TRUE", "1", "t", "T")  # strconv.ParseBool
-
-
-class KubeConnectionError(Exception):
-    """What a client sees when no HTTP answer comes back (refused, TLS failure, timeout)."""
 
 
 class _Target(NamedTuple):

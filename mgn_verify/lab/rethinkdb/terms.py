@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from mgn_verify.lab.rethinkdb_values import compile_failure
+from mgn_verify.lab.rethinkdb.values import compile_failure
 
 # Term numbers (driver ql2_pb2.py).
 DATUM, MAKE_ARRAY, MAKE_OBJ, VAR, ERROR, IMPLICIT_VAR = 1, 2, 3, 10, 12, 13

@@ -23,16 +23,16 @@ from typing import Any, ClassVar, Final
 
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._serving import ReopenableServer, ServedSimulator
-from mgn_verify.lab.rethinkdb_reql import Evaluator, check_global_optargs
-from mgn_verify.lab.rethinkdb_system import FAULT_NO_PASSWORD, ClusterState, FaultView, reql_time
-from mgn_verify.lab.rethinkdb_topology import (
+from mgn_verify.lab.rethinkdb.reql import Evaluator, check_global_optargs
+from mgn_verify.lab.rethinkdb.system import FAULT_NO_PASSWORD, ClusterState, FaultView, reql_time
+from mgn_verify.lab.rethinkdb.topology import (
     FAULT_CRITICAL_ISSUE,
     FAULT_REPLICA_LAGGING,
     FAULT_REPLICA_UNREACHABLE,
     FAULT_TABLE_NOT_READY,
 )
-from mgn_verify.lab.rethinkdb_values import DbRef, Stream
-from mgn_verify.lab.rethinkdb_wire import (
+from mgn_verify.lab.rethinkdb.values import DbRef, Stream
+from mgn_verify.lab.rethinkdb.wire import (
     Q_CONTINUE,
     Q_NOREPLY_WAIT,
     Q_SERVER_INFO,
@@ -98,7 +98,7 @@ class RethinkDBSimulator(ServedSimulator):
     :param replica_table: ``(db, table)`` ("table B") that ``rethinkdb.replica_lagging`` and
         ``rethinkdb.replica_unreachable`` degrade; defaults to the next such table.
 
-    Faults (see ``rethinkdb_topology`` for what each does to the cluster): ``rethinkdb.down``,
+    Faults (see ``rethinkdb.topology`` for what each does to the cluster): ``rethinkdb.down``,
     ``rethinkdb.bad_password`` (the server's admin password is no longer the configured one),
     ``rethinkdb.no_password`` (admin has no password: only an empty one is accepted),
     ``rethinkdb.slow``, ``rethinkdb.critical_issue``, ``rethinkdb.table_not_ready``,

@@ -11,10 +11,13 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
 
+from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import Response
-from mgn_verify.lab.hostapp_model import (
+from mgn_verify.lab.hostapp.model import (
+    Clients,
     Ctx,
     empty,
     go_string,
@@ -25,13 +28,51 @@ from mgn_verify.lab.hostapp_model import (
     rfc3339nano,
     text,
 )
-from mgn_verify.lab.kube import KubeApiError, KubeConnectionError
-from mgn_verify.lab.kube_store import WORKSPACE_LABEL
+from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
+from mgn_verify.lab.kube.simulator import KubeSimulator
+from mgn_verify.lab.kube.store import WORKSPACE_LABEL
 
-if TYPE_CHECKING:
-    from mgn_verify.lab.hostapp import HostAppSimulator
+__all__ = ["ClusterHost", "bootstrap", "cluster_action", "clusters_api", "handle_cluster"]
 
-__all__ = ["bootstrap", "cluster_action", "clusters_api", "handle_cluster"]
+
+class ClusterHost(Protocol):
+    """What the cluster API uses of the Host App simulator (``HostAppSimulator`` is one): typed
+    here so this module does not import the simulator that dispatches to it."""
+
+    faults: FaultSet
+    job_delay: float
+    _tailscale: dict[str, str]  # replaced by a bootstrap
+
+    @property
+    def port(self) -> int: ...
+    @property
+    def _lock(self) -> AbstractContextManager[Any]: ...
+    @property
+    def _clusters(self) -> dict[str, dict[str, Any]]: ...
+    @property
+    def _kubeconfigs(self) -> dict[str, str]: ...
+    @property
+    def _pending_ready(self) -> dict[str, float]: ...
+
+    def clients(self, cid: str) -> Clients | None: ...
+    def kubeconfig_withheld(self, cid: str) -> bool: ...
+    def reachability_error(self, clients: Clients) -> str | None: ...
+    def kube_for(self, clients: Clients) -> KubeSimulator: ...
+    def kube_list(
+        self, clients: Clients, group: str, plural: str, namespace: str, label_selector: str | None = None
+    ) -> list[dict[str, Any]]: ...
+    def kube_get(self, clients: Clients, group: str, plural: str, namespace: str, name: str) -> dict[str, Any]: ...
+    def kube_create(
+        self, clients: Clients, group: str, plural: str, namespace: str, body: dict[str, Any]
+    ) -> dict[str, Any]: ...
+    def kube_delete(self, clients: Clients, group: str, plural: str, namespace: str, name: str) -> None: ...
+    def db_health(self, clients: Clients) -> dict[str, Any]: ...
+    def _check(
+        self, clients: Clients, verb: str = "get", resource: str = "", group: str = "", namespace: str = ""
+    ) -> KubeSimulator: ...
+    def _rdb_error(self, clients: Clients) -> tuple[str, str | None]: ...
+    def _job(self, ctx: Ctx, kind: str) -> Response: ...
+    def _records(self) -> list[dict[str, Any]]: ...
 
 NAMESPACE = "default"  # §2.9.2: the bootstrap namespace is never consulted
 _NO_CLIENTS = (
@@ -39,7 +80,7 @@ _NO_CLIENTS = (
 )
 
 
-def handle_cluster(sim: HostAppSimulator, ctx: Ctx, rest: str) -> Response:
+def handle_cluster(sim: ClusterHost, ctx: Ctx, rest: str) -> Response:
     parts = [p for p in rest.strip("/").split("/") if p]
     method = ctx.req.method
     if not parts:
@@ -72,7 +113,7 @@ def handle_cluster(sim: HostAppSimulator, ctx: Ctx, rest: str) -> Response:
     return empty(404)
 
 
-def cluster_status(sim: HostAppSimulator, cid: str) -> dict[str, Any]:
+def cluster_status(sim: ClusterHost, cid: str) -> dict[str, Any]:
     clients = sim.clients(cid)
     status: dict[str, Any] = {
         "clusterId": cid,
@@ -95,7 +136,7 @@ def cluster_status(sim: HostAppSimulator, cid: str) -> dict[str, Any]:
     return status
 
 
-def _servers(sim: HostAppSimulator, ctx: Ctx, clients: Any) -> Response:
+def _servers(sim: ClusterHost, ctx: Ctx, clients: Any) -> Response:
     try:
         items = sim.kube_list(clients, "guildnet.io", "workspaces", NAMESPACE)
     except (KubeApiError, KubeConnectionError):
@@ -125,7 +166,7 @@ def _servers(sim: HostAppSimulator, ctx: Ctx, clients: Any) -> Response:
     return js(200, out)
 
 
-def _workspaces(sim: HostAppSimulator, ctx: Ctx, clients: Any, parts: list[str]) -> Response:
+def _workspaces(sim: ClusterHost, ctx: Ctx, clients: Any, parts: list[str]) -> Response:
     method = ctx.req.method
     if len(parts) == 2 and method == "POST":
         if not ctx.loopback:
@@ -149,7 +190,7 @@ def _workspaces(sim: HostAppSimulator, ctx: Ctx, clients: Any, parts: list[str])
     return empty(404)
 
 
-def _create(sim: HostAppSimulator, ctx: Ctx, clients: Any) -> Response:
+def _create(sim: ClusterHost, ctx: Ctx, clients: Any) -> Response:
     body = ctx.body_object()
     name = "" if body.get("name") is None else go_string(body.get("name"))
     if not name.strip():
@@ -168,7 +209,7 @@ def _create(sim: HostAppSimulator, ctx: Ctx, clients: Any) -> Response:
     return js(202, {"id": name, "status": "pending"})
 
 
-def _logs(sim: HostAppSimulator, ctx: Ctx, clients: Any, name: str) -> Response:
+def _logs(sim: ClusterHost, ctx: Ctx, clients: Any, name: str) -> Response:
     try:
         pods = sim.kube_list(clients, "", "pods", NAMESPACE, f"{WORKSPACE_LABEL}={name}")
     except (KubeApiError, KubeConnectionError):
@@ -192,7 +233,7 @@ def _logs(sim: HostAppSimulator, ctx: Ctx, clients: Any, name: str) -> Response:
     return js(200, lines[-limit:])
 
 
-def _db(sim: HostAppSimulator, ctx: Ctx, clients: Any, parts: list[str]) -> Response:
+def _db(sim: ClusterHost, ctx: Ctx, clients: Any, parts: list[str]) -> Response:
     method = ctx.req.method
     if len(parts) == 3 and parts[2] == "health" and method == "GET":
         return js(200, sim.db_health(clients))
@@ -204,7 +245,7 @@ def _db(sim: HostAppSimulator, ctx: Ctx, clients: Any, parts: list[str]) -> Resp
 # -- /api/deploy/clusters/{id}?action= (§2.6) -------------------------------------------------------
 
 
-def cluster_action(sim: HostAppSimulator, ctx: Ctx, cid: str, action: str) -> Response:
+def cluster_action(sim: ClusterHost, ctx: Ctx, cid: str, action: str) -> Response:
     """``POST /api/deploy/clusters/{id}?action=...`` (§2.6)."""
     with sim._lock:
         raw = sim._kubeconfigs.get(cid)
@@ -236,7 +277,7 @@ def cluster_action(sim: HostAppSimulator, ctx: Ctx, cid: str, action: str) -> Re
     return job
 
 
-def _action_health(sim: HostAppSimulator, cid: str, raw: str | None) -> dict[str, Any]:
+def _action_health(sim: ClusterHost, cid: str, raw: str | None) -> dict[str, Any]:
     if raw is None or sim.kubeconfig_withheld(cid):
         return {"status": "unknown", "code": "no_kubeconfig"}
     try:
@@ -248,7 +289,7 @@ def _action_health(sim: HostAppSimulator, cid: str, raw: str | None) -> dict[str
     return {"status": "error", "code": "cluster_unreachable"}
 
 
-def _join_config(sim: HostAppSimulator, ctx: Ctx, cid: str, raw: str | None) -> Response:
+def _join_config(sim: ClusterHost, ctx: Ctx, cid: str, raw: str | None) -> Response:
     host = ctx.req.header("host") or f"127.0.0.1:{sim.port}"
     base = f"https://{host}"
     with sim._lock:
@@ -271,7 +312,7 @@ def _join_config(sim: HostAppSimulator, ctx: Ctx, cid: str, raw: str | None) -> 
 # -- /api/bootstrap (§2.3) -----------------------------------------------------------------------
 
 
-def bootstrap(sim: HostAppSimulator, ctx: Ctx) -> Response:
+def bootstrap(sim: ClusterHost, ctx: Ctx) -> Response:
     """``POST /api/bootstrap`` (§2.3)."""
     body = ctx.body_object()
     if isinstance(body.get("tailscale"), dict):
@@ -296,7 +337,7 @@ def bootstrap(sim: HostAppSimulator, ctx: Ctx) -> Response:
     return js(200, {"clusterId": cid}, sniffed=True)
 
 
-def _prewarm(sim: HostAppSimulator, ctx: Ctx, raw: str) -> Response | None:
+def _prewarm(sim: ClusterHost, ctx: Ctx, raw: str) -> Response | None:
     try:
         clients = parse_kubeconfig(raw)
     except ValueError as err:
@@ -321,7 +362,7 @@ def _prewarm(sim: HostAppSimulator, ctx: Ctx, raw: str) -> Response | None:
     return None
 
 
-def clusters_api(sim: HostAppSimulator, ctx: Ctx, cid: str) -> Response:
+def clusters_api(sim: ClusterHost, ctx: Ctx, cid: str) -> Response:
     """``/api/deploy/clusters[/{id}]`` (§2.6)."""
     method = ctx.req.method
     if method in ("POST", "DELETE") and not ctx.loopback:

@@ -16,8 +16,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from mgn_verify.lab.kube_resources import Obj, ResourceType
-from mgn_verify.lab.kube_store import KubeApiError, KubeState, WatchEvent
+from mgn_verify.lab.kube.errors import KubeApiError
+from mgn_verify.lab.kube.resources import Obj, ResourceType
+from mgn_verify.lab.kube.store import KubeState, WatchEvent
 
 __all__ = ["WatchRequest", "watch_stream"]
 

@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Final
 
-from mgn_verify.lab.rethinkdb_wire import E_QUERY_LOGIC, R_COMPILE_ERROR, ReqlFailure
+from mgn_verify.lab.rethinkdb.wire import E_QUERY_LOGIC, R_COMPILE_ERROR, ReqlFailure
 
 __all__ = ["WRITE_RESULT", "DbRef", "Func", "SingleRow", "Stream", "TableRef", "compile_failure",
            "failure", "pretty", "truthy", "type_name"]

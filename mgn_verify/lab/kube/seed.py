@@ -8,15 +8,22 @@ Workspace/Capability CRDs (guildnet-host-app.md §3, §4.1).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Protocol
 
-from mgn_verify.lab import kube_resources as kr
-from mgn_verify.lab.kube_resources import Obj, ResourceType
+from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.resources import Obj, ResourceType
 
-if TYPE_CHECKING:
-    from mgn_verify.lab.kube_store import KubeState
+__all__ = ["SeedTarget", "crd", "seed_cluster"]
 
-__all__ = ["crd", "seed_cluster"]
+
+class SeedTarget(Protocol):
+    """What seeding writes through (``KubeState`` is one; the store imports this module)."""
+
+    def rtype(self, group: str, plural: str) -> ResourceType: ...
+    def put(self, rtype: ResourceType, obj: Obj) -> Obj: ...
+    def set_pod_log(self, namespace: str, name: str, lines: Iterable[str]) -> None: ...
+    def set_rethinkdb_endpoint(self, host: str, port: int) -> None: ...
 
 
 _WORKSPACE_SCHEMA: Obj = {
@@ -126,7 +133,7 @@ def crd(rtype: ResourceType, when: str) -> Obj:
     }
 
 
-def seed_cluster(state: KubeState, rethinkdb: tuple[str, int]) -> None:
+def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
     when = kr.isotime()
     t = state.rtype
     for ns in (
@@ -374,7 +381,7 @@ networking:
 """
 
 
-def _seed_kubeadm_and_metallb(state: KubeState, when: str) -> None:
+def _seed_kubeadm_and_metallb(state: SeedTarget, when: str) -> None:
     """kubeadm's record of the cluster, and MetalLB's address pool with its L2 advertisement."""
     t = state.rtype
     state.put(

@@ -8,10 +8,10 @@ per-check listing with ``?verbose`` and always list on failure with status 500 (
 
 from __future__ import annotations
 
-from mgn_verify.lab import kube_resources as kr
 from mgn_verify.lab._httpserver import Request, Response, text_response
-from mgn_verify.lab.kube_resources import Obj, ResourceType
-from mgn_verify.lab.kube_store import KubeApiError
+from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.errors import KubeApiError
+from mgn_verify.lab.kube.resources import Obj, ResourceType
 
 __all__ = ["HEALTH_PATHS", "VERSION_INFO", "discovery", "endpoint_checks", "group_entry", "health"]
 

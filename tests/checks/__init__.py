@@ -1,0 +1,1 @@
+"""Tests of the system, network and GuildNet layers (shared types: ``tests.checks.servers``)."""

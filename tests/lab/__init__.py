@@ -1,0 +1,1 @@
+"""Tests of the GuildNet lab simulators (shared helpers: ``tests.lab.helpers``)."""
