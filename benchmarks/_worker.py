@@ -33,20 +33,19 @@ def measure(checks_dir: str, concurrency: int, timeout: float) -> dict[str, Any]
     t_import = perf_counter() - t0
     session = Session(ENV, lambda message: None)
     t1 = perf_counter()
-    session.load(plugins=BLOCK_BUILTINS, checks_dirs=[checks_dir], config_path=os.devnull,
-                 settings={"verify.concurrency": (concurrency, False), "verify.timeout": (timeout, False)})
+    loaded = session.load(plugins=BLOCK_BUILTINS, checks_dirs=[checks_dir], config_path=os.devnull,
+                          settings={"verify.concurrency": (concurrency, False), "verify.timeout": (timeout, False)})
     t_load = perf_counter() - t1
-    assert session.plugins is not None and session.config is not None
     t2 = perf_counter()
-    build_graph(session.plugins.registry.checks)  # pure: the graph-build share of load
+    build_graph(loaded.plugins.registry.checks)  # pure: the graph-build share of load
     t_graph = perf_counter() - t2
     t3 = perf_counter()
-    ids, preset = session.select(Selection())
+    ids, preset = loaded.select(Selection())
     t_select = perf_counter() - t3
-    options = RunOptions(concurrency=session.config["verify.concurrency"],
-                         default_timeout=session.config["verify.timeout"])
+    options = RunOptions(concurrency=loaded.config["verify.concurrency"],
+                         default_timeout=loaded.config["verify.timeout"])
     t4 = perf_counter()
-    report = session.run(ids, preset, options, ignore=[], argv=[])
+    report = loaded.run(ids, preset, options, ignore=[], argv=[])
     t_run = perf_counter() - t4
     t5 = perf_counter()
     json.dumps(report.to_dict())

@@ -33,7 +33,7 @@ from ._capture import CURRENT
 from ._classify import CallOutcome, classify, describe_return
 from ._fixtures import FixtureManager
 from ._model import CheckSpec, Status
-from ._plugins import describe
+from ._text import describe_exception as describe
 from .config import Redactor
 from .config.redact import safe_repr
 

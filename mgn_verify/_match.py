@@ -8,11 +8,11 @@ instances) and nothing else. Only a pattern that names no check is read as a glo
 
 from __future__ import annotations
 
-import difflib
 import fnmatch
 from collections.abc import Iterable
 
 from ._model import CheckSpec
+from ._text import did_you_mean
 
 __all__ = ["IdMatcher"]
 
@@ -48,5 +48,4 @@ class IdMatcher:
     def suggest(self, pattern: str) -> str:
         """`` (did you mean 'x'?)`` with the closest id, or ``""``."""
         ids = sorted({name for spec in self._specs for name in (spec.id, spec.base_id)})
-        close = difflib.get_close_matches(pattern, ids, n=1)
-        return f" (did you mean {close[0]!r}?)" if close else ""
+        return did_you_mean(pattern, ids)

@@ -9,7 +9,6 @@ automatically; others must be asked for with ``-p NAME``.
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import importlib.util
 import signal
@@ -27,8 +26,9 @@ import pluggy
 from . import hookspecs
 from ._exceptions import MgnVerifyError, PluginError, UsageError
 from ._registry import Registry
+from ._text import describe_exception, did_you_mean
 
-__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "SignalWatch", "describe", "load_plugins"]
+__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "SignalWatch", "load_plugins"]
 
 ENTRY_POINT_GROUP = "mgn_verify"
 AUTOLOAD_ENV = "MGN_DISABLE_PLUGIN_AUTOLOAD"
@@ -153,9 +153,7 @@ def _warn_unknown_blocked(plugins: Plugins, requested: list[str], warn: Callable
     for arg in requested:
         name = arg[3:]
         if arg.startswith("no:") and name not in known:
-            close = difflib.get_close_matches(name, sorted(plugins.known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            warn(f"-p no:{name}: no plugin is named {name!r}{hint}")
+            warn(f"-p no:{name}: no plugin is named {name!r}{did_you_mean(name, plugins.known)}")
 
 
 def _load_entry_point(ep: EntryPoint, watch: SignalWatch) -> ModuleType:
@@ -164,7 +162,8 @@ def _load_entry_point(ep: EntryPoint, watch: SignalWatch) -> ModuleType:
     except BaseException as exc:
         if not watch.from_plugin(exc):
             raise
-        raise PluginError(f"entry point {ep.value!r} failed to import: {describe(exc)}", plugin=ep.name) from None
+        raise PluginError(f"entry point {ep.value!r} failed to import: {describe_exception(exc)}",
+                          plugin=ep.name) from None
     if not isinstance(loaded, ModuleType):
         raise PluginError(f"entry point {ep.value!r} must name a module", plugin=ep.name)
     return loaded
@@ -176,19 +175,11 @@ def _import_module(name: str, watch: SignalWatch) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name == name or (exc.name and name.startswith(exc.name + ".")):
             raise PluginError("no such module or entry point (given with -p)", plugin=name) from None
-        raise PluginError(f"failed to import: {describe(exc)}", plugin=name) from None
+        raise PluginError(f"failed to import: {describe_exception(exc)}", plugin=name) from None
     except BaseException as exc:
         if not watch.from_plugin(exc):
             raise
-        raise PluginError(f"failed to import: {describe(exc)}", plugin=name) from None
-
-
-def describe(exc: BaseException) -> str:
-    """``Type: first line of the message`` (a SyntaxError with its file and line)."""
-    if isinstance(exc, SyntaxError):
-        return f"SyntaxError: {exc.msg} ({exc.filename}, line {exc.lineno})"
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+        raise PluginError(f"failed to import: {describe_exception(exc)}", plugin=name) from None
 
 
 def _distribution(ep: EntryPoint) -> tuple[str, str]:
@@ -240,7 +231,7 @@ def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None 
             del sys.modules[module_name]
             if not watch.from_plugin(exc):
                 raise
-            raise PluginError(f"failed to import: {describe(exc)}", plugin=str(path)) from None
+            raise PluginError(f"failed to import: {describe_exception(exc)}", plugin=str(path)) from None
         _register(plugins, str(path), module, undecorated=True)
 
 

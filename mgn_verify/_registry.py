@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 from ._collect import FixtureDef, collect_module, fixture_from_function, specs_from_function
 from ._exceptions import DuplicateCheckError, FixtureLookupError, RegistryError
 from ._model import CheckSpec
+from ._text import did_you_mean
 
 __all__ = ["Registry"]
 
@@ -67,8 +67,7 @@ class Registry:
                     raise FixtureLookupError(f"fixture {fixture.name}", name, sorted(known))
 
     def suggest(self, check_id: str) -> str:
-        close = difflib.get_close_matches(check_id, list(self.checks), n=1)
-        return f" (did you mean {close[0]!r}?)" if close else ""
+        return did_you_mean(check_id, self.checks)
 
 
 def _where(spec: CheckSpec) -> str:

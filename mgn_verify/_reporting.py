@@ -7,20 +7,18 @@ loaded through entry points like any third party's; nothing here imports them di
 
 from __future__ import annotations
 
-import difflib
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from ._exceptions import UsageError
+from ._text import did_you_mean
 
 if TYPE_CHECKING:
     from ._report import RunReport
     from .config import Config
 
-__all__ = ["Reporter", "ReporterContext", "ReporterFactory", "ReporterRegistry", "builtin_reporters",
-           "escape_controls"]
+__all__ = ["Reporter", "ReporterContext", "ReporterFactory", "ReporterRegistry", "builtin_reporters"]
 
 
 class Reporter(Protocol):
@@ -60,10 +58,8 @@ class ReporterRegistry:
     def check(self, name: str) -> None:
         """Raise ``UsageError`` (with a suggestion) unless a reporter called ``name`` exists."""
         if name not in self._factories:
-            close = difflib.get_close_matches(name, self.names(), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
             known = ", ".join(self.names()) or "none (all reporter plugins blocked)"
-            raise UsageError(f"unknown report format {name!r}{hint}; available: {known}")
+            raise UsageError(f"unknown report format {name!r}{did_you_mean(name, self.names())}; available: {known}")
 
 
 #: The reporter plugins this distribution ships (entry point name → module), for when the
@@ -94,15 +90,3 @@ def builtin_reporters(blocked: Iterable[str] = ()) -> ReporterRegistry:
     registry = ReporterRegistry()
     pm.hook.mgn_register_reporters(reporters=registry)
     return registry
-
-
-# C0 and C1 controls and DEL: a check's text must never drive the terminal (colours, cursor,
-# title, clear screen). Newline and tab are kept where text is shown line by line.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROLS_KEEP_TAB = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
-
-
-def escape_controls(text: str, *, keep_tab: bool = False) -> str:
-    """``text`` with control characters shown as ``\\xNN`` escapes (``\\x1b``, ``\\x00``)."""
-    pattern = _CONTROLS_KEEP_TAB if keep_tab else _CONTROLS
-    return pattern.sub(lambda match: f"\\x{ord(match[0]):02x}", text)

@@ -27,10 +27,9 @@ def make_config(values: Mapping[str, Any] | None = None, *, plugins: Sequence[st
                 env: Mapping[str, str] | None = None, config_path: str | None = None) -> Config:
     """The resolved config of a session with these setting overrides (typed values)."""
     session = Session(env if env is not None else {"MGN_CONFIG": os.devnull}, lambda message: None)
-    session.load(plugins=list(plugins), checks_dirs=[], config_path=config_path or os.devnull,
-                 settings={key: (value, False) for key, value in (values or {}).items()})
-    assert session.config is not None
-    return session.config
+    loaded = session.load(plugins=list(plugins), checks_dirs=[], config_path=config_path or os.devnull,
+                          settings={key: (value, False) for key, value in (values or {}).items()})
+    return loaded.config
 
 
 @dataclass(frozen=True, slots=True)

@@ -198,7 +198,7 @@ def test_unknown_mgn_environment_variable_warns(mgn) -> None:
     assert run.exit_code == 0
     warnings = [line for line in run.stderr.splitlines() if line.startswith("mgn: warning:")]
     assert warnings == ["mgn: warning: environment variable MGN_VERIFY_TIMOUT matches no setting "
-                        "(did you mean MGN_VERIFY_TIMEOUT?)"]
+                        "(did you mean 'MGN_VERIFY_TIMEOUT'?)"]
 
 
 def test_typos_in_skip_ignore_and_blocked_plugins_warn_and_the_run_goes_on(mgn, checks_dir) -> None:

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from .._exitcodes import ExitCode
+from .._text import escape_controls
 from .._version import __version__
 
 __all__ = ["main"]
@@ -49,12 +51,12 @@ def main(argv: list[str] | None = None) -> Any:
         code = cli.main(args=argv, prog_name="mgn", standalone_mode=False)
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "mgn"
-        click.echo(f"mgn: error: {exc.format_message()} (see '{where} --help')", err=True)
-        raise SystemExit(2) from None
+        click.echo(f"mgn: error: {escape_controls(exc.format_message())} (see '{where} --help')", err=True)
+        raise SystemExit(int(ExitCode.USAGE_ERROR)) from None
     except click.ClickException as exc:
-        click.echo(f"mgn: error: {exc.format_message()}", err=True)
+        click.echo(f"mgn: error: {escape_controls(exc.format_message())}", err=True)
         raise SystemExit(exc.exit_code) from None
     except click.Abort:
         click.echo("mgn: interrupted", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     raise SystemExit(code if isinstance(code, int) else 0)

@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 import click
 
 from .._exceptions import MgnVerifyError, UsageError
-from .._session import Session
+from .._exitcodes import ExitCode
+from .._session import LoadedSession, Session
+from .._text import escape_controls
 
-__all__ = ["fail", "loading_options", "open_session", "parse_duration", "warn"]
+__all__ = ["error", "loading_options", "open_session", "parse_duration", "run_or_exit", "warn"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -30,11 +32,13 @@ def parse_duration(text: str) -> float:
 
 
 def warn(message: str) -> None:
-    click.echo(f"mgn: warning: {message}", err=True)
+    """``mgn: warning: ...`` on stderr; control characters shown, never sent to the terminal."""
+    click.echo(f"mgn: warning: {escape_controls(message)}", err=True)
 
 
-def fail(error: MgnVerifyError) -> None:
-    click.echo(f"mgn: error: {error}", err=True)
+def error(message: str) -> None:
+    """``mgn: error: ...`` on stderr, the one line every failure is."""
+    click.echo(f"mgn: error: {escape_controls(message)}", err=True)
 
 
 def loading_options(func: F) -> F:
@@ -108,11 +112,10 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
 
 
 def open_session(plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
-                 overrides: dict[str, tuple[Any, bool]], selection: tuple[str, ...] = ()) -> Session:
-    session = Session(os.environ, warn)
-    session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                 settings=overrides, selection=list(selection) or ["all"])
-    return session
+                 overrides: dict[str, tuple[Any, bool]], selection: tuple[str, ...] = ()) -> LoadedSession:
+    return Session(os.environ, warn).load(plugins=list(plugins), checks_dirs=list(checks_dir),
+                                          config_path=config_path, settings=overrides,
+                                          selection=list(selection) or ["all"])
 
 
 def run_or_exit(body: Callable[[], int]) -> None:
@@ -120,10 +123,10 @@ def run_or_exit(body: Callable[[], int]) -> None:
     try:
         code = body()
     except MgnVerifyError as exc:
-        fail(exc)
+        error(str(exc))
         code = exc.exit_code
     except KeyboardInterrupt:
         click.echo("mgn: interrupted", err=True)
-        code = 130
+        code = ExitCode.INTERRUPTED
     sys.stdout.flush()
-    raise SystemExit(code)
+    raise SystemExit(int(code))

@@ -22,7 +22,6 @@ def show(plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str
     """Print every setting with its value and its source (default, file, env, cli)."""
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
-        assert session.config is not None
         rows = session.config.redacted_items()
         if as_json:
             click.echo(json.dumps([{"key": k, "value": v, "source": s} for k, v, s in rows], indent=2,

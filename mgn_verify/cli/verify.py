@@ -14,12 +14,12 @@ import click
 from .._exceptions import MgnVerifyError, UsageError
 from .._exitcodes import ExitCode
 from .._report import RunOptions, RunReport
-from .._reporting import builtin_reporters, escape_controls
-from .._session import Selection, Session
+from .._reporting import builtin_reporters
+from .._session import LoadedSession, Selection, Session
 from ..config import Config, Redactor, SettingsRegistry
 from ..config.redact import scrub_argv
 from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, interrupting_signals, resolve_outputs, stdout_context
-from ._options import loading_options, open_session, parse_duration, parse_overrides, run_or_exit
+from ._options import error, loading_options, open_session, parse_duration, parse_overrides, run_or_exit, warn
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {int(c):>3}  {c.meaning}" for c in ExitCode)
 
@@ -118,18 +118,17 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         return verify_with(config_path, outputs)
 
     def verify_with(config_path: str | None, outputs: list[Output]) -> int:
-        session = Session(os.environ, _warn_line)
+        session = Session(os.environ, warn)
         try:
             with interrupting_signals(signal.SIGTERM):  # SIGTERM while loading: like Ctrl-C
-                session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                             settings=settings, selection=selection)
-                if not any(o.path is None for o in outputs) and "console" in session.reporters.names():
+                loaded = session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
+                                      settings=settings, selection=selection)
+                if not any(o.path is None for o in outputs) and "console" in loaded.reporters.names():
                     outputs.insert(0, Output("console"))  # the default, unless -p no:console
                 for output in outputs:  # an unknown format is a usage error before anything runs
-                    session.reporters.check(output.format)
-                ids, preset = session.select(Selection(list(layers), list(checks), list(skips), list(tags)))
-                config = session.config
-                assert config is not None
+                    loaded.reporters.check(output.format)
+                ids, preset = loaded.select(Selection(list(layers), list(checks), list(skips), list(tags)))
+                config = loaded.config
                 options = RunOptions(
                     concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
                     fail_fast=fail_fast, wait=parse_duration(wait) if wait else None,
@@ -143,15 +142,15 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         with StdoutGuard(outputs) as guard:
             # Stdout reporters exist before the run, so a console one can show live progress.
             context = stdout_context(config, verbose, guard.stream)
-            stdout_reporters = {o.format: session.reporters.create(o.format, context)
+            stdout_reporters = {o.format: loaded.reporters.create(o.format, context)
                                 for o in outputs if o.path is None}
             live = list(stdout_reporters.values()) if context.is_tty else []
             try:
-                report = session.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
+                report = loaded.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
                                      selection=selection)
             except MgnVerifyError as exc:  # e.g. a waiver that does not parse
                 return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, guard.stream)
-            emit(report, outputs, session.reporters, config, stdout=guard.stream,
+            emit(report, outputs, loaded.reporters, config, stdout=guard.stream,
                  stdout_reporters=stdout_reporters, verbose=verbose)
         return _echo_errors(report)
 
@@ -173,10 +172,6 @@ def _with_lab(faults: tuple[str, ...], body: Callable[[str], int]) -> int:
         return body(str(lab.config_path))
     finally:
         lab.stop()
-
-
-def _warn_line(message: str) -> None:
-    click.echo(f"mgn: warning: {escape_controls(message)}", err=True)
 
 
 def _split(values: tuple[str, ...]) -> list[str]:
@@ -201,8 +196,8 @@ def _fail_before_run(session: Session, outputs: list[Output], error: str, select
 
 
 def _echo_errors(report: RunReport) -> int:
-    for error in report.errors:
-        click.echo(f"mgn: error: {escape_controls(error)}", err=True)
+    for message in report.errors:
+        error(message)
     return int(report.exit_code)
 
 
@@ -216,7 +211,6 @@ def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
-        assert session.graph is not None
         rows = [_describe(session, cid) for cid in ids]
         if as_json:
             click.echo(json.dumps(rows, indent=2))
@@ -231,8 +225,7 @@ def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
     run_or_exit(body)
 
 
-def _describe(session: Session, cid: str) -> dict[str, Any]:
-    assert session.graph is not None and session.plugins is not None and session.config is not None
+def _describe(session: LoadedSession, cid: str) -> dict[str, Any]:
     from .._settings_used import settings_read
 
     spec = session.graph.specs[cid]
@@ -252,7 +245,6 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
     """Explain one check: what it checks and why, how to fix it, its dependencies and dependents."""
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
-        assert session.graph is not None and session.plugins is not None
         graph = session.graph
         # A parametrized check can be named by its base id: explain it once, list its instances.
         instances = [cid for cid in graph.order if graph.specs[cid].base_id == check_id]
@@ -275,7 +267,6 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
         click.echo(f"  requires:    {', '.join(info['requires']) or '(nothing)'}")
         click.echo(f"  required by: {', '.join(dependents) or '(nothing)'}")
         config = session.config
-        assert config is not None
         if info["settings"]:
             click.echo("  settings:")
             for key in info["settings"]:
@@ -297,7 +288,6 @@ def graph(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
-        assert session.graph is not None
         requires = session.graph.requires
         if fmt == "dot":
             lines = ["digraph mgn_verify {", "  rankdir=LR;"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -10,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .._exceptions import ConfigError
+from .._text import did_you_mean
 from .redact import SECRET_NAME, Redactor
 from .settings import Config, Setting, SettingsRegistry
 
@@ -188,9 +188,7 @@ def _warn_unknown_env(registry: SettingsRegistry, env: Mapping[str, str], warn: 
     known = {name for setting in registry for name in setting.env_names}
     for name in sorted(env):
         if name.startswith("MGN_") and name not in known and name not in NON_SETTING_ENV:
-            close = difflib.get_close_matches(name, sorted(known), n=1)
-            hint = f" (did you mean {close[0]}?)" if close else ""
-            warn(f"environment variable {name} matches no setting{hint}")
+            warn(f"environment variable {name} matches no setting{did_you_mean(name, known)}")
 
 
 def early_value(setting: Setting, sources: ConfigSources) -> Any:

@@ -6,9 +6,10 @@ while the lab runs takes effect on the next request without a restart.
 
 from __future__ import annotations
 
-import difflib
 import threading
 from collections.abc import Iterable
+
+from .._text import did_you_mean
 
 __all__ = ["FaultSet", "UnknownFaultError"]
 
@@ -29,9 +30,7 @@ class FaultSet:
 
     def _validate(self, name: str) -> None:
         if name not in self.known:
-            close = difflib.get_close_matches(name, sorted(self.known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UnknownFaultError(f"unknown fault {name!r}{hint}")
+            raise UnknownFaultError(f"unknown fault {name!r}{did_you_mean(name, self.known)}")
 
     def inject(self, name: str) -> None:
         self._validate(name)

@@ -28,6 +28,8 @@ import click
 
 from mgn_verify.lab.control import CONTROL_SOCKET, ControlError, ControlServer, request
 
+from .._exitcodes import ExitCode
+
 __all__ = ["LOG_FILENAME", "STATE_FILENAME", "default_state_dir", "lab"]
 
 STATE_FILENAME = "lab.json"
@@ -114,7 +116,7 @@ def _running_state(state_dir: Path) -> dict[str, Any] | None:
 class _StateError(click.ClickException):
     """The request conflicts with the lab's state: exit 2, like every usage error."""
 
-    exit_code = 2
+    exit_code = int(ExitCode.USAGE_ERROR)
 
 
 def _validate_faults(faults: tuple[str, ...]) -> None:

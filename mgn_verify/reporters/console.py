@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._model import CheckSpec, Result, Status, layer_sort_key
 from .._report import RunPlan, RunReport
-from .._reporting import ReporterContext, ReporterRegistry, escape_controls
+from .._reporting import ReporterContext, ReporterRegistry
+from .._text import escape_controls
 from ..hookspecs import hookimpl
 
 if TYPE_CHECKING:
