@@ -13,7 +13,6 @@ cluster blocks only its own checks.
 
 from __future__ import annotations
 
-import difflib
 import os
 import threading
 import types
@@ -24,6 +23,7 @@ from typing import Any, NoReturn
 
 from mgn_verify import Config, ConfigError, UsageError, parametrize, skip
 from mgn_verify._marks import MARKS_ATTR
+from mgn_verify._text import did_you_mean
 
 __all__ = [
     "GUILDNET_LAYERS",
@@ -138,6 +138,9 @@ def _from_entry(config: Config, entry: object, index: int, inherit: bool) -> Clu
         raise ConfigError(f"unknown key {unknown[0]!r} (known: {', '.join(_RETHINK_KEYS)})",
                           key=f"{where}.rethinkdb", source=_origin(config, "clusters"))
     password = rethinkdb.get("password")
+    if password is not None and not isinstance(password, str):  # never echo it: it is a secret
+        raise ConfigError(f"expected a string, got {type(password).__name__}", key=f"{where}.rethinkdb.password",
+                          source=_origin(config, "clusters"))
     if password:
         config.mark_secret(password)  # a per-cluster password is as secret as rethinkdb.password
     for key in ("kubeconfig", "context"):
@@ -146,8 +149,7 @@ def _from_entry(config: Config, entry: object, index: int, inherit: bool) -> Clu
                               source=_origin(config, "clusters"))
     extra = sorted(set(entry) - {"id", "kubeconfig", "context", "rethinkdb"})
     if extra:
-        close = difflib.get_close_matches(extra[0], ["kubeconfig", "context", "rethinkdb"], n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(extra[0], ["kubeconfig", "context", "rethinkdb"])
         raise ConfigError(f"unknown key {extra[0]!r}{hint}", key=where, source=_origin(config, "clusters"))
     own = str(entry["kubeconfig"]) if entry.get("kubeconfig") else None
     kubeconfig = own or (config["kubernetes.kubeconfig"] if inherit else None)
@@ -193,9 +195,7 @@ def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_onl
     if only:
         missing = [c for c in only if c not in known]
         if missing:
-            close = difflib.get_close_matches(missing[0], sorted(known), n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise UsageError(f"--cluster {missing[0]!r} is not a known cluster{hint}; "
+            raise UsageError(f"--cluster {missing[0]!r} is not a known cluster{did_you_mean(missing[0], known)}; "
                              f"known: {', '.join(sorted(known))}")
         targets = [t for t in targets if t.id in only]
     return [t for t in targets if t.origin not in ("hostapp", "remote")] if local_only else targets

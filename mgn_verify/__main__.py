@@ -1,5 +1,5 @@
 """``python -m mgn_verify`` is ``mgn``."""
 
-from mgn_verify.cli import main
+from mgn_verify._entry import main
 
 main()

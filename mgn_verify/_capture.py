@@ -15,6 +15,7 @@ not inherit context; ``asyncio.to_thread`` does).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections import deque
@@ -27,7 +28,7 @@ from typing import IO, TYPE_CHECKING, Any
 if TYPE_CHECKING:  # asyncio is imported by the engine, not by whoever imports this module
     import asyncio
 
-    from ._pool import WorkerPool
+    from ._pool import Job, WorkerPool
 
 __all__ = ["CURRENT", "Capture", "CapturingPool", "capture_output"]
 
@@ -39,6 +40,17 @@ _RAW = 64 * 1024
 # Writes to one capture may come from several threads (asyncio.to_thread in a check): rare and
 # short, so one lock for every capture is enough.
 _LOCK = threading.Lock()
+
+
+def _fresh_lock_after_fork() -> None:
+    """A forked child (``--isolate``) gets its own lock: another thread of the parent may have
+    held this one at the fork, and that thread does not exist in the child to release it."""
+    global _LOCK
+    _LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_fresh_lock_after_fork)
 
 #: The capture of the check whose code runs in this context; ``None`` outside any check.
 CURRENT: ContextVar[Capture | None] = ContextVar("mgn_verify_capture", default=None)
@@ -124,7 +136,9 @@ class _Stream:
         capture = CURRENT.get()
         if capture is None:
             return self._real.write(text)
-        capture.write(text)
+        if not isinstance(text, str):  # as a real text stream says, not later when rendering
+            raise TypeError(f"write() argument must be str, not {type(text).__name__}")
+        capture.write(str.__str__(text))  # a str subclass's own slicing never runs in here
         return len(text)
 
     def writelines(self, lines: Iterable[str]) -> None:
@@ -186,13 +200,13 @@ class CapturingPool:
         self._pool = pool
 
     def run(self, func: Callable[[], Any]) -> asyncio.Future[Any]:
+        return self.submit(func).future
+
+    def submit(self, func: Callable[[], Any]) -> Job:
         capture = CURRENT.get()
         if capture is None:
-            return self._pool.run(func)
-        return self._pool.run(partial(_run_captured, capture, func))
-
-    def abandon(self) -> None:
-        self._pool.abandon()
+            return self._pool.submit(func)
+        return self._pool.submit(partial(_run_captured, capture, func))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._pool, name)

@@ -20,6 +20,7 @@ from typing import Any
 from ._fixtures import FixtureFailed
 from ._model import CheckSpec, Severity, Status
 from ._outcomes import Skipped, Warned
+from ._text import describe_exception
 
 __all__ = ["ALLOWED_RETURNS", "UNAWAITED", "CallOutcome", "classify", "describe_return", "discard"]
 
@@ -72,9 +73,10 @@ def classify(spec: CheckSpec, returned: Any = None, exc: BaseException | None = 
         return CallOutcome(status, _assert_message(exc))
     if isinstance(exc, FixtureFailed):
         return CallOutcome(Status.ERROR, str(exc), {"fixture_error": exc.fixture})
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    name = type(exc).__name__
-    return CallOutcome(Status.ERROR, f"{name}: {message}" if message else name)
+    if isinstance(exc, asyncio.CancelledError):  # the run's own cancellations never get here
+        name, colon, text = describe_exception(exc).partition(": ")
+        return CallOutcome(Status.ERROR, f"{name} raised by the check{colon}{text}")
+    return CallOutcome(Status.ERROR, describe_exception(exc))
 
 
 def describe_return(value: Any, redact: Callable[[str], str]) -> CallOutcome:

@@ -15,6 +15,15 @@ its safe repr) and what the check printed (``_capture``). Limits, by design of f
 - only the forking thread exists in the child: a check relying on threads the parent started
   (or on a lock one of them held) may hang there, until its timeout kills it;
 - async checks stay in-process (on the supervised event loop); POSIX only.
+
+The child leads a process group of its own: a Ctrl-C in a terminal reaches the foreground
+group, not the child, and the parent decides what it means (the check is "interrupted", never
+"killed by SIGINT"; processes the check starts keep the default signal dispositions). The
+parent kills the child when it gives the attempt up, and the kernel kills it if the parent
+dies. The whole group is killed when the attempt ends: processes the check started
+(``subprocess.run(["sleep", "300"])``) end with it, at its timeout as after it returned.
+What the child prints is captured afresh there (fixture output made in the parent stays in
+the parent's capture), redacted before it is cut, and joins the parent's.
 """
 
 from __future__ import annotations
@@ -29,11 +38,11 @@ import threading
 from time import perf_counter
 from typing import Any, NoReturn
 
-from ._capture import CURRENT
+from ._capture import CURRENT, Capture
 from ._classify import CallOutcome, classify, describe_return
 from ._fixtures import FixtureManager
 from ._model import CheckSpec, Status
-from ._text import describe_exception as describe
+from ._text import describe_exception
 from .config import Redactor
 from .config.redact import safe_repr
 
@@ -64,13 +73,13 @@ class IsolatedCall:
         try:
             kwargs = dict(spec.params)
             if spec.argnames:
-                kwargs.update(self._fixtures.resolve(spec.argnames))
-        except BaseException as exc:
+                kwargs.update(self._fixtures.resolve(spec.argnames, deadline))
+        except BaseException as exc:  # a pool job must not raise
             return classify(spec, exc=exc)
         try:
             return self._fork_and_wait(kwargs, deadline)
         except (OSError, AttributeError) as exc:  # no fork here (not POSIX), no more processes
-            return CallOutcome(Status.ERROR, f"could not start its isolated process: {describe(exc)}")
+            return CallOutcome(Status.ERROR, f"could not start its isolated process: {describe_exception(exc)}")
 
     def _fork_and_wait(self, kwargs: dict[str, Any], deadline: float) -> CallOutcome:
         spec = self._spec
@@ -82,6 +91,8 @@ class IsolatedCall:
                 pid = os.fork()
                 if pid == 0:
                     _child(spec, kwargs, read_fd, write_fd, self._redactor)
+                with contextlib.suppress(OSError):  # the child does it too: no race either way
+                    os.setpgid(pid, pid)
                 self._pid = pid
             os.close(write_fd)
             write_fd = -1
@@ -99,18 +110,34 @@ class IsolatedCall:
         return _decode(data, status)
 
     def kill(self) -> None:
-        """Give the attempt up: the child (if any) is killed, and none starts any more."""
+        """Give the attempt up: the child (if any) is killed with its process group, and none
+        starts any more."""
         with self._lock:
             self._given_up = True
             if self._pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self._pid, signal.SIGKILL)
+                _kill_group(self._pid)
 
     def _reap(self, pid: int) -> int:
-        _, status = os.waitpid(pid, 0)
+        """Wait for the child to end, kill what is left of its process group, then reap it under
+        the lock ``kill`` takes: a reaped pid (a group id), which the system may reuse at once,
+        is never signalled."""
+        if hasattr(os, "waitid"):
+            os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, but still a zombie
         with self._lock:
+            _kill_group(pid)   # the group's id stays reserved while its leader is unreaped
+            _, status = os.waitpid(pid, 0)
             self._pid = None
         return status
+
+
+def _kill_group(pid: int) -> None:
+    """SIGKILL the child's process group (the check's processes), or the child if it has none
+    yet."""
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _read_until(fd: int, deadline: float) -> tuple[bytes, bool]:
@@ -153,12 +180,13 @@ def _child(spec: CheckSpec, kwargs: dict[str, Any], read_fd: int, write_fd: int,
     code = 0
     try:
         os.close(read_fd)
-        for sig in (signal.SIGINT, signal.SIGTERM):  # the parent handles these; the child just dies
-            signal.signal(sig, signal.SIG_DFL)
+        with contextlib.suppress(OSError):
+            os.setpgid(0, 0)   # its own process group: out of the terminal's, killed as a whole
         _die_with_parent()
+        capture = Capture()  # the parent's one (copied by fork) holds output the parent keeps
+        CURRENT.set(capture)
         outcome = _call(spec, kwargs, redactor)
-        capture = CURRENT.get()
-        output = capture.render(str) if capture is not None else ""
+        output = capture.render(redactor.text)  # redacted before it is cut
         payload = pickle.dumps((outcome.status.value, outcome.message, _picklable(outcome.details), output))
         view = memoryview(payload)
         while view:

@@ -105,13 +105,17 @@ class LoadedSession:
         return "its plugin is blocked or not installed"
 
     def _waiver_book(self, ignore: list[str]) -> WaiverBook:
-        """Config waivers and ignore lists; an ignored id that matches no check is a warning."""
+        """Config waivers and ignore lists; an entry that matches no check is a warning."""
         config = self.config
-        book = WaiverBook(parse_waivers(config["verify.waivers"],
-                                        [*config["verify.ignore_preflight_errors"], *ignore], date.today()),
-                          self.graph.specs.values())
-        for pattern, hint in book.unmatched(ignore):
-            self.warn(f"--ignore-preflight-errors {pattern!r} matches no check{hint}")
+        configured = [*config["verify.ignore_preflight_errors"]]
+        waivers = config["verify.waivers"]
+        book = WaiverBook(parse_waivers(waivers, [*configured, *ignore], date.today(),
+                                        source=config.file), self.graph.specs.values())
+        named = [("--ignore-preflight-errors", ignore), ("verify.ignore_preflight_errors", configured),
+                 ("verify.waivers", [w["id"] for w in waivers])]
+        for where, patterns in named:
+            for pattern, hint in book.unmatched(patterns):
+                self.warn(f"{where} {pattern!r} matches no check{hint}")
         return book
 
     # -- running ------------------------------------------------------------------------------
@@ -134,6 +138,8 @@ class LoadedSession:
         try:
             with capture_output():  # a check's print() goes to its result's output, never to stdout
                 results, interrupted = self._run(plan, ids, preset, waivers, errors, deadline_s, watchdog)
+            if watchdog is not None:  # the checks are over: the report and the hooks get a fresh grace
+                watchdog.extend()
             ordered = [results[cid] for cid in ids]
 
             def exit_code() -> ExitCode:
@@ -148,7 +154,7 @@ class LoadedSession:
                 selection=list(selection),
             )
             report.redact(config.redactor)  # mgn_run_finish hooks (third-party code) see no secret
-            self._safe_hook("mgn_run_finish", errors, report=report)
+            self._bounded_hook("mgn_run_finish", errors, options.default_timeout, report=report)
             report.exit_code = exit_code()  # the hook itself may have failed
         finally:
             if watchdog is not None:
@@ -171,7 +177,7 @@ class LoadedSession:
         stop = Stop()
         pool = WorkerPool(options.concurrency)
         supervisor = Supervisor(stop=stop, pool=pool, errors=errors, redactor=self.config.redactor,
-                                run_deadline=deadline_s, teardown_timeout=options.default_timeout)
+                                run_deadline=deadline_s, teardown_timeout=options.default_timeout, warn=self.warn)
         fixtures = FixtureManager(self.plugins.registry.fixtures, {"config": self.config, "plan": plan},
                                   supervisor.loop_thread.loop)
         wait_until = perf_counter() + options.wait if options.wait else None
@@ -203,6 +209,30 @@ class LoadedSession:
         teardowns = sum(inspect.isgeneratorfunction(f.func) or inspect.isasyncgenfunction(f.func) for f in fixtures)
         return derived_run_deadline([s for s in plan.specs if s.id not in preset], self.graph.requires,
                                     plan.options, teardowns)
+
+    def _bounded_hook(self, name: str, errors: list[str], timeout: float, **kwargs: Any) -> None:
+        """A hook after the checks (``mgn_run_finish``), on a daemon thread: waited for at most
+        ``timeout`` and not at all after Ctrl-C/SIGTERM, which are handed on to the command's own
+        handlers once the wait ends. A hook that hangs costs its own work, never the report."""
+        done = threading.Event()
+
+        def call() -> None:
+            self._safe_hook(name, errors, **kwargs)
+            done.set()
+
+        signalled = threading.Event()
+        restore = _install_signal_handlers(signalled.set)
+        try:
+            threading.Thread(target=call, name=f"mgn-hook-{name}", daemon=True).start()
+            deadline = perf_counter() + timeout
+            while not done.wait(0.05) and not signalled.is_set():
+                if perf_counter() >= deadline:
+                    errors.append(f"hook {name} did not return within {timeout:g} s (abandoned)")
+                    break
+        finally:
+            restore()
+        if signalled.is_set():
+            signal.raise_signal(signal.SIGINT)  # to the command's handler: an interruption
 
     def _safe_hook(self, name: str, errors: list[str], **kwargs: Any) -> None:
         """Run-phase hooks: a broken plugin never takes the run down; its exception is one

@@ -78,6 +78,14 @@ class RunReport:
                    errors=[error], warnings=list(warnings or []), selection=list(selection or []),
                    config_file=config_file)
 
+    def mark_interrupted(self, why: str) -> None:
+        """Ctrl-C or SIGTERM came after the checks had run (their results stay as they are):
+        exit 130, and ``why`` in ``errors``."""
+        if not self.interrupted:
+            self.interrupted = True
+            self.errors.append(why)
+        self.exit_code = ExitCode.INTERRUPTED
+
     def redact(self, redactor: Redactor) -> None:
         """Mask secrets in every text of the report, ids and error messages included (in place;
         applying it twice changes nothing). Run before any reporter renders the report."""

@@ -1,8 +1,11 @@
 """Running one check to its final ``Result``: attempts, timeouts, retries, waivers, redaction.
 
 Sync checks run on the ``WorkerPool``; async checks run on the event loop. Either way the
-attempt is bounded by ``asyncio.wait_for``: at the deadline the check is reported ``error``
-("timed out after 5.0 s") and a stuck thread is abandoned, never waited for. A pass is earned:
+attempt is bounded by its timeout: at the deadline the check is reported ``error`` ("timed out
+after 5.0 s") and a stuck thread is abandoned, never waited for. A sync check's clock starts when
+a worker starts it (its own execution, never a wait for a worker). A ``CancelledError`` the
+check raises itself (not a cancellation by the run) is its ``error`` like any exception, and a
+message is bounded (``bounded_text``: redacted, then cut). A pass is earned:
 an awaitable a sync check returns is awaited within the same deadline, and any return value
 other than ``None`` or a dict is an ``error``. What an attempt prints is captured (``_capture``)
 and becomes the result's ``output``.
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+from collections.abc import Callable
+from functools import partial
 from time import perf_counter  # bound at import: checks that patch time cannot skew durations
 from typing import Any
 
@@ -20,16 +25,22 @@ from ._classify import CallOutcome, classify, describe_return
 from ._fixtures import FixtureManager
 from ._isolate import ISOLATION_GRACE, IsolatedCall
 from ._model import CheckSpec, Result, Status
-from ._pool import WorkerPool
+from ._pool import Job, WorkerPool
 from ._report import RunOptions
-from ._safejson import to_safe_json
+from ._safejson import MAX_STR, bounded_text, to_safe_json
 from ._waivers import WaiverBook
 from .config import Redactor
 
-__all__ = ["CheckRunner"]
+__all__ = ["CheckRunner", "uses_worker"]
 
 _RETRYABLE = (Status.FAIL, Status.ERROR)
 _WAIT_BACKOFF_CAP = 5.0
+#: How often the clock of a sync attempt looks whether a worker has started it yet (rarely
+#: needed: the pool replaces stuck workers at once).
+_QUEUED_POLL = 0.05
+
+#: Told on the worker thread when a sync check's body starts (``True``) and ends (``False``).
+Executing = Callable[[str, bool], None]
 
 
 class CheckRunner:
@@ -43,6 +54,12 @@ class CheckRunner:
         self._options = options
         #: ``--wait``: keep re-running failing checks until this ``perf_counter`` instant.
         self._deadline = deadline
+        self._executing: Executing | None = None
+
+    def watch(self, executing: Executing) -> None:
+        """``executing(check_id, running)`` is called on the worker thread around each sync
+        attempt's body: the watchdog learns what runs even when the loop cannot (the GIL)."""
+        self._executing = executing
 
     async def run(self, spec: CheckSpec, requires: tuple[str, ...]) -> Result:
         started = perf_counter()
@@ -87,8 +104,10 @@ class CheckRunner:
             try:
                 async with deadline:
                     value = await value
-            except asyncio.CancelledError:
-                raise
+            except asyncio.CancelledError as exc:
+                if _cancelled_by_the_run():
+                    raise
+                return classify(spec, exc=exc)
             except BaseException as exc:
                 if isinstance(exc, TimeoutError) and deadline.expired():
                     return CallOutcome(Status.ERROR, f"timed out after {timeout:.1f} s", {"timeout_s": timeout})
@@ -105,13 +124,23 @@ class CheckRunner:
         # the loop's deadline below is only the backstop (see _isolate).
         isolated = (IsolatedCall(spec, self._fixtures, timeout, self._redactor)
                     if self._options.isolate and not spec.is_async else None)
+        limit = timeout + ISOLATION_GRACE if isolated else timeout
         try:
             # asyncio.timeout wraps the awaited call in place: no extra Task per attempt.
-            async with asyncio.timeout(timeout + ISOLATION_GRACE if isolated else timeout):
-                if spec.is_async:
-                    return await self._call_async(spec)
-                call = isolated.run if isolated else lambda: _call_sync(spec, self._fixtures)
-                return await self._pool.run(call)  # type: ignore[no-any-return]
+            async with asyncio.timeout(limit if spec.is_async else None) as bound:
+                if spec.is_async:  # waiting for fixtures gives up at the deadline (worker freed)
+                    return await self._call_async(spec, perf_counter() + timeout)
+                call: Callable[[], CallOutcome] = (isolated.run if isolated
+                                                   else partial(_call_sync, spec, self._fixtures, timeout))
+                if self._executing is not None:
+                    call = partial(_announced, self._executing, spec.id, call)
+                job = self._pool.submit(call)
+                clock = _ExecutionClock(job, limit, bound)
+                try:
+                    return await job.future  # type: ignore[no-any-return]
+                finally:
+                    clock.cancel()
+                    self._release(job)
         except TimeoutError:
             self._give_up(spec, isolated)
             return CallOutcome(Status.ERROR, f"timed out after {timeout:.1f} s", {"timeout_s": timeout})
@@ -120,22 +149,34 @@ class CheckRunner:
             raise
 
     def _give_up(self, spec: CheckSpec, isolated: IsolatedCall | None) -> None:
+        """The attempt is over without its result (its pool job was abandoned: ``_release``);
+        an isolated child is killed."""
         if isolated is not None:
             isolated.kill()
-        if not spec.is_async:
-            self._pool.abandon()
 
-    async def _call_async(self, spec: CheckSpec) -> CallOutcome:
+    def _release(self, job: Job) -> None:
+        """A job given up (the awaiting task was cancelled: timeout, stop) is abandoned: its
+        worker, maybe stuck, is replaced at once."""
+        if job.future.cancelled():
+            self._pool.abandon(job)
+
+    async def _call_async(self, spec: CheckSpec, deadline: float) -> CallOutcome:
         try:
             kwargs = dict(spec.params)
             if spec.argnames:
-                resolved = await self._pool.run(lambda: _resolve(spec, self._fixtures))
+                job = self._pool.submit(lambda: _resolve(spec, self._fixtures, deadline))
+                try:
+                    resolved = await job.future
+                finally:
+                    self._release(job)
                 if isinstance(resolved, BaseException):
                     return classify(spec, exc=resolved)
                 kwargs.update(resolved)
             return classify(spec, await spec.func(**kwargs))
-        except asyncio.CancelledError:
-            raise
+        except asyncio.CancelledError as exc:
+            if _cancelled_by_the_run():
+                raise
+            return classify(spec, exc=exc)  # the check's own: an error like any other
         except BaseException as exc:
             return classify(spec, exc=exc)
 
@@ -143,7 +184,8 @@ class CheckRunner:
                 attempts: int, duration: float, output: str = "") -> Result:
         result = Result(
             id=spec.id, title=spec.title, layer=spec.layer, status=outcome.status,
-            severity=spec.severity, message=outcome.message, details=outcome.details,
+            severity=spec.severity, message=_bounded(outcome.message, self._redactor),
+            details=outcome.details,
             remediation=spec.remediation, duration_s=duration, attempts=attempts,
             requires=requires, tags=spec.tags, target=spec.target, output=output,
         )
@@ -151,18 +193,71 @@ class CheckRunner:
         return redact(result, self._redactor)
 
 
-def _resolve(spec: CheckSpec, fixtures: FixtureManager) -> dict[str, Any] | BaseException:
+def uses_worker(spec: CheckSpec) -> bool:
+    """Whether an attempt of ``spec`` may occupy a pool worker (a sync check, or an async check
+    resolving its fixtures)."""
+    return not spec.is_async or bool(spec.argnames)
+
+
+def _bounded(message: str, redactor: Redactor) -> str:
+    """At most ``MAX_STR`` characters, redacted before it is cut (``redact`` redacts the rest)."""
+    return message if len(message) <= MAX_STR else bounded_text(message, redactor)
+
+
+def _cancelled_by_the_run() -> bool:
+    """Whether the running task is being cancelled (a timeout, the run's stop), as opposed to a
+    ``CancelledError`` the check raised or leaked itself."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
+class _ExecutionClock:
+    """Expires ``bound`` once ``job`` has *run* for ``limit`` seconds: time the job waited for a
+    worker is not the check's. One timer per attempt, as ``asyncio.timeout`` would use."""
+
+    __slots__ = ("_bound", "_handle", "_job", "_limit", "_loop")
+
+    def __init__(self, job: Job, limit: float, bound: asyncio.Timeout) -> None:
+        self._job, self._limit, self._bound = job, limit, bound
+        self._loop = asyncio.get_running_loop()
+        self._handle = self._loop.call_later(limit, self._check)
+
+    def _check(self) -> None:
+        started = self._job.started
+        if started is None:  # still waiting for a worker
+            self._handle = self._loop.call_later(min(_QUEUED_POLL, self._limit), self._check)
+            return
+        left = started + self._limit - perf_counter()
+        if left > 0:
+            self._handle = self._loop.call_later(left, self._check)
+        else:
+            self._bound.reschedule(self._loop.time())  # expires now: TimeoutError in the attempt
+
+    def cancel(self) -> None:
+        self._handle.cancel()
+
+
+def _announced(executing: Executing, cid: str, call: Callable[[], CallOutcome]) -> CallOutcome:
+    executing(cid, True)
     try:
-        return fixtures.resolve(spec.argnames)
-    except Exception as exc:
+        return call()
+    finally:
+        executing(cid, False)
+
+
+def _resolve(spec: CheckSpec, fixtures: FixtureManager, deadline: float) -> dict[str, Any] | BaseException:
+    try:
+        return fixtures.resolve(spec.argnames, deadline)
+    except BaseException as exc:  # a pool job must not raise, not even SystemExit
         return exc
 
 
-def _call_sync(spec: CheckSpec, fixtures: FixtureManager) -> CallOutcome:
+def _call_sync(spec: CheckSpec, fixtures: FixtureManager, timeout: float) -> CallOutcome:
+    deadline = perf_counter() + timeout  # waiting for fixtures gives up here (worker freed)
     try:
         kwargs = dict(spec.params)
         if spec.argnames:
-            kwargs.update(fixtures.resolve(spec.argnames))
+            kwargs.update(fixtures.resolve(spec.argnames, deadline))
         return classify(spec, spec.func(**kwargs))
     except BaseException as exc:
         return classify(spec, exc=exc)
@@ -199,8 +294,10 @@ def redact(result: Result, redactor: Redactor) -> Result:
 
 
 def finished(spec: CheckSpec, status: Status, message: str, requires: tuple[str, ...],
-             blocked_by: tuple[str, ...] = ()) -> Result:
-    """A result decided without running the check (blocked, skipped, not run)."""
-    return Result(id=spec.id, title=spec.title, layer=spec.layer, status=status,
-                  severity=spec.severity, message=message, remediation=spec.remediation,
-                  requires=requires, blocked_by=blocked_by, tags=spec.tags, target=spec.target)
+             blocked_by: tuple[str, ...] = (), *, redactor: Redactor | None = None) -> Result:
+    """A result decided without running the check (blocked, skipped, not run, interrupted);
+    redacted as ``redact`` does when ``redactor`` is given (hooks see it next)."""
+    result = Result(id=spec.id, title=spec.title, layer=spec.layer, status=status,
+                    severity=spec.severity, message=message, remediation=spec.remediation,
+                    requires=requires, blocked_by=blocked_by, tags=spec.tags, target=spec.target)
+    return redact(result, redactor) if redactor is not None else result

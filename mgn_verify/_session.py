@@ -8,10 +8,13 @@ The loading steps raise ``MgnVerifyError`` subclasses with one-line messages nam
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ._exceptions import PluginError
+from ._exceptions import MgnVerifyError, PluginError
 from ._graph import build_graph
 from ._loaded import LoadedSession, Selection
 from ._plugins import Plugins, SignalWatch, load_plugins
@@ -19,6 +22,7 @@ from ._reporting import ReporterRegistry
 from ._text import describe_exception
 from .config import Config, ConfigSources, Redactor, Setting, SettingsRegistry, load_sources, resolve
 from .config.loader import early_value
+from .config.redact import SECRET_NAME
 
 if TYPE_CHECKING:
     from pluggy import HookImpl
@@ -37,14 +41,33 @@ class Session:
         #: Set as soon as it is resolved (a later loading step may still fail).
         self.config: Config | None = None
         self.reporters = ReporterRegistry()
+        self._early_redactor = Redactor()
 
     def warn(self, message: str) -> None:
         self.warnings.append(message)
         self._warn(message)
 
+    @property
+    def redactor(self) -> Redactor:
+        """The config's redactor once resolved; before that, one that knows the secret-looking
+        values of the raw sources, so an early error (a plugin's import) cannot quote them."""
+        return self.config.redactor if self.config is not None else self._early_redactor
+
     def load(self, *, plugins: list[str], checks_dirs: list[str], config_path: str | None,
              settings: dict[str, tuple[Any, bool]], selection: Sequence[str] = ()) -> LoadedSession:
+        try:
+            # Stdout belongs to the command's output (-o json, list --json): what plugins print
+            # while they load goes to stderr.
+            with _stdout_to_stderr():
+                return self._load(plugins, checks_dirs, config_path, settings, selection)
+        except MgnVerifyError as exc:
+            exc.args = (self.redactor.text(str(exc)),)  # a plugin's error text may quote a secret
+            raise
+
+    def _load(self, plugins: list[str], checks_dirs: list[str], config_path: str | None,
+              settings: dict[str, tuple[Any, bool]], selection: Sequence[str]) -> LoadedSession:
         sources = load_sources(config_path, self.env, settings)
+        self._early_redactor = _early_redactor(sources)
         loaded = load_plugins(plugins, [*_configured_checks_dirs(sources), *checks_dirs], self.env, warn=self.warn)
         registry = SettingsRegistry()
         self._call_each(loaded, "mgn_add_settings", settings=registry)
@@ -79,8 +102,7 @@ class Session:
                     if not watch.from_plugin(exc):
                         raise
                     culprit = _raising_plugin(exc, impls) or name
-                    redactor = self.config.redactor if self.config is not None else Redactor()
-                    message = redactor.text(describe_exception(exc))
+                    message = self.redactor.text(describe_exception(exc))
                     raise PluginError(f"{hook} raised {message}", plugin=culprit) from None
 
 
@@ -103,3 +125,49 @@ def _raising_plugin(exc: BaseException, impls: Sequence[HookImpl]) -> str | None
     return culprit
 
 
+def _early_redactor(sources: ConfigSources) -> Redactor:
+    """The values of secret-looking keys (file, ``MGN_*`` variables, ``--set``), before any
+    plugin has declared its secret settings."""
+    redactor = Redactor()
+
+    def walk(node: Any, name: str) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                walk(value, str(key))
+        elif isinstance(node, list):
+            for item in node:
+                walk(item, name)
+        elif SECRET_NAME.search(name):
+            redactor.add(node)
+
+    walk(sources.file_data, "")
+    for name, value in sources.env.items():
+        if name.startswith("MGN_") and SECRET_NAME.search(name):
+            redactor.add(value)
+    for key, (value, _) in sources.cli.items():
+        if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
+            redactor.add(value)
+    return redactor
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """``sys.stdout`` and, when it is a real descriptor, fd 1 point at stderr for the block."""
+    saved = -1
+    try:
+        fd, err = sys.stdout.fileno(), sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):  # not real descriptors (a test runner's capture)
+        fd = err = -1
+    if fd >= 0:
+        sys.stdout.flush()
+        saved = os.dup(fd)
+        os.dup2(err, fd)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved >= 0:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            os.dup2(saved, fd)
+            os.close(saved)

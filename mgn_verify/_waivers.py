@@ -14,13 +14,15 @@ from ._model import CheckSpec, Waiver
 __all__ = ["WaiverBook", "parse_waivers"]
 
 
-def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date) -> list[Waiver]:
-    """Config entries (``{id, reason, expires}``) and ignore-flag ids, validated."""
+def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date, *,
+                  source: str | None = None) -> list[Waiver]:
+    """Config entries (``{id, reason, expires}``) and ignore-flag ids, validated; ``source``
+    (the config file) is named in errors."""
     waivers: list[Waiver] = []
     for index, entry in enumerate(entries):
         key = f"verify.waivers[{index}]"
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), str):
-            raise ConfigError("each waiver needs an 'id' (a check id or glob)", key=key)
+            raise ConfigError("each waiver needs an 'id' (a check id or glob)", source=source, key=key)
         expires = entry.get("expires")
         if isinstance(expires, date):  # YAML parses an unquoted 2026-12-31 as a date
             expires = expires.isoformat()
@@ -29,7 +31,8 @@ def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date) ->
             try:
                 expired = date.fromisoformat(str(expires)) < today
             except ValueError:
-                raise ConfigError(f"'expires' must be a date YYYY-MM-DD, got {expires!r}", key=key) from None
+                raise ConfigError(f"'expires' must be a date YYYY-MM-DD, got {expires!r}", source=source,
+                                  key=key) from None
         waivers.append(Waiver(entry["id"], str(entry.get("reason", "")), expires, "config", expired))
     for pattern in ignore:
         if pattern.strip():

@@ -182,13 +182,15 @@ def mgn_register_reporters(reporters):
     reporters.add("broken", Broken)
 ''')
     out = tmp_path / "r.json"
-    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "-o", "console", "-o", "broken",
-              "--json", str(out), report=False)
+    # One report per destination (issue 9): the broken one on stdout, the JSON report in a file.
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "-o", "broken", "--json", str(out), report=False)
     assert run.exit_code == 2
-    assert "✓ r.ok" in run.stdout
+    assert run.stdout == ""
     assert "reporter 'broken' failed: RuntimeError: template missing" in run.stderr
     assert "Traceback" not in run.stdout + run.stderr
-    assert json.loads(out.read_text())["results"][0]["status"] == "pass"
+    data = json.loads(out.read_text())
+    assert data["results"][0]["status"] == "pass"
+    assert data["summary"]["errors"] == ["reporter 'broken' failed: RuntimeError: template missing"]
 
 
 def test_argv_is_scrubbed_even_when_loading_failed(mgn_process, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@ argv when loading failed, hook exception text; and the documented redaction rule
 
 from __future__ import annotations
 
+import ast
 import json
 from pathlib import Path
 
@@ -183,3 +184,145 @@ def test_the_minimum_secret_length_is_documented_and_enforced() -> None:
     import mgn_verify.config.redact as module
 
     assert f"at least {MIN_SECRET_LEN} characters" in (module.__doc__ or "")
+
+
+# -- review R2: secret-looking names, reprs cut after redaction, passwords holding "@", hooks ---
+
+OTHER = "pw-Qq72x9Lm"
+
+
+def test_secret_looking_setting_names_are_masked_declared_or_not(mgn, checks_dir, tmp_path: Path) -> None:
+    directory = checks_dir(check_acme='''
+from mgn_verify import check
+def mgn_add_settings(settings):
+    settings.add("acme.api_token", "", help="not declared secret=True, but its name says it is")
+    settings.add("acme.keys", [], kind="list", help="a list under a harmless name")
+    settings.add("acme.credentials", [], kind="list", help="a list under a secret-looking name")
+@check(id="acme.login")
+def check_login(config):
+    assert False, ("rejected " + config["acme.api_token"] + " " + config["acme.db_password"] + " "
+                   + " ".join(config["acme.credentials"]))
+''')
+    config = tmp_path / "c.yaml"
+    config.write_text(f"acme:\n  api_token: {TOKEN}\n  db_password: {OTHER}\n  credentials: [{URL_PASSWORD}]\n")
+    shown = mgn("config", "show", "--checks-dir", str(directory), "--config", str(config))
+    assert shown.exit_code == 0, shown.stderr
+    assert TOKEN not in shown.stdout + shown.stderr and URL_PASSWORD not in shown.stdout
+    assert "acme.api_token" in shown.stdout and "acme.credentials" in shown.stdout
+    run = mgn("verify", "--checks-dir", str(directory), "--config", str(config), *ISOLATED, "-v")
+    assert run.exit_code == 1
+    everything = json.dumps(run.report) + run.stdout + run.stderr
+    assert TOKEN not in everything and OTHER not in everything and URL_PASSWORD not in everything
+    assert run.result("acme.login")["message"].endswith("rejected *** *** ***")
+    by_flag = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "--set", f"acme.api_token={TOKEN}",
+                  env={"MGN_ACME_DB_PASSWORD": "unset-here"})
+    assert TOKEN not in json.dumps(by_flag.report) + by_flag.stdout + by_flag.stderr
+
+
+def test_a_short_value_of_a_secret_looking_setting_is_masked_in_config_show(mgn, checks_dir) -> None:
+    directory = checks_dir(check_short='''
+def mgn_add_settings(settings):
+    settings.add("acme.pin_password", "", help="short")
+    settings.add("acme.retry_token", 3, help="an int under a secret-looking name")
+def check_ok(): pass
+''')
+    shown = mgn("config", "show", "--checks-dir", str(directory), "--set", "acme.pin_password=zq")
+    assert shown.exit_code == 0, shown.stderr
+    line = next(line for line in shown.stdout.splitlines() if "acme.pin_password" in line)
+    assert "zq" not in line and REDACTED in line
+    bad = mgn("config", "show", "--checks-dir", str(directory), "--set", f"acme.retry_token={TOKEN}")
+    assert bad.exit_code == 2 and "acme.retry_token" in bad.stderr and TOKEN not in bad.stdout + bad.stderr
+
+
+def straddling(secret: str) -> Holder:
+    """An object whose repr is cut (at 1000 characters) in the middle of ``secret``."""
+    return Holder("x" * (1000 - len("Holder('") - len(secret) // 2) + secret)
+
+
+def test_a_long_repr_is_redacted_before_it_is_cut() -> None:
+    from mgn_verify._safejson import to_safe_json
+    from mgn_verify.config.redact import safe_repr
+
+    r = redactor(TOKEN)
+    head = TOKEN[:len(TOKEN) // 2]
+    assert len(safe_repr(Holder("y" * 5000), redactor=r)) < 1100  # still bounded
+    for shown in (safe_repr(straddling(TOKEN)), safe_repr(straddling(TOKEN), redactor=r),
+                  r.data({"h": straddling(TOKEN)})["h"], to_safe_json({"h": straddling(TOKEN)}, r)["h"]):
+        assert isinstance(shown, str) and head not in shown and shown.endswith("***')")
+    url = f"https://u:{URL_PASSWORD}@h"
+    assert URL_PASSWORD[:4] not in safe_repr(straddling(url)) + Redactor().data(straddling(url))
+
+
+def test_objects_always_come_back_as_text() -> None:
+    r = redactor(TOKEN)
+    assert r.data(Holder("harmless")) == "Holder('harmless')"
+    assert r.data([straddling(TOKEN)])[0].startswith("Holder('xxx")
+
+
+def test_a_long_repr_in_details_is_cut_after_redaction_in_every_report(mgn, checks_dir) -> None:
+    directory = checks_dir(check_r=f'''
+class Holder:
+    def __repr__(self): return "Holder(" + "x" * (1000 - len("Holder(") - 8) + {TOKEN!r} + ")"
+def check_holder(): return {{"h": Holder()}}
+''')
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "-v", env={"MGN_API_TOKEN": TOKEN})
+    assert run.exit_code == 0, run.stderr
+    assert TOKEN[:8] not in json.dumps(run.report) + run.stdout
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("https://user:p@ss@host", "https://user:***@host"),
+    ("https://user:p@ss@host:8443/path?q=a@b#frag", "https://user:***@host:8443/path?q=a@b#frag"),
+    ("https://u:a:b@c@[::1]:6443/x", "https://u:***@[::1]:6443/x"),
+    ("https://:p@ss@host", "https://:***@host"),
+    ("https://user:@host", "https://user:@host"),
+    ("https://user@host:8443/x@y", "https://user@host:8443/x@y"),
+    ("https://us@er:p@ss@host", "https://us@er:***@host"),
+    ("url='https://u:p@ss@h' next", "url='https://u:***@h' next"),
+    ('{"url": "https://u:p@ss@h"}', '{"url": "https://u:***@h"}'),
+    ("a https://u:p@1@h1/x and https://v:q@2@h2?y end", "a https://u:***@h1/x and https://v:***@h2?y end"),
+    ("https://u:x@h1,https://v:y@z@h2", "https://u:***@h1,https://v:***@h2"),
+    ("mail bob@example.com https://u:p@ss@h\nnext@line", "mail bob@example.com https://u:***@h\nnext@line"),
+])
+def test_url_passwords_holding_at_signs_are_masked_up_to_the_last_at(text: str, expected: str) -> None:
+    from urllib.parse import urlsplit
+
+    assert Redactor().text(text) == expected
+    for word in text.replace("'", " ").replace('"', " ").replace(",", " ").split():
+        if "://" in word and urlsplit(word).password:  # the password urllib (and httpx) would send
+            assert urlsplit(word).password not in Redactor().text(text)
+
+
+def test_results_decided_without_running_reach_hooks_redacted(mgn, checks_dir, tmp_path: Path) -> None:
+    seen = tmp_path / "seen.txt"
+    directory = checks_dir(check_h=f'''
+from mgn_verify import check, parametrize, skip
+@parametrize("tok", [{TOKEN!r}])
+@check(id="h.login", title="login with {{tok}}", remediation="rotate {{tok}}")
+def check_login(tok): assert False, "rejected"
+@check(id="h.after", requires=["h.login"], title="after {TOKEN}")
+def check_after(): pass
+@parametrize("tok", [{TOKEN!r}])
+@check(id="h.optional")
+def check_optional(tok): skip("not here")
+@check(id="h.later", requires=["h.optional"], remediation="see {TOKEN}")
+def check_later(): pass
+@check(id="h.skipped", title="skipped {TOKEN}")
+def check_skipped(): pass
+@check(id="h.needs_skipped", requires=["h.skipped"])
+def check_needs_skipped(): pass
+def mgn_result(result):
+    with open({str(seen)!r}, "a") as out:
+        out.write(repr((result.id, result.title, result.message, result.remediation, result.target)) + "\\n")
+''')
+    run = mgn("verify", "--checks-dir", str(directory), *ISOLATED, "--skip", "h.skipped",
+              env={"MGN_API_TOKEN": TOKEN})
+    assert run.exit_code == 1
+    seen_by_hooks = [ast.literal_eval(line) for line in seen.read_text().splitlines()]
+    assert len(seen_by_hooks) == 6
+    # Ids are masked when the reports are rendered (the scheduler keys its results by them).
+    assert not [fields for _, *fields in seen_by_hooks if TOKEN in repr(fields)]
+    by_id = {cid.split("[")[0]: fields for cid, *fields in seen_by_hooks}
+    assert by_id["h.after"][1] == "blocked by h.login[***] (fail)" and by_id["h.after"][0] == "after ***"
+    assert by_id["h.later"][1] == "not applicable: requires h.optional[***] which was skipped"
+    assert by_id["h.skipped"][0] == "skipped ***" and by_id["h.later"][2] == "see ***"

@@ -4,6 +4,7 @@ stays fast and never pays for the verification engine."""
 from __future__ import annotations
 
 import importlib
+import sys
 from typing import Any
 
 import click
@@ -52,11 +53,20 @@ def main(argv: list[str] | None = None) -> Any:
     except click.UsageError as exc:
         where = exc.ctx.command_path if exc.ctx is not None else "mgn"
         click.echo(f"mgn: error: {escape_controls(exc.format_message())} (see '{where} --help')", err=True)
+        if _is_verify_run(exc.ctx):  # the reports it asked for are still written, with the error
+            from .verify import report_usage_error
+
+            report_usage_error(list(argv if argv is not None else sys.argv[1:]), exc.format_message())
         raise SystemExit(int(ExitCode.USAGE_ERROR)) from None
     except click.ClickException as exc:
         click.echo(f"mgn: error: {escape_controls(exc.format_message())}", err=True)
         raise SystemExit(exc.exit_code) from None
-    except click.Abort:
+    except (click.Abort, KeyboardInterrupt):
         click.echo("mgn: interrupted", err=True)
         raise SystemExit(int(ExitCode.INTERRUPTED)) from None
     raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _is_verify_run(ctx: click.Context | None) -> bool:
+    return ctx is not None and ctx.command.name == "run" and ctx.parent is not None \
+        and ctx.parent.command.name == "verify"

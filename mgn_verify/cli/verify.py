@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import signal
+import re
 import sys
 from collections.abc import Callable
 from typing import Any, TextIO
@@ -14,12 +15,13 @@ import click
 from .._exceptions import MgnVerifyError, UsageError
 from .._exitcodes import ExitCode
 from .._report import RunOptions, RunReport
-from .._reporting import builtin_reporters
+from .._reporting import Reporter, ReporterContext, builtin_reporters
 from .._session import LoadedSession, Selection, Session
 from ..config import Config, Redactor, SettingsRegistry
 from ..config.redact import scrub_argv
-from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, interrupting_signals, resolve_outputs, stdout_context
+from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, resolve_outputs, stdout_context
 from ._options import error, loading_options, open_session, parse_duration, parse_overrides, run_or_exit, warn
+from ._signals import SignalScope
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {int(c):>3}  {c.meaning}" for c in ExitCode)
 
@@ -74,10 +76,10 @@ def verify() -> None:
               help="Run each sync check in a child process, killed at its timeout [config: verify.isolate].")
 @click.option("--ignore-preflight-errors", "ignore", multiple=True, metavar="ID[,ID...]|all",
               help="Waive failures of these checks (globs allowed), as kubeadm does.")
-@click.option("--json", "json_path", metavar="PATH", help="Write the JSON report to PATH.")
-@click.option("--junit", "junit_path", metavar="PATH", help="Write the JUnit XML report to PATH.")
+@click.option("--json", "json_path", metavar="PATH", help="Write the JSON report to PATH (- for stdout).")
+@click.option("--junit", "junit_path", metavar="PATH", help="Write the JUnit XML report to PATH (- for stdout).")
 @click.option("-o", "--output", "formats", multiple=True, metavar="FORMAT",
-              help="Report format(s) for stdout: console (default), json, junit.")
+              help="Report format for stdout: console (default), json, junit (one report per destination).")
 @click.option("-v", "--verbose", count=True, help="Show messages of passing checks too.")
 @click.option("--lab", is_flag=True,
               help="Start the GuildNet lab (local simulators) in-process and verify against it.")
@@ -118,9 +120,14 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         return verify_with(config_path, outputs)
 
     def verify_with(config_path: str | None, outputs: list[Output]) -> int:
+        # Ctrl-C/SIGTERM at any moment: exit 130 with every report complete (see _signals).
+        with SignalScope() as signals:
+            return verify_in(config_path, outputs, signals)
+
+    def verify_in(config_path: str | None, outputs: list[Output], signals: SignalScope) -> int:
         session = Session(os.environ, warn)
         try:
-            with interrupting_signals(signal.SIGTERM):  # SIGTERM while loading: like Ctrl-C
+            with signals.raising():  # a plugin stuck while importing must still end
                 loaded = session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
                                       settings=settings, selection=selection)
                 if not any(o.path is None for o in outputs) and "console" in loaded.reporters.names():
@@ -135,23 +142,25 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
                     strict=config["verify.strict"], run_deadline=config["verify.run_deadline"],
                     isolate=config["verify.isolate"])
         except MgnVerifyError as exc:
-            return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins)
+            return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, signals=signals)
         except KeyboardInterrupt:
             return _fail_before_run(session, outputs, "interrupted while loading plugins and configuration",
                                     selection, verbose, plugins, interrupted=True)
         with StdoutGuard(outputs) as guard:
             # Stdout reporters exist before the run, so a console one can show live progress.
             context = stdout_context(config, verbose, guard.stream)
-            stdout_reporters = {o.format: loaded.reporters.create(o.format, context)
-                                for o in outputs if o.path is None}
-            live = list(stdout_reporters.values()) if context.is_tty else []
+            stdout_reporters = _stdout_reporters(loaded, outputs, context)
+            live = [*stdout_reporters.values()] if context.is_tty else []
             try:
-                report = loaded.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv, live=live,
-                                     selection=selection)
+                report = loaded.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv,
+                                    live=[*live, signals.redeliverer()], selection=selection)
             except MgnVerifyError as exc:  # e.g. a waiver that does not parse
-                return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, guard.stream)
+                return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, guard.stream,
+                                        signals=signals)
+            if signals.pending() and not report.interrupted:
+                report.mark_interrupted("interrupted after every check had finished (the results are complete)")
             emit(report, outputs, loaded.reporters, config, stdout=guard.stream,
-                 stdout_reporters=stdout_reporters, verbose=verbose)
+                 stdout_reporters=stdout_reporters, verbose=verbose, interrupted=signals.pending)
         return _echo_errors(report)
 
     run_or_exit(body)
@@ -174,15 +183,39 @@ def _with_lab(faults: tuple[str, ...], body: Callable[[str], int]) -> int:
         lab.stop()
 
 
+# A comma inside brackets belongs to a parametrized id (``x.y[a,b]``), not to the list.
+_LIST_COMMA = re.compile(r",(?![^\[]*\])")
+
+
 def _split(values: tuple[str, ...]) -> list[str]:
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+    return [item.strip() for value in values for item in _LIST_COMMA.split(value) if item.strip()]
+
+
+def _stdout_reporters(loaded: LoadedSession, outputs: list[Output], context: ReporterContext) -> dict[str, Reporter]:
+    """The stdout reporter, made before the run (a console one shows live progress). One whose
+    factory fails is left to ``emit``, which reports that as an error."""
+    made: dict[str, Reporter] = {}
+    for output in outputs:
+        if output.path is None:
+            with contextlib.suppress(Exception):  # third-party code: emit tries again, and says why
+                made[output.format] = loaded.reporters.create(output.format, context)
+    return made
 
 
 def _fail_before_run(session: Session, outputs: list[Output], error: str, selection: list[str], verbose: int,
-                     plugins: tuple[str, ...], stream: TextIO | None = None, *, interrupted: bool = False) -> int:
-    """A run that could not start still writes every requested report, saying why, through the
-    same ``emit`` as any run: the session's reporters when they registered, else the built-in
-    reporter plugins. The console is left out: the error line on stderr says it all."""
+                     plugins: tuple[str, ...], stream: TextIO | None = None, *, interrupted: bool = False,
+                     signals: SignalScope | None = None) -> int:
+    """A run that could not start still writes every requested report, saying why."""
+    return _echo_errors(_emit_failure(session, outputs, error, selection, verbose, plugins, stream,
+                                      interrupted=interrupted, signals=signals))
+
+
+def _emit_failure(session: Session, outputs: list[Output], error: str, selection: list[str], verbose: int,
+                  plugins: tuple[str, ...], stream: TextIO | None = None, *, interrupted: bool = False,
+                  signals: SignalScope | None = None) -> RunReport:
+    """The reports of a run that could not start, through the same ``emit`` as any run: the
+    session's reporters when they registered, else the built-in reporter plugins. The console is
+    left out: the error line on stderr says it all."""
     config = session.config or Config({}, {}, SettingsRegistry(), Redactor())
     report = RunReport.for_failure(
         error, argv=config.redactor.data(scrub_argv(sys.argv)), interrupted=interrupted,
@@ -191,8 +224,38 @@ def _fail_before_run(session: Session, outputs: list[Output], error: str, select
     blocked = [p[3:] for p in plugins if p.startswith("no:")]
     registry = session.reporters if session.reporters.names() else builtin_reporters(blocked)
     wanted = [o for o in outputs if o.path is not None or o.format != HUMAN_FORMAT]
-    emit(report, wanted, registry, config, stdout=stream, verbose=verbose)
-    return _echo_errors(report)
+    emit(report, wanted, registry, config, stdout=stream, verbose=verbose,
+         interrupted=signals.pending if signals is not None else lambda: False)
+    return report
+
+
+def report_usage_error(args: list[str], message: str) -> None:
+    """Click rejected the command line (an unknown option, a value out of range) before the run
+    began: still write the reports it asked for, read tolerantly from ``args``, with the error in
+    ``summary.errors``. Report options that are themselves unusable are left alone."""
+    formats: list[str] = []
+    files: dict[str, str] = {}
+    options = {"--json": "json", "--junit": "junit", "-o": "format", "--output": "format"}
+    for index, arg in enumerate(args):
+        if arg.startswith("-o") and len(arg) > 2:  # -ojson
+            name, value, inline = "-o", arg[2:].lstrip("="), True
+        else:
+            name, sep, value = arg.partition("=")
+            inline = bool(sep)
+        if name not in options:
+            continue
+        if not inline:
+            value = args[index + 1] if index + 1 < len(args) else ""
+        if options[name] == "format":
+            formats.append(value)
+        else:
+            files[name] = value
+    try:
+        outputs = resolve_outputs(formats, [(name, options[name], path) for name, path in files.items()])
+        session = Session(os.environ, warn)
+        _emit_failure(session, outputs, message, [], 0, ())
+    except MgnVerifyError:
+        pass
 
 
 def _echo_errors(report: RunReport) -> int:

@@ -10,7 +10,7 @@ from typing import Any
 
 from .._exceptions import ConfigError
 from .._text import did_you_mean
-from .redact import SECRET_NAME, Redactor
+from .redact import Redactor, looks_secret
 from .settings import Config, Setting, SettingsRegistry
 
 __all__ = ["DEFAULT_CONFIG_PATH", "NON_SETTING_ENV", "ConfigSources", "early_value", "load_sources", "resolve"]
@@ -170,13 +170,25 @@ def resolve(sources: ConfigSources, registry: SettingsRegistry, *,
             continue
         values[key] = declared.coerce(value, source="command line", from_text=is_text)
         where[key] = "cli"
-    for setting in registry:
-        if setting.secret:
-            redactor.add(values[setting.key])
-    for key, value in extra.items():
-        if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
-            redactor.add(value)
+    for key, value in [*values.items(), *extra.items()]:  # declared secret, or named like one
+        known = registry.get(key)
+        if known.masked if known is not None else looks_secret(key):
+            _register_secrets(redactor, value)
     return Config(values, where, registry, redactor, file=sources.file, extra=extra)
+
+
+def _register_secrets(redactor: Redactor, value: Any) -> None:
+    """A secret setting's value: a string, or the strings inside a list or mapping of them. In a
+    mapping that names its secret (``{username: alice, password: ...}``) only the secret-looking
+    keys' values are secrets: a user name stays readable in messages."""
+    if isinstance(value, dict):
+        named = [item for key, item in value.items() if looks_secret(str(key))]
+        value = named or list(value.values())
+    if isinstance(value, list | tuple):
+        for item in value:
+            _register_secrets(redactor, item)
+    else:
+        redactor.add(value)
 
 
 def _hint(close: str | None) -> str:

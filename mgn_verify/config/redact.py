@@ -4,23 +4,32 @@ The rules:
 
 - A secret is a value registered with ``Redactor.add``: every setting declared ``secret=True``,
   every setting whose last name part looks secret (``SECRET_NAME``: token, password, secret,
-  api key, credential...) and every value a plugin marks at run time (``config.mark_secret``).
+  api key, credential...), declared by a plugin or not (an unknown key of the file or
+  ``--set``), each string of such a setting's list or mapping value, and every value a plugin
+  marks at run time (``config.mark_secret``).
 - Registered secrets are hunted in free text only when they are at least 3 characters long
   (``MIN_SECRET_LEN``): a 2-letter "secret" would shred every report. A shorter secret is
   still masked wherever it is a whole config value (``mgn config show``).
 - The password of a URL's userinfo (``https://user:PASSWORD@host``, any scheme) is masked in
-  all text whether or not it was registered: ``https://user:***@host``.
+  all text whether or not it was registered: ``https://user:***@host``. As urllib and httpx
+  read a URL, the userinfo ends at the *last* ``@`` of the authority (which ends at ``/ ? #``,
+  whitespace, a quote or ``< >``): ``https://u:p@ss@host`` becomes ``https://u:***@host``.
 - Nested data is redacted everywhere inside: dict keys and values, lists, tuples, sets, bytes
-  (as UTF-8), and any other object through its text form when that holds a secret.
+  (as UTF-8); any other object becomes its (redacted, bounded) ``repr``.
+- Text is always redacted whole *before* it is cut to a bound, so a cut never splits a secret.
 """
 
 from __future__ import annotations
 
+import os
 import re
 import threading
+import weakref
+from datetime import date, time
 from typing import Any
 
-__all__ = ["CYCLE", "MIN_SECRET_LEN", "REDACTED", "SECRET_NAME", "Redactor", "safe_repr", "scrub_argv"]
+__all__ = ["CYCLE", "MIN_SECRET_LEN", "REDACTED", "SECRET_NAME", "Redactor", "looks_secret", "mask_url_passwords",
+           "safe_repr", "scrub_argv"]
 
 REDACTED = "***"
 #: Registered secrets shorter than this are not hunted in free text (see the module docs).
@@ -29,22 +38,56 @@ MIN_SECRET_LEN = 3
 SECRET_NAME = re.compile(r"(token|password|passwd|secret|api[_-]?key|credential)", re.IGNORECASE)
 #: What a value that contains itself shows where it recurs.
 CYCLE = "<cycle>"
-#: ``scheme://user:PASSWORD@``: the password may not hold ``/ ? # @`` unescaped (RFC 3986).
-_URL_PASSWORD = re.compile(r"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s/?#@:]*:)[^\s/?#@]+(?=@)")
+#: Where a URL's authority ends: its userinfo runs to the last ``@`` before this.
+_END = r"""\s/?#"'<>`"""
+#: ``scheme://user:PASSWORD@host``: the user runs to the first ``:``, the password to the last
+#: ``@`` of the authority (so it may hold ``@`` and ``:``), as ``urllib.parse`` splits it.
+_URL_PASSWORD = re.compile(rf"(\b[A-Za-z][A-Za-z0-9+.\-]*://[^{_END}:]*:)[^{_END}]+(?=@[^{_END}@]*(?:[{_END}]|$))")
 _MAX_REPR = 1_000
+#: Every redactor holding secrets: a ``safe_repr`` made without one at hand still hides them.
+_LIVE: weakref.WeakSet[Redactor] = weakref.WeakSet()
+_LIVE_LOCK = threading.Lock()
 
 
-def safe_repr(value: object, limit: int = _MAX_REPR) -> str:
-    """``repr(value)``, bounded, and never raising (a broken ``__repr__`` is a plugin's bug)."""
+def _fresh_lock_in_child() -> None:
+    """A child forked (``--isolate``) while another thread held the lock must not deadlock."""
+    global _LIVE_LOCK
+    _LIVE_LOCK = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_fresh_lock_in_child)
+
+
+def safe_repr(value: object, limit: int = _MAX_REPR, *, redactor: Redactor | None = None) -> str:
+    """``repr(value)``, redacted, then bounded to ``limit`` characters, never raising (a broken
+    ``__repr__`` is a plugin's bug). Redacted with ``redactor``, or else with the secrets of every
+    live ``Redactor`` of the process: the whole text is redacted before it is cut, so a cut never
+    leaves part of a secret."""
     try:
         text = repr(value)
-    except Exception:
+    except (Exception, SystemExit):  # a plugin's __repr__ may raise anything but Ctrl-C
         return f"<unrepresentable {type(value).__name__}>"
+    if redactor is not None:
+        text = redactor.text(text)
+    else:
+        with _LIVE_LOCK:
+            live = list(_LIVE)
+        for each in live:
+            text = each.text(text)
+        text = mask_url_passwords(text)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
 
 
 def mask_url_passwords(text: str) -> str:
+    """``text`` with the password of every URL's userinfo replaced by ``***``."""
     return _URL_PASSWORD.sub(lambda match: match[1] + REDACTED, text) if "://" in text else text
+
+
+def looks_secret(key: str) -> bool:
+    """Whether a setting (``acme.api_token``) or option (``--password``) name looks secret:
+    its last dotted part matches ``SECRET_NAME``."""
+    return bool(SECRET_NAME.search(key.lstrip("-").rsplit(".", 1)[-1]))
 
 
 def scrub_argv(argv: list[str]) -> list[str]:
@@ -69,7 +112,7 @@ def _scrub_arg(arg: str, previous: str) -> str:
     if "=" in arg:
         return _scrub_pair(arg, "")
     if previous.startswith("-") and "=" not in previous and previous != "--set" \
-            and _looks_secret(previous) and not arg.startswith("-"):
+            and looks_secret(previous) and not arg.startswith("-"):
         return REDACTED
     return arg
 
@@ -78,13 +121,9 @@ def _scrub_pair(pair: str, other_separator: str) -> str:
     """``key=value`` (or ``key<other_separator>value``) with the value masked if the key looks secret."""
     separators = "=" + other_separator
     cut = min((pair.find(sep) for sep in separators if sep in pair), default=-1)
-    if cut <= 0 or not _looks_secret(pair[:cut]):
+    if cut <= 0 or not looks_secret(pair[:cut]):
         return pair
     return pair[:cut + 1] + REDACTED
-
-
-def _looks_secret(key: str) -> bool:
-    return bool(SECRET_NAME.search(key.lstrip("-").rsplit(".", 1)[-1]))
 
 
 class Redactor:
@@ -108,6 +147,8 @@ class Redactor:
                     # Longest first, so a secret containing another is removed whole.
                     alternatives = sorted(self._secrets, key=len, reverse=True)
                     self._pattern = re.compile("|".join(map(re.escape, alternatives)))
+            with _LIVE_LOCK:
+                _LIVE.add(self)
 
     def __bool__(self) -> bool:
         return bool(self._secrets)
@@ -134,6 +175,8 @@ class Redactor:
             return self.bytes(bytes(value))
         if value is None or isinstance(value, bool | int | float):
             return value
+        if isinstance(value, date | time):  # YAML dates (a waiver's expiry) read as dates
+            return value.isoformat()
         if isinstance(value, dict | list | tuple | set | frozenset):
             if id(value) in active:
                 return CYCLE
@@ -142,9 +185,7 @@ class Redactor:
                 return self._container(value, active)
             finally:
                 active.discard(id(value))
-        shown = safe_repr(value)  # any other object: its text form, when that holds a secret
-        redacted = self.text(shown)
-        return value if redacted == shown else redacted
+        return safe_repr(value, redactor=self)  # any other object: its text, redacted, then bounded
 
     def _container(self, value: Any, active: set[int]) -> Any:
         if isinstance(value, dict):

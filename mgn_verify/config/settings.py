@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._exceptions import ConfigError
-from .redact import REDACTED, Redactor
+from .redact import REDACTED, Redactor, looks_secret
 
 __all__ = ["KINDS", "Config", "Setting", "SettingsRegistry"]
 
@@ -38,6 +38,11 @@ class Setting:
     gt: float | None = None
     choices: tuple[Any, ...] | None = None
     finite: bool = True
+
+    @property
+    def masked(self) -> bool:
+        """Declared ``secret``, or named like a secret (``acme.api_token``): never shown."""
+        return self.secret or looks_secret(self.key)
 
     @property
     def env_names(self) -> tuple[str, ...]:
@@ -77,7 +82,7 @@ class Setting:
         return f"must be one of {', '.join(map(repr, self.choices))}, got {self._shown(value, repr)}"
 
     def _shown(self, value: Any, form: Callable[[Any], str] = str) -> str:
-        return REDACTED if self.secret else str(form(value))
+        return REDACTED if self.masked else str(form(value))
 
     def _convert(self, value: Any, *, source: str, from_text: bool) -> Any:
         kind = self.kind
@@ -100,7 +105,7 @@ class Setting:
                 return value
         except ValueError:
             pass
-        shown = "" if self.secret else f" {value!r}"
+        shown = "" if self.masked else f" {value!r}"
         raise ConfigError(f"expected {kind}, got {type(value).__name__}{shown}", source=source, key=self.key)
 
 
@@ -240,7 +245,7 @@ class Config(Mapping[str, Any]):
         for key in sorted(self._values):
             setting = self.registry.get(key)
             value = self._values[key]
-            if setting is not None and setting.secret and value:
+            if value and (setting.masked if setting is not None else looks_secret(key)):
                 value = REDACTED
             rows.append((key, self.redactor.data(value), self.source(key)))
         return rows
