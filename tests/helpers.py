@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,3 +41,19 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = 
     while not predicate():
         assert time.monotonic() < deadline, f"{what} not reached within {timeout} s"
         time.sleep(0.02)
+
+
+def wait_for_file(path: Path, proc: subprocess.Popen[str], timeout: float = 30) -> None:
+    """Wait until a running ``mgn`` (``proc``) has reached the point where a check writes
+    ``path``; fail at once, with its stderr, if it ended first, and never leave it running."""
+    def there() -> bool:
+        if proc.poll() is not None:
+            raise AssertionError(f"the run ended before {path.name} appeared: {proc.communicate()[1]}")
+        return path.exists()
+
+    try:
+        wait_until(there, timeout=timeout, what=f"{path.name} appearing")
+    except AssertionError:
+        proc.kill()
+        raise
+

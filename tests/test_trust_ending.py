@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import xmlschema
 
-from tests.helpers import ISOLATED, JUNIT_XSD, wait_until
+from tests.helpers import ISOLATED, JUNIT_XSD, wait_for_file, wait_until
 
 BLOCKED = "blocked the event loop for 1.0 s: an async check called blocking code"
 
@@ -45,19 +45,6 @@ def _start(directory: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.Pop
                              *ISOLATED, "--json", str(report), "--junit", str(junit), *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
     return proc, report, junit
-
-
-def _wait_for(path: Path, proc: subprocess.Popen[str]) -> None:
-    def there() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before {path.name} appeared: {proc.communicate()[1]}")
-        return path.exists()
-
-    try:
-        wait_until(there, timeout=30, what=f"{path.name} appearing")
-    except AssertionError:
-        proc.kill()
-        raise
 
 
 def _complete_reports(report: Path, junit: Path) -> dict:
@@ -129,8 +116,8 @@ async def check_blocks_loop():
 def check_after(): pass
 ''')
     proc, report, junit = _start(directory, tmp_path)
-    _wait_for(go_async, proc)
-    _wait_for(go_sync, proc)
+    wait_for_file(go_async, proc)
+    wait_for_file(go_sync, proc)
     signalled = time.monotonic()
     proc.send_signal(sig)
     if sig == signal.SIGINT:  # an impatient second Ctrl-C must not produce a traceback either
@@ -168,7 +155,7 @@ def check_uses(sticky): pass
 def test_ctrl_c_stops_waiting_for_a_hanging_teardown_at_once(checks_dir, tmp_path: Path) -> None:
     tearing = tmp_path / "tearing"
     proc, report, junit = _start(_hanging_teardown(checks_dir, tearing), tmp_path, "--timeout", "600")
-    _wait_for(tearing, proc)
+    wait_for_file(tearing, proc)
     signalled = time.monotonic()
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
@@ -250,7 +237,7 @@ def check_slow():
     time.sleep(60)
 ''')
     proc, _, _ = _start(directory, tmp_path)
-    _wait_for(go, proc)
+    wait_for_file(go, proc)
     children = _children(proc.pid)
     assert children, "no watchdog process"
     proc.kill()

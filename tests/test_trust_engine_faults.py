@@ -18,7 +18,7 @@ import pytest
 
 from mgn_verify import _runner
 from mgn_verify._capture import HEAD
-from tests.helpers import ISOLATED, wait_until
+from tests.helpers import ISOLATED, wait_for_file, wait_until
 
 TOKEN = "tok-3f9a8b7c6d5e4f"
 
@@ -32,19 +32,6 @@ def _start(directory: Path, tmp_path: Path, *extra: str, session: bool = False,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=full_env,
                             cwd=tmp_path, start_new_session=session)
     return proc, report
-
-
-def _wait_for_file(path: Path, proc: subprocess.Popen[str]) -> None:
-    def there() -> bool:
-        if proc.poll() is not None:
-            pytest.fail(f"the run ended before {path.name} appeared: {proc.communicate()[1]}")
-        return path.exists()
-
-    try:
-        wait_until(there, timeout=30, what=f"{path.name} appearing")
-    except AssertionError:
-        proc.kill()
-        raise
 
 
 # -- 1. odd details and internal errors never take the run down ---------------------------------
@@ -284,7 +271,7 @@ def mgn_run_finish(report):
     time.sleep(0.5)   # a stale loop would fire its hooks now
 ''')
     proc, report = _start(directory, tmp_path)
-    _wait_for_file(blocking, proc)
+    wait_for_file(blocking, proc)
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
@@ -364,7 +351,7 @@ def check_slow():
     time.sleep(30)
 ''')
     proc, report = _start(directory, tmp_path, "--isolate", session=True)
-    _wait_for_file(started, proc)
+    wait_for_file(started, proc)
     os.killpg(proc.pid, signal.SIGINT)   # what a terminal does: the whole foreground group
     _, stderr = proc.communicate(timeout=30)
     assert proc.returncode == 130, stderr
