@@ -22,7 +22,7 @@ from ._reporting import ReporterRegistry
 from ._text import describe_exception
 from .config import Config, ConfigSources, Redactor, Setting, SettingsRegistry, load_sources, resolve
 from .config.loader import early_value
-from .config.redact import SECRET_NAME
+from .config.redact import SECRET_NAME, url_passwords
 
 if TYPE_CHECKING:
     from pluggy import HookImpl
@@ -67,11 +67,13 @@ class Session:
     def _load(self, plugins: list[str], checks_dirs: list[str], config_path: str | None,
               settings: dict[str, tuple[Any, bool]], selection: Sequence[str]) -> LoadedSession:
         sources = load_sources(config_path, self.env, settings)
-        self._early_redactor = _early_redactor(sources)
-        loaded = load_plugins(plugins, [*_configured_checks_dirs(sources), *checks_dirs], self.env, warn=self.warn)
+        self._early_redactor = _early_secrets(sources, Redactor())
+        dirs = _distinct_dirs([*_configured_checks_dirs(sources), *checks_dirs])
+        loaded = load_plugins(plugins, dirs, self.env, warn=self.warn)
         registry = SettingsRegistry()
         self._call_each(loaded, "mgn_add_settings", settings=registry)
         self.config = config = resolve(sources, registry, warn=self.warn)
+        _early_secrets(sources, config.redactor)  # also those of a source a later one overrode
         self._call_each(loaded, "mgn_configure", config=config)
         self._call_each(loaded, "mgn_register_fixtures", registry=loaded.registry)
         self._call_each(loaded, "mgn_register_checks", registry=loaded.registry, config=config,
@@ -108,6 +110,18 @@ class Session:
 
 
 
+def _distinct_dirs(dirs: list[str]) -> list[str]:
+    """Each checks directory once, however it is spelt (config and flag, ``d`` and ``./d/``)."""
+    seen: set[str] = set()
+    distinct = []
+    for directory in dirs:
+        key = os.path.realpath(os.path.expanduser(directory))
+        if key not in seen:
+            seen.add(key)
+            distinct.append(directory)
+    return distinct
+
+
 def _configured_checks_dirs(sources: ConfigSources) -> list[str]:
     """``verify.checks_dirs``, needed before plugins (and so settings) exist."""
     value = early_value(Setting("verify.checks_dirs", [], "list"), sources)
@@ -125,11 +139,10 @@ def _raising_plugin(exc: BaseException, impls: Sequence[HookImpl]) -> str | None
     return culprit
 
 
-def _early_redactor(sources: ConfigSources) -> Redactor:
-    """The values of secret-looking keys (file, ``MGN_*`` variables, ``--set``), before any
-    plugin has declared its secret settings."""
-    redactor = Redactor()
-
+def _early_secrets(sources: ConfigSources, redactor: Redactor) -> Redactor:
+    """Add to ``redactor`` the values of secret-looking keys and the URL passwords of every
+    source (file, ``MGN_*`` variables, ``--set``): known before any plugin has declared its
+    secret settings, and kept when a later source overrides the value."""
     def walk(node: Any, name: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
@@ -139,14 +152,16 @@ def _early_redactor(sources: ConfigSources) -> Redactor:
                 walk(item, name)
         elif SECRET_NAME.search(name):
             redactor.add(node)
+        elif isinstance(node, str):
+            for password in url_passwords(node):
+                redactor.add(password)
 
     walk(sources.file_data, "")
     for name, value in sources.env.items():
-        if name.startswith("MGN_") and SECRET_NAME.search(name):
-            redactor.add(value)
+        if name.startswith("MGN_"):
+            walk(value, name)
     for key, (value, _) in sources.cli.items():
-        if SECRET_NAME.search(key.rsplit(".", 1)[-1]):
-            redactor.add(value)
+        walk(value, key.rsplit(".", 1)[-1])
     return redactor
 
 

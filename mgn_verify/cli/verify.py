@@ -7,7 +7,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TextIO
 
 import click
@@ -114,7 +114,12 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
 
     def body() -> int:
         # Before anything runs: bad report paths are usage errors, relative ones are fixed now.
-        outputs = resolve_outputs(formats, [("--json", "json", json_path), ("--junit", "junit", junit_path)])
+        files = [("--json", "json", json_path), ("--junit", "junit", junit_path)]
+        try:
+            outputs = resolve_outputs(formats, files)
+        except UsageError as exc:  # the usable reports still say why nothing ran
+            return _fail_before_run(Session(os.environ, warn), _usable_outputs(formats, files), str(exc), selection,
+                                    verbose, plugins)
         if lab:
             return _with_lab(faults, lambda path: verify_with(path, outputs))
         return verify_with(config_path, outputs)
@@ -223,10 +228,25 @@ def _emit_failure(session: Session, outputs: list[Output], error: str, selection
         warnings=session.warnings, selection=selection, config_file=config.file)
     blocked = [p[3:] for p in plugins if p.startswith("no:")]
     registry = session.reporters if session.reporters.names() else builtin_reporters(blocked)
-    wanted = [o for o in outputs if o.path is not None or o.format != HUMAN_FORMAT]
+    # The console is left out (the error line says it all), and so is a format nobody provides.
+    wanted = [o for o in outputs if (o.path is not None or o.format != HUMAN_FORMAT) and o.format in registry.names()]
     emit(report, wanted, registry, config, stdout=stream, verbose=verbose,
          interrupted=signals.pending if signals is not None else lambda: False)
     return report
+
+
+def _usable_outputs(formats: Sequence[str], files: Sequence[tuple[str, str, str | None]]) -> list[Output]:
+    """The requested reports that are usable on their own (the first stdout one, the files
+    whose path is valid), for saying why a command line with a bad report option did not run."""
+    usable: list[Output] = []
+    for fmt in formats[:1]:
+        usable.append(Output(fmt))
+    for entry in files:
+        with contextlib.suppress(UsageError):
+            for output in resolve_outputs([], [entry]):
+                if output.path is not None or not any(o.path is None for o in usable):
+                    usable.append(output)
+    return usable
 
 
 def report_usage_error(args: list[str], message: str) -> None:
@@ -250,12 +270,9 @@ def report_usage_error(args: list[str], message: str) -> None:
             formats.append(value)
         else:
             files[name] = value
-    try:
-        outputs = resolve_outputs(formats, [(name, options[name], path) for name, path in files.items()])
-        session = Session(os.environ, warn)
-        _emit_failure(session, outputs, message, [], 0, ())
-    except MgnVerifyError:
-        pass
+    outputs = _usable_outputs(formats, [(name, options[name], path) for name, path in files.items()])
+    with contextlib.suppress(MgnVerifyError):  # the one error line is already on stderr
+        _emit_failure(Session(os.environ, warn), outputs, message, [], 0, ())
 
 
 def _echo_errors(report: RunReport) -> int:
@@ -274,7 +291,8 @@ def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
-        rows = [_describe(session, cid) for cid in ids]
+        # A parametrized id built from a secret is shown as in every report: redacted.
+        rows = [session.config.redactor.data(_describe(session, cid)) for cid in ids]
         if as_json:
             click.echo(json.dumps(rows, indent=2))
             return 0
@@ -309,6 +327,10 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides))
         graph = session.graph
+
+        def say(text: str) -> None:  # ids, titles and settings shown as in every report: redacted
+            click.echo(session.config.redactor.text(text))
+
         # A parametrized check can be named by its base id: explain it once, list its instances.
         instances = [cid for cid in graph.order if graph.specs[cid].base_id == check_id]
         chosen = check_id if check_id in graph.specs else (instances[0] if instances else None)
@@ -317,25 +339,25 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
         info = _describe(session, chosen)
         spec = graph.specs[chosen]
         dependents = graph.dependents()[chosen]
-        click.echo(f"{spec.id}: {spec.title}")
+        say(f"{spec.id}: {spec.title}")
         if check_id not in graph.specs:
-            click.echo(f"  one of {len(instances)} instances of {check_id}: {', '.join(instances)}")
-        click.echo(f"  layer {spec.layer} · severity {spec.severity} · timeout "
+            say(f"  one of {len(instances)} instances of {check_id}: {', '.join(instances)}")
+        say(f"  layer {spec.layer} · severity {spec.severity} · timeout "
                    f"{spec.timeout or 'default'} · retries {spec.retries} · plugin {spec.plugin}")
         if spec.tags:
-            click.echo(f"  tags: {', '.join(spec.tags)}")
+            say(f"  tags: {', '.join(spec.tags)}")
         if spec.description and spec.description != spec.title:
-            click.echo("\n" + "\n".join("  " + line for line in spec.description.splitlines()))
-        click.echo(f"\n  remediation: {spec.remediation or '(none given)'}")
-        click.echo(f"  requires:    {', '.join(info['requires']) or '(nothing)'}")
-        click.echo(f"  required by: {', '.join(dependents) or '(nothing)'}")
+            say("\n" + "\n".join("  " + line for line in spec.description.splitlines()))
+        say(f"\n  remediation: {spec.remediation or '(none given)'}")
+        say(f"  requires:    {', '.join(info['requires']) or '(nothing)'}")
+        say(f"  required by: {', '.join(dependents) or '(nothing)'}")
         config = session.config
         if info["settings"]:
-            click.echo("  settings:")
+            say("  settings:")
             for key in info["settings"]:
                 shown = config.redactor.data(config[key])
-                click.echo(f"    {key} = {json.dumps(shown, default=str)}  ({config.source(key)})")
-        click.echo(f"  defined at:  {spec.source}")
+                say(f"    {key} = {json.dumps(shown, default=str)}  ({config.source(key)})")
+        say(f"  defined at:  {spec.source}")
         return 0
 
     run_or_exit(body)
@@ -361,7 +383,7 @@ def graph(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
             node = {cid: f"n{i}" for i, cid in enumerate(ids)}
             lines = ["graph LR"] + [f'  {node[c]}["{c}"]' for c in ids]
             lines += [f"  {node[c]} --> {node[d]}" for c in ids for d in requires[c] if d in node]
-        click.echo("\n".join(lines))
+        click.echo(session.config.redactor.text("\n".join(lines)))  # ids as in every report
         return 0
 
     run_or_exit(body)

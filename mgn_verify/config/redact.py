@@ -29,7 +29,7 @@ from datetime import date, time
 from typing import Any
 
 __all__ = ["CYCLE", "MIN_SECRET_LEN", "REDACTED", "SECRET_NAME", "Redactor", "looks_secret", "mask_url_passwords",
-           "safe_repr", "scrub_argv"]
+           "safe_repr", "scrub_argv", "url_passwords"]
 
 REDACTED = "***"
 #: Registered secrets shorter than this are not hunted in free text (see the module docs).
@@ -77,6 +77,13 @@ def safe_repr(value: object, limit: int = _MAX_REPR, *, redactor: Redactor | Non
             text = each.text(text)
         text = mask_url_passwords(text)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def url_passwords(text: str) -> list[str]:
+    """The passwords of the URLs in ``text`` (``https://user:PASSWORD@host``)."""
+    if "://" not in text:
+        return []
+    return [match[0][len(match[1]):] for match in _URL_PASSWORD.finditer(text)]
 
 
 def mask_url_passwords(text: str) -> str:

@@ -247,5 +247,16 @@ class Config(Mapping[str, Any]):
             value = self._values[key]
             if value and (setting.masked if setting is not None else looks_secret(key)):
                 value = REDACTED
-            rows.append((key, self.redactor.data(value), self.source(key)))
+            rows.append((key, self.redactor.data(_mask_secret_keys(value)), self.source(key)))
         return rows
+
+
+def _mask_secret_keys(value: Any) -> Any:
+    """``value`` with what secret-looking keys hold masked whole at any depth, however short
+    (``clusters[].rethinkdb.password``: too short a secret is never hunted in free text)."""
+    if isinstance(value, dict):
+        return {key: REDACTED if value[key] and looks_secret(str(key)) else _mask_secret_keys(value[key])
+                for key in value}
+    if isinstance(value, list):
+        return [_mask_secret_keys(item) for item in value]
+    return value
