@@ -30,6 +30,8 @@ __all__ = ["GRACE", "Children"]
 #: Seconds a child has to end after SIGTERM before it gets SIGKILL.
 GRACE = 0.5
 _PROC = Path("/proc")
+#: A bound on the processes stopped (a fork bomb's tree is not walked forever).
+_MAX_TREE = 4096
 
 
 class _Child:
@@ -47,11 +49,12 @@ class Children:
         self._before = set(_children(self._me).items())   # (pid, start time): pids get reused
 
     def stop_new(self, grace: float = GRACE) -> list[str]:
-        """Stop the children started since, still alive; ``["sleep (pid 1234)", ...]``."""
-        children = [child for pid, started in _children(self._me).items()
-                    if (pid, started) not in self._before and (child := self._open(pid, started)) is not None]
+        """Stop the children started since and all their descendants, still alive;
+        ``["sleep (pid 1234)", ...]``, parents first."""
+        children = [child for pid, started, parent in self._new_tree()
+                    if (child := _open(pid, started, parent)) is not None]
         try:
-            for child in children:
+            for child in children:  # held by pidfds: one orphaned meanwhile is still hit
                 _signal(child, signal.SIGTERM)
             alive = _wait(children, grace)
             for child in alive:
@@ -61,17 +64,35 @@ class Children:
                 os.close(child.fd)
         return [f"{child.name} (pid {child.pid})" for child in children]
 
-    def _open(self, pid: int, started: int) -> _Child | None:
-        """A pidfd of ``pid`` if it is still our child, alive, started at ``started``."""
-        try:
-            fd = os.pidfd_open(pid)
-        except (OSError, AttributeError):
-            return None
-        stat = _stat(pid)  # read after the pidfd is open: this is the process the pidfd holds
-        if stat is None or stat[1] != self._me or stat[3] != started or stat[0] == "Z":
-            os.close(fd)
-            return None
-        return _Child(pid, stat[4], stat[2] == pid, fd)
+    def _new_tree(self) -> list[tuple[int, int, int]]:
+        """``(pid, start time, parent)`` of every child started since and of its descendants
+        (one scan of ``/proc``; the children there before, as the watchdog, and theirs are left
+        alone), parents before their children."""
+        table: dict[int, list[tuple[int, int]]] = {}   # parent -> [(pid, start time)]
+        for entry in _listdir(_PROC):
+            if entry.isdigit() and (stat := _stat(int(entry))) is not None and stat[0] != "Z":
+                table.setdefault(stat[1], []).append((int(entry), stat[3]))
+        found = [(pid, started, self._me) for pid, started in table.get(self._me, ())
+                 if (pid, started) not in self._before]
+        for pid, _, _ in found:   # grows while it is walked: breadth first
+            found.extend((child, started, pid) for child, started in table.get(pid, ()))
+            if len(found) > _MAX_TREE:
+                break
+        return found
+
+
+def _open(pid: int, started: int, parent: int) -> _Child | None:
+    """A pidfd of ``pid`` if it is still the process seen in the scan (same start time, alive,
+    child of ``parent`` or orphaned since: a pid reused meanwhile is never hit)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except (OSError, AttributeError):
+        return None
+    stat = _stat(pid)  # read after the pidfd is open: this is the process the pidfd holds
+    if stat is None or stat[3] != started or stat[0] == "Z" or stat[1] not in (parent, 1):
+        os.close(fd)
+        return None
+    return _Child(pid, stat[4], stat[2] == pid, fd)
 
 
 def _children(me: int) -> dict[int, int]:

@@ -58,12 +58,24 @@ class LoopThread:
         asyncio.set_event_loop(loop)
         try:
             loop.call_soon(self._beat)
-            loop.run_until_complete(self._main())
+            driver = _Driver(self._main(), loop=loop, name="mgn-driver")
+            driver.add_done_callback(lambda _: loop.stop())
+            while not driver.done():  # a check calling loop.stop() only pauses the run
+                loop.run_forever()
+            driver.result()
         except BaseException as exc:  # handed to the supervisor, which re-raises it
             self.error = exc
         finally:
             self.done.set()   # the supervisor never waits for the clean-up below
             _close(loop)
+
+
+class _Driver(asyncio.Task[None]):
+    """The task that runs the scheduler: a check cancelling "every other task" must not end
+    the run (the checks it cancels end as ``error``; the run has its own ways to stop)."""
+
+    def cancel(self, msg: Any = None) -> bool:
+        return False
 
 
 def _close(loop: asyncio.AbstractEventLoop) -> None:

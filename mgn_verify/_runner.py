@@ -55,6 +55,9 @@ class CheckRunner:
         #: ``--wait``: keep re-running failing checks until this ``perf_counter`` instant.
         self._deadline = deadline
         self._executing: Executing | None = None
+        #: The capture of each check's current attempt, for a result the scheduler makes
+        #: (interrupted, blocked the loop): what the check printed is not lost.
+        self._captures: dict[str, Capture] = {}
 
     def watch(self, executing: Executing) -> None:
         """``executing(check_id, running)`` is called on the worker thread around each sync
@@ -68,8 +71,8 @@ class CheckRunner:
         last_call = False  # --wait: the attempt at the deadline is the last one
         while True:
             attempts += 1
-            capture = Capture()  # per attempt: an abandoned thread cannot write into the next one
-            token = CURRENT.set(capture)
+            capture = self._captures[spec.id] = Capture()  # per attempt: an abandoned thread
+            token = CURRENT.set(capture)                        # cannot write into the next one
             try:
                 attempt_started = perf_counter()
                 outcome = await self._attempt(spec)
@@ -91,8 +94,14 @@ class CheckRunner:
             backoff = min(max(delay, 0.5) * 2 ** min(attempts - 1, 8), _WAIT_BACKOFF_CAP)
             last_call = backoff >= remaining
             await asyncio.sleep(min(backoff, remaining))
+        self._captures.pop(spec.id, None)
         return self._finish(spec, outcome, requires, attempts, perf_counter() - started,
                             capture.render(self._redactor.text))
+
+    def output_of(self, cid: str) -> str:
+        """What ``cid``'s unfinished attempt printed so far, redacted and bounded (any thread)."""
+        capture = self._captures.pop(cid, None)
+        return capture.render(self._redactor.text) if capture is not None else ""
 
     async def _settle(self, spec: CheckSpec, value: Any, attempt_started: float) -> CallOutcome:
         """A value other than ``None`` or a dict. An awaitable from a sync check (a sync wrapper of

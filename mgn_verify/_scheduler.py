@@ -332,12 +332,16 @@ class Scheduler:
     def _cut(self, cid: str, started: float) -> Result:
         """A check the stop cancelled: it found nothing."""
         elapsed = perf_counter() - started
-        reason = self._stop.reason or INTERRUPTED
-        message = (f"interrupted after {elapsed:.1f} s" if reason == INTERRUPTED
-                   else f"{reason} ({elapsed:.1f} s into the check)")
-        result = finished(self._spec(cid), Status.ERROR, message, self._requires[cid], redactor=self._redactor)
+        reason = self._stop.reason
+        if reason is None:  # nothing of ours stopped the run: another check cancelled its task
+            message = f"cancelled after {elapsed:.1f} s by code outside mgn (another check cancelled its task?)"
+        elif reason == INTERRUPTED:
+            message = f"interrupted after {elapsed:.1f} s"
+        else:
+            message = f"{reason} ({elapsed:.1f} s into the check)"
+        result = finished(self._spec(cid), Status.ERROR, message, self._requires[cid])
         result.duration_s = elapsed
-        return result
+        return self._with_output(result)
 
     def _blocked(self, cid: str, started: float, message: str, fixture: str | None) -> Result:
         spec = self._spec(cid)
@@ -346,6 +350,11 @@ class Scheduler:
         if fixture is not None:
             result.details = {"fixture_error": fixture}
         apply_waiver(result, spec, self._waivers)
+        return self._with_output(result)
+
+    def _with_output(self, result: Result) -> Result:
+        """Redacted, with what the check printed before the scheduler settled it."""
+        result.output = self._runner.output_of(result.id)
         return redact(result, self._redactor)
 
     def _spec(self, cid: str) -> CheckSpec:

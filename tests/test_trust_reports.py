@@ -200,7 +200,8 @@ def test_two_reports_to_one_file_is_a_usage_error(mgn, checks_dir, tmp_path: Pat
     assert run.exit_code == 2
     assert run.stderr.startswith("mgn: error: ") and run.stderr.count("\n") == 1
     assert "same file" in run.stderr
-    assert not ran.exists() and not target.exists()
+    assert not ran.exists()  # nothing ran; the first report says why
+    assert json.loads(target.read_text())["summary"]["errors"] == [run.stderr[len("mgn: error: "):].strip()]
 
 
 def test_an_empty_report_path_is_a_usage_error(mgn, checks_dir) -> None:

@@ -236,16 +236,20 @@ def _emit_failure(session: Session, outputs: list[Output], error: str, selection
 
 
 def _usable_outputs(formats: Sequence[str], files: Sequence[tuple[str, str, str | None]]) -> list[Output]:
-    """The requested reports that are usable on their own (the first stdout one, the files
-    whose path is valid), for saying why a command line with a bad report option did not run."""
+    """The requested reports that can be written together (the first stdout one, then each file
+    whose path is valid and not taken), for saying why a command line with a bad report option
+    did not run."""
     usable: list[Output] = []
+    kept_formats: list[str] = []
+    kept_files: list[tuple[str, str, str | None]] = []
     for fmt in formats[:1]:
-        usable.append(Output(fmt))
+        with contextlib.suppress(UsageError):
+            usable = resolve_outputs([fmt], [])
+            kept_formats = [fmt]
     for entry in files:
         with contextlib.suppress(UsageError):
-            for output in resolve_outputs([], [entry]):
-                if output.path is not None or not any(o.path is None for o in usable):
-                    usable.append(output)
+            usable = resolve_outputs(kept_formats, [*kept_files, entry])
+            kept_files.append(entry)
     return usable
 
 
