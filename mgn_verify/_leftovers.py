@@ -4,16 +4,20 @@ A check that starts a process and is given up (its timeout, Ctrl-C, the run dead
 that process behind: ``subprocess.run(["sleep", "300"])`` in a stuck worker thread would
 outlive ``mgn``. So the run remembers which children the process had when it started (the
 watchdog, anything a plugin started while loading) and, when it ends however it ends, stops
-every child started since that is still alive: SIGTERM, then SIGKILL after ``GRACE``. The
-supervisor names them in the run's warnings (only for a run on the main thread, as a CLI run is:
-a run embedded in another program leaves that program's children alone).
+every child started since that is still alive, and every descendant of those (``sh -c "sleep
+300 & sleep 300"`` leaves two ``sleep``s that would be orphaned when ``sh`` ends): SIGTERM to
+all of them at once, then SIGKILL after ``GRACE``. The supervisor names them in the run's
+warnings (only for a run on the main thread, as a CLI run is: a run embedded in another program
+leaves that program's children alone).
 
-Linux only (``/proc``; elsewhere nothing is done), cheap: the children are read from
-``/proc/self/task/*/children`` (one small file per thread), with a scan of ``/proc/*/stat`` as
-the fallback. A child is signalled through a pidfd once it is verified to be ours, so a pid
-that a stuck thread reaped and the system reused is never hit. A child leading its own process
-group (an ``--isolate`` attempt, ``start_new_session``) is stopped with its group. Not found:
-grandchildren whose parent exited (they belong to init by then), zombies (already ended).
+Linux only (``/proc``; elsewhere nothing is done). At the start only the children are read
+(``/proc/self/task/*/children``, one small file per thread, or a scan of ``/proc/*/stat``); at
+the end ``/proc`` is scanned once for the tree. A process is signalled through a pidfd once it
+is verified to be the one scanned (same start time), so a pid that a stuck thread reaped and the
+system reused is never hit, and one orphaned meanwhile is still hit. A child leading its own
+process group (an ``--isolate`` attempt, ``start_new_session``) is stopped with its group. Not
+found: descendants whose parent exited during the run (a double fork: they belong to init by
+then, unless still in such a group), zombies (already ended).
 """
 
 from __future__ import annotations
@@ -51,8 +55,7 @@ class Children:
     def stop_new(self, grace: float = GRACE) -> list[str]:
         """Stop the children started since and all their descendants, still alive;
         ``["sleep (pid 1234)", ...]``, parents first."""
-        children = [child for pid, started, parent in self._new_tree()
-                    if (child := _open(pid, started, parent)) is not None]
+        children = [child for pid, started in self._new_tree() if (child := _open(pid, started)) is not None]
         try:
             for child in children:  # held by pidfds: one orphaned meanwhile is still hit
                 _signal(child, signal.SIGTERM)
@@ -64,32 +67,31 @@ class Children:
                 os.close(child.fd)
         return [f"{child.name} (pid {child.pid})" for child in children]
 
-    def _new_tree(self) -> list[tuple[int, int, int]]:
-        """``(pid, start time, parent)`` of every child started since and of its descendants
+    def _new_tree(self) -> list[tuple[int, int]]:
+        """``(pid, start time)`` of every child started since and of its descendants
         (one scan of ``/proc``; the children there before, as the watchdog, and theirs are left
         alone), parents before their children."""
         table: dict[int, list[tuple[int, int]]] = {}   # parent -> [(pid, start time)]
         for entry in _listdir(_PROC):
             if entry.isdigit() and (stat := _stat(int(entry))) is not None and stat[0] != "Z":
                 table.setdefault(stat[1], []).append((int(entry), stat[3]))
-        found = [(pid, started, self._me) for pid, started in table.get(self._me, ())
-                 if (pid, started) not in self._before]
-        for pid, _, _ in found:   # grows while it is walked: breadth first
-            found.extend((child, started, pid) for child, started in table.get(pid, ()))
+        found = [child for child in table.get(self._me, ()) if child not in self._before]
+        for pid, _ in found:   # grows while it is walked: breadth first
+            found.extend(table.get(pid, ()))
             if len(found) > _MAX_TREE:
                 break
         return found
 
 
-def _open(pid: int, started: int, parent: int) -> _Child | None:
-    """A pidfd of ``pid`` if it is still the process seen in the scan (same start time, alive,
-    child of ``parent`` or orphaned since: a pid reused meanwhile is never hit)."""
+def _open(pid: int, started: int) -> _Child | None:
+    """A pidfd of ``pid`` if it is still the process seen in the scan (same start time, alive;
+    maybe orphaned since): a pid reused meanwhile is never hit."""
     try:
         fd = os.pidfd_open(pid)
     except (OSError, AttributeError):
         return None
     stat = _stat(pid)  # read after the pidfd is open: this is the process the pidfd holds
-    if stat is None or stat[3] != started or stat[0] == "Z" or stat[1] not in (parent, 1):
+    if stat is None or stat[3] != started or stat[0] == "Z":
         os.close(fd)
         return None
     return _Child(pid, stat[4], stat[2] == pid, fd)
