@@ -97,12 +97,13 @@ def mgn_register_checks(registry: Registry, config: Config, selection: Sequence[
 
 @hookspec
 def mgn_register_reporters(reporters: ReporterRegistry) -> None:
-    """Make an output format available to ``-o NAME`` and ``--report NAME=PATH``.
+    """Make an output format available to ``-o NAME`` (the report on stdout).
 
     **When**: after ``mgn_configure``, before the run.
 
-    :param reporters: call ``reporters.add(name, factory, help=...)``; ``factory(config)``
-        returns an object with ``render(report) -> str``.
+    :param reporters: call ``reporters.add(name, factory, help=...)``; ``factory(context)`` (a
+        ``ReporterContext``: config, stream, tty, colour, verbosity) returns an object with
+        ``render(report) -> str``.
     **Return**: nothing.
     """
 
