@@ -74,3 +74,12 @@ def test_the_same_checks_directory_twice_is_loaded_once(mgn, checks_dir, tmp_pat
               "--config", str(config))
     assert run.exit_code == 0, run.stderr
     assert run.statuses == {"ok.ok": "pass"}
+
+
+def test_a_report_option_given_twice_is_a_usage_error(mgn_process, tmp_path: Path) -> None:
+    first, second = tmp_path / "a.json", tmp_path / "b.json"
+    proc = mgn_process("verify", "system", "--json", str(first), "--json", str(second))
+    assert proc.returncode == 2
+    assert "Invalid value for '--json': given 2 times" in proc.stderr
+    assert not first.exists()  # the one kept says why nothing ran
+    assert json.loads(second.read_text())["summary"]["exit_code"] == 2

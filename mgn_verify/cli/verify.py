@@ -76,8 +76,10 @@ def verify() -> None:
               help="Run each sync check in a child process, killed at its timeout [config: verify.isolate].")
 @click.option("--ignore-preflight-errors", "ignore", multiple=True, metavar="ID[,ID...]|all",
               help="Waive failures of these checks (globs allowed), as kubeadm does.")
-@click.option("--json", "json_path", metavar="PATH", help="Write the JSON report to PATH (- for stdout).")
-@click.option("--junit", "junit_path", metavar="PATH", help="Write the JUnit XML report to PATH (- for stdout).")
+@click.option("--json", "json_path", metavar="PATH", multiple=True, callback=lambda c, p, v: _once(p, v),
+              help="Write the JSON report to PATH (- for stdout).")
+@click.option("--junit", "junit_path", metavar="PATH", multiple=True, callback=lambda c, p, v: _once(p, v),
+              help="Write the JUnit XML report to PATH (- for stdout).")
 @click.option("-o", "--output", "formats", multiple=True, metavar="FORMAT",
               help="Report format for stdout: console (default), json, junit (one report per destination).")
 @click.option("-v", "--verbose", count=True, help="Show messages of passing checks too.")
@@ -169,6 +171,14 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         return _echo_errors(report)
 
     run_or_exit(body)
+
+
+def _once(param: click.Parameter, values: tuple[str, ...]) -> str | None:
+    """A report option given twice would silently lose one of the reports: a usage error."""
+    if len(values) > 1:
+        raise click.BadParameter(f"given {len(values)} times ({', '.join(map(repr, values))}): one path each",
+                                 param=param)
+    return values[0] if values else None
 
 
 def _with_lab(faults: tuple[str, ...], body: Callable[[str], int]) -> int:
