@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "RunOptions", "RunPlan", "RunReport"]
 
 #: Bumped on any incompatible change to the JSON report (see reports/schema/).
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"  # 1.1: results carry `output` (what a check printed)
 
 
 @dataclass(frozen=True, slots=True)
