@@ -19,6 +19,16 @@ ISOLATED = [arg for layer in ("system", "network", "kubernetes", "tailscale", "r
             for arg in ("-p", f"no:{layer}")]
 
 
+def statuses(report: dict[str, Any] | None) -> dict[str, str]:
+    """Check id -> status of a JSON report (empty for no report)."""
+    return {r["id"]: r["status"] for r in (report or {}).get("results", [])}
+
+
+def result_of(report: dict[str, Any], check_id: str) -> dict[str, Any]:
+    """One check's result in a JSON report."""
+    return next(r for r in report["results"] if r["id"] == check_id)
+
+
 @dataclass
 class Run:
     exit_code: int
@@ -28,11 +38,11 @@ class Run:
 
     @property
     def statuses(self) -> dict[str, str]:
-        return {r["id"]: r["status"] for r in (self.report or {}).get("results", [])}
+        return statuses(self.report)
 
     def result(self, check_id: str) -> dict[str, Any]:
         assert self.report is not None, self.stderr
-        return next(r for r in self.report["results"] if r["id"] == check_id)
+        return result_of(self.report, check_id)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:

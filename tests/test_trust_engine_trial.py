@@ -19,7 +19,7 @@ import pytest
 
 from mgn_verify._pool import WorkerPool
 from mgn_verify._safejson import MAX_STR
-from tests.helpers import ISOLATED, wait_until
+from tests.helpers import ISOLATED, result_of, statuses, wait_until
 
 
 def _verify(mgn_process, directory: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str],
@@ -29,13 +29,6 @@ def _verify(mgn_process, directory: Path, tmp_path: Path, *extra: str) -> tuple[
     assert report.exists(), proc.stderr
     return proc, json.loads(report.read_text())
 
-
-def _statuses(data: dict) -> dict[str, str]:
-    return {r["id"]: r["status"] for r in data["results"]}
-
-
-def _result(data: dict, cid: str) -> dict:
-    return next(r for r in data["results"] if r["id"] == cid)
 
 
 # -- 1. stuck workers never make quick checks "time out" ----------------------------------------
@@ -56,10 +49,10 @@ def check_ok(i): pass
 
 def test_stuck_workers_are_replaced_and_quick_checks_pass(mgn_process, checks_dir, tmp_path: Path) -> None:
     proc, data = _verify(mgn_process, checks_dir(check_st=STUCK), tmp_path, "--concurrency", "2")
-    statuses = _statuses(data)
-    assert {cid: s for cid, s in statuses.items() if cid.startswith("st.ok")} == {
+    by_id = statuses(data)
+    assert {cid: s for cid, s in by_id.items() if cid.startswith("st.ok")} == {
         f"st.ok[{i}]": "pass" for i in range(4)}, proc.stdout
-    assert all(s == "error" for cid, s in statuses.items() if cid.startswith("st.hang"))
+    assert all(s == "error" for cid, s in by_id.items() if cid.startswith("st.hang"))
 
 
 def test_a_given_up_job_is_replaced_at_once_and_its_worker_retires_when_it_returns() -> None:
@@ -117,12 +110,12 @@ def test_an_async_fixture_blocking_the_loop_is_the_error_of_the_checks_waiting_o
     started = time.monotonic()
     proc, data = _verify(mgn_process, checks_dir(check_af=BLOCKING_FIXTURE), tmp_path)
     elapsed = time.monotonic() - started
-    assert _statuses(data) == {"af.uses": "error", "af.uses_sync": "error", "af.sync": "pass",
+    assert statuses(data) == {"af.uses": "error", "af.uses_sync": "error", "af.sync": "pass",
                                "af.async_ok": "pass"}, proc.stdout
     for cid in ("af.uses", "af.uses_sync"):
-        message = _result(data, cid)["message"]
+        message = result_of(data, cid)["message"]
         assert message.startswith("fixture 'ablock' blocked the event loop for 0.5 s"), message
-        assert _result(data, cid)["details"] == {"fixture_error": "ablock"}
+        assert result_of(data, cid)["details"] == {"fixture_error": "ablock"}
     assert proc.returncode == 3, proc.stderr
     assert data["summary"]["errors"] == []
     assert elapsed < 5, "the run waited for the run deadline instead of abandoning the loop"
@@ -149,9 +142,9 @@ def test_time_lost_to_blocked_loops_extends_the_run_deadline(mgn_process, checks
     proc, data = _verify(mgn_process, checks_dir(check_bl=BLOCKING_CHECKS), tmp_path,
                          "--set", "verify.run_deadline=1")
     elapsed = time.monotonic() - started
-    statuses = _statuses(data)
-    assert statuses["bl.healthy"] == "pass", _result(data, "bl.healthy")
-    assert all(s == "error" for cid, s in statuses.items() if cid.startswith("bl.blocking"))
+    by_id = statuses(data)
+    assert by_id["bl.healthy"] == "pass", result_of(data, "bl.healthy")
+    assert all(s == "error" for cid, s in by_id.items() if cid.startswith("bl.blocking"))
     assert data["summary"]["errors"] == []
     assert proc.returncode == 3, proc.stderr
     assert elapsed < 6
@@ -275,7 +268,7 @@ def test_a_process_a_check_left_running_is_stopped_at_the_end(mgn_process, check
     _, data = _verify(mgn_process, directory, tmp_path, *(["--isolate"] if isolate else []))
     pid = _read_pid(pidfile)
     try:
-        assert _statuses(data) == {"lp.sleeper": "error"}
+        assert statuses(data) == {"lp.sleeper": "error"}
         wait_until(lambda: not _alive(pid), timeout=5, what="the left-over sleep ending")
         if not isolate:  # isolated: its whole process group was killed at the timeout
             assert f"stopped 1 process a check left running: sleep (pid {pid})" in data["run"]["warnings"]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ISOLATED, wait_for_file, wait_until
+from tests.helpers import ISOLATED, result_of, statuses, wait_for_file, wait_until
 
 
 def _verify(mgn_process, directory: Path, tmp_path: Path, *extra: str) -> tuple[subprocess.CompletedProcess[str],
@@ -25,13 +25,6 @@ def _verify(mgn_process, directory: Path, tmp_path: Path, *extra: str) -> tuple[
     assert report.exists() and junit.exists(), proc.stderr
     return proc, json.loads(report.read_text())
 
-
-def _statuses(data: dict) -> dict[str, str]:
-    return {r["id"]: r["status"] for r in data["results"]}
-
-
-def _result(data: dict, cid: str) -> dict:
-    return next(r for r in data["results"] if r["id"] == cid)
 
 
 # -- 1. a check is not the event loop's nor the scheduler's master --------------------------------
@@ -57,7 +50,7 @@ def check_sync():
 
 def test_a_check_stopping_the_event_loop_does_not_end_the_run(mgn_process, checks_dir, tmp_path: Path) -> None:
     proc, data = _verify(mgn_process, checks_dir(check_lp=STOPS_THE_LOOP), tmp_path)
-    assert _statuses(data) == {"lp.stop": "pass", "lp.other": "pass", "lp.sync": "pass"}, proc.stderr
+    assert statuses(data) == {"lp.stop": "pass", "lp.other": "pass", "lp.sync": "pass"}, proc.stderr
     assert proc.returncode == 0, proc.stderr
 
 
@@ -88,11 +81,11 @@ async def check_after():
 
 def test_a_check_cancelling_every_other_task_does_not_end_the_run(mgn_process, checks_dir, tmp_path: Path) -> None:
     proc, data = _verify(mgn_process, checks_dir(check_cx=CANCELS_EVERYTHING), tmp_path)
-    statuses = _statuses(data)
-    assert statuses["cx.killer"] == "pass" and statuses["cx.after"] == "pass", proc.stderr
+    by_id = statuses(data)
+    assert by_id["cx.killer"] == "pass" and by_id["cx.after"] == "pass", proc.stderr
     for victim in ("cx.slow", "cx.sync"):
-        assert statuses[victim] == "error", proc.stderr
-        assert "cancelled" in _result(data, victim)["message"]
+        assert by_id[victim] == "error", proc.stderr
+        assert "cancelled" in result_of(data, victim)["message"]
     assert proc.returncode == 3, proc.stderr   # an error, no fail
 
 
@@ -122,7 +115,7 @@ def test_grandchildren_a_check_left_running_are_stopped_too(mgn_process, checks_
     pattern = f"sleep {seconds}"
     try:
         proc, data = _verify(mgn_process, checks_dir(check_tree=LEAVES_A_TREE.format(seconds=seconds)), tmp_path)
-        assert _statuses(data) == {"tree.leave": "pass"}, proc.stderr
+        assert statuses(data) == {"tree.leave": "pass"}, proc.stderr
         wait_until(lambda: not _pgrep(pattern), timeout=5, what="every left-over sleep ending")
         warning = next(w for w in data["run"]["warnings"] if w.startswith("stopped 3 processes"))
         assert warning.count("sleep (pid") == 2 and "sh (pid" in warning, warning
@@ -157,7 +150,7 @@ async def check_wait():
 
 def test_a_check_blocking_the_loop_keeps_its_output(mgn_process, checks_dir, tmp_path: Path) -> None:
     proc, data = _verify(mgn_process, checks_dir(check_pb=PRINTS_THEN_BLOCKS), tmp_path)
-    result = _result(data, "pb.block")
+    result = result_of(data, "pb.block")
     assert result["status"] == "error" and "blocked the event loop" in result["message"], proc.stderr
     assert "printed-before-blocking" in result["output"]
 
@@ -174,7 +167,7 @@ def test_an_interrupted_check_keeps_its_output(checks_dir, tmp_path: Path) -> No
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=10)
         assert proc.returncode == 130, stderr
-        result = _result(json.loads(report.read_text()), "pw.wait")
+        result = result_of(json.loads(report.read_text()), "pw.wait")
         assert result["status"] == "error" and "printed-before-the-signal" in result["output"], result
     finally:
         if proc.poll() is None:
