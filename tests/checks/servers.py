@@ -70,15 +70,18 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class QuietServer(http.server.ThreadingHTTPServer):
+    """A threaded test server that does not log the errors tests cause on purpose (resets,
+    failed TLS handshakes, clients giving up mid-body)."""
+
     daemon_threads = True
 
     def handle_error(self, request: object, client_address: object) -> None:
-        pass  # resets and TLS handshake failures from the tests are expected
+        pass
 
 
-def serve(context: ssl.SSLContext | None) -> tuple[_Server, int]:
-    server = _Server(("127.0.0.1", 0), _Handler)
+def serve(context: ssl.SSLContext | None) -> tuple[QuietServer, int]:
+    server = QuietServer(("127.0.0.1", 0), _Handler)
     if context is not None:
         server.socket = context.wrap_socket(server.socket, server_side=True, do_handshake_on_connect=True)
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()

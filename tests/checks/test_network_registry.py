@@ -26,7 +26,7 @@ from mgn_verify.checks._registry_probe import parse_image
 
 from mgn_verify.testing import make_config, run_verify
 from tests.checks._layer_helpers import Outcome, run_check
-from tests.checks.servers import TlsLab
+from tests.checks.servers import QuietServer, TlsLab
 
 USER, PASSWORD = "alice", "s3cret-pass-word"
 TOKENS = {"tok-alice": USER, "tok-anon": ""}
@@ -128,12 +128,6 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self._reply(200, json.dumps({"token": token, "expires_in": 300}).encode(), {"Content-Type": "application/json"})
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # TLS handshakes the tests make fail on purpose
-
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory, closed_port: int) -> Iterator[Registry]:
@@ -143,7 +137,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory, closed_port: int) -> Iter
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ca.issue_cert("127.0.0.1").configure_cert(context)
     handler = type("Handler", (_Handler,), {})
-    server = _Server(("127.0.0.1", 0), handler)
+    server = QuietServer(("127.0.0.1", 0), handler)
     server.socket = context.wrap_socket(server.socket, server_side=True)
     state = Registry(f"127.0.0.1:{server.server_address[1]}", str(bundle))
     state.dead_realm = f"https://127.0.0.1:{closed_port}/token"

@@ -31,6 +31,7 @@ from mgn_verify import checks as checks_package
 from mgn_verify._marks import get_marks
 from mgn_verify.testing import make_config
 from tests.checks._layer_helpers import Outcome, run_check
+from tests.checks.servers import QuietServer
 
 MANIFEST = b'{"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json", "layers": []}'
 TRICKLE = 12  # bytes of a body sent one every TRICKLE_GAP seconds: each read is quick, the whole is not
@@ -136,12 +137,6 @@ class _PlainHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class _Server(http.server.ThreadingHTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request: object, client_address: object) -> None:
-        pass  # clients that give up on a trickle close the socket under the writer
-
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
@@ -152,7 +147,7 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
     ca.issue_cert("127.0.0.1").configure_cert(context)
     handler = type("Handler", (_Handler,), {})
     plain_handler = type("PlainHandler", (_PlainHandler,), {})
-    secure, plain = _Server(("127.0.0.1", 0), handler), _Server(("127.0.0.1", 0), plain_handler)
+    secure, plain = QuietServer(("127.0.0.1", 0), handler), QuietServer(("127.0.0.1", 0), plain_handler)
     secure.socket = context.wrap_socket(secure.socket, server_side=True)
     state = Servers(f"https://127.0.0.1:{secure.server_address[1]}", f"http://127.0.0.1:{plain.server_address[1]}",
                     str(bundle))
