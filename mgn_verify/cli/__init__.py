@@ -19,6 +19,12 @@ _SUBCOMMANDS = {
     "verify": ("mgn_verify.cli.verify", "verify", "Run preflight checks (mgn verify --help)."),
     "config": ("mgn_verify.cli.config_cmd", "config", "Show the resolved configuration."),
     "lab": ("mgn_verify.lab.cli", "lab", "Run the GuildNet lab: local simulators to verify against."),
+    # The lifecycle commands: each runs its preflight gate before it acts.
+    "install": ("mgn_verify.cli.install_cmd", "install", "Install GuildNet onto the configured cluster (gated)."),
+    "cluster": ("mgn_verify.cli.cluster_cmd", "cluster", "List, register, apply and delete clusters (gated)."),
+    "workspace": ("mgn_verify.cli.workspace_cmd", "workspace", "Create, wait for, test and delete workspaces (gated)."),
+    "federation": ("mgn_verify.cli.federation_cmd", "federation", "Deploy a workspace to every cluster of a federation."),
+    "gate": ("mgn_verify.cli.gate_cmd", "gate", "Show the preflight gates and the checks each one runs."),
 }
 
 
