@@ -33,6 +33,7 @@ def _client_failure(exc: ClientError) -> AssertionError:
 
 @check(
     id="guildnet.cluster.registered",
+    gates=["cluster.delete", "workspace.create", "workspace.delete", "federation.deploy"],
     title="The cluster is registered in the Host App",
     requires="guildnet.hostapp.api",
     remediation="register it with the Host App: `mgn cluster bootstrap --kubeconfig PATH` (POST /api/bootstrap); "
@@ -94,6 +95,7 @@ def check_health(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, obj
 
 @check(
     id="guildnet.cluster.status",
+    gates=["workspace.create", "workspace.delete", "federation.deploy"],
     title="The Host App has a valid kubeconfig and reaches Kubernetes (/status)",
     requires="guildnet.cluster.health[{cluster}]",
     remediation="follow the Host App's recommendedAction: attach_kubeconfig → `mgn cluster bootstrap "

@@ -82,6 +82,7 @@ def _missing(kube_clusters: KubePool, cluster: str, wanted: list[Access]) -> tup
 
 @check(
     id="kubernetes.rbac.read",
+    gates=["install", "cluster.bootstrap", "cluster.apply"],
     title="Credentials may read the cluster",
     severity="critical",
     requires="kubernetes.api.readyz[{cluster}]",
@@ -98,6 +99,7 @@ def check_rbac_read(cluster: str, kube_clusters: KubePool) -> dict[str, Any]:
 
 @check(
     id="kubernetes.rbac",
+    gates=["install"],
     title="Credentials allow what GuildNet does",
     severity="critical",
     requires="kubernetes.rbac.read[{cluster}]",

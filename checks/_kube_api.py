@@ -35,6 +35,7 @@ def minor_of(text: object) -> tuple[int, int] | None:
 
 @check(
     id="kubernetes.config",
+    gates=["install", "cluster.bootstrap", "cluster.apply"], waivable=False,
     title="kubeconfig is usable",
     severity="critical",
     remediation="set kubernetes.kubeconfig (or KUBECONFIG) to a kubeconfig for the cluster, "
@@ -57,6 +58,7 @@ def check_config(cluster: str, kube_clusters: KubePool, plan: Any) -> dict[str, 
 
 @check(
     id="kubernetes.api.reachable",
+    gates=["install", "cluster.bootstrap", "cluster.apply"], waivable=False,
     title="API server answers",
     severity="critical",
     requires="kubernetes.config[{cluster}]",
@@ -97,6 +99,7 @@ def _health_check(kube_clusters: KubePool, cluster: str, endpoint: str) -> dict[
 
 @check(
     id="kubernetes.api.livez",
+    gates=["install"],
     title="API server is live (/livez)",
     severity="critical",
     requires=reachable,
@@ -110,6 +113,7 @@ def check_livez(cluster: str, kube_clusters: KubePool) -> dict[str, Any]:
 
 @check(
     id="kubernetes.api.readyz",
+    gates=["install", "cluster.bootstrap", "cluster.apply", "workspace.create", "federation.deploy"],
     title="API server is ready (/readyz)",
     severity="critical",
     requires="kubernetes.api.livez[{cluster}]",
@@ -163,6 +167,7 @@ def _range(config: Config) -> tuple[tuple[int, int], tuple[int, int]]:
 
 @check(
     id="kubernetes.version",
+    gates=["install"],
     title="Kubernetes version is supported",
     severity="critical",
     requires=reachable,

@@ -39,6 +39,7 @@ def node_problems(node: dict[str, Any]) -> list[str]:
 
 @check(
     id="kubernetes.nodes.ready",
+    gates=["install", "workspace.create", "federation.deploy"],
     title="Nodes Ready, schedulable, without pressure",
     severity="critical",
     requires=_READ,

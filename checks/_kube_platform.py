@@ -43,6 +43,7 @@ def daemonset_problem(ds: dict[str, Any]) -> str | None:
 
 @check(
     id="kubernetes.dns",
+    gates=["install"],
     title="CoreDNS is ready",
     severity="critical",
     requires=_READ,
@@ -66,6 +67,7 @@ def check_dns(cluster: str, kube_clusters: KubePool, config: Config) -> dict[str
 
 @check(
     id="kubernetes.network",
+    gates=["install"],
     title="kube-proxy and CNI DaemonSets are ready",
     severity="critical",
     requires=_READ,
@@ -100,6 +102,7 @@ def _is_default(sc: dict[str, Any]) -> bool:
 
 @check(
     id="kubernetes.storage.default_class",
+    gates=["install"],
     title="A default StorageClass exists",
     severity="critical",
     requires=_READ,
@@ -176,6 +179,7 @@ def _crd_problem(crd: dict[str, Any], version: str) -> str | None:
 
 @check(
     id="kubernetes.crds",
+    gates=["workspace.create", "federation.deploy"],
     title="GuildNet CRDs are Established",
     severity="critical",
     requires=_READ,
@@ -219,6 +223,7 @@ def _pod_states(conn: Any, namespace: str, dep: dict[str, Any]) -> str:
 
 @check(
     id="kubernetes.operator",
+    gates=["workspace.create", "federation.deploy"],
     title="GuildNet workspace operator is ready",
     severity="critical",
     requires=_READ,

@@ -41,6 +41,7 @@ def _within(version: tuple[int, ...], low: tuple[int, ...], high: tuple[int, ...
 
 @check(
     id="rethinkdb.reachable",
+    gates=["cluster.bootstrap"],
     title="RethinkDB accepts TCP connections",
     severity="critical",
     remediation="start RethinkDB (kubectl -n default rollout status statefulset/rethinkdb) and make its "

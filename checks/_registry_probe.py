@@ -278,6 +278,7 @@ def registry_check(images: list[str]) -> Callable[..., Any]:
 
     @check(
         id="network.registry.pull",
+        gates=["install"],
         title="Registry serves the image's manifest",
         remediation="unreachable: open 443 to the registry / fix DNS or the proxy; TLS: set "
         "network.ca_bundle to the registry's CA; auth denied: add {registry: {username, password}} to "

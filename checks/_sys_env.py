@@ -33,6 +33,7 @@ def _time_daemons(host: Host) -> list[str]:
 
 @check(
     id="system.time.sync",
+    gates=["install"],
     title="Clock is synchronised",
     severity="warning",
     requires=_OS,
@@ -65,6 +66,7 @@ def check_time_sync(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.time.skew",
+    gates=["install"],
     title="Clock skew against the time servers is small",
     requires=_OS,
     remediation="synchronise the clock (`chronyc makestep`, or `timedatectl set-ntp true`) "
@@ -114,6 +116,7 @@ def _no_proxy_targets(config: Config) -> list[str]:
 
 @check(
     id="system.proxy",
+    gates=["install"],
     title="NO_PROXY covers cluster and tailnet addresses",
     severity="warning",
     remediation="export NO_PROXY (and no_proxy) with the missing entries, e.g. "
@@ -154,6 +157,7 @@ def _key_for(cert_path: Path) -> Path | None:
 
 @check(
     id="system.certs",
+    gates=["install"],
     title="Local GuildNet certificates are valid",
     requires=_OS,
     remediation="regenerate GuildNet's certificates (`scripts/generate-certs.sh`, or delete "

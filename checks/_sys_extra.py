@@ -58,6 +58,7 @@ def _allow_command(name: str, ports: list[PortSpec]) -> str:
 
 @check(
     id="system.firewall",
+    gates=["install"],
     title="Host firewall lets GuildNet's ports in",
     severity="warning",
     requires=_OS,
@@ -141,6 +142,7 @@ def _service_problem(host: Host, entry: dict[str, Any], running: dict[str, int])
 
 @check(
     id="system.services",
+    gates=["install"],
     title="Services GuildNet relies on are enabled and running",
     requires=_OS,
     remediation="`systemctl enable --now kubelet` (kubeadm's Service-Kubelet), start the container "
@@ -183,6 +185,7 @@ def check_services(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.packages",
+    gates=["install"],
     title="Required OS packages are installed",
     severity="warning",
     requires=_OS,
@@ -243,6 +246,7 @@ def fsync_latencies(directory: Path, samples: int) -> list[float]:
 
 @check(
     id="system.disk.fsync",
+    gates=["install"],
     title="Disk under the etcd data dir syncs fast enough",
     severity="warning",
     requires=_OS,

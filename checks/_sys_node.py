@@ -24,6 +24,7 @@ _OS = ["system.os.supported"]
 
 @check(
     id="system.kernel.config",
+    gates=["install"],
     title="Kernel has the options containers need",
     requires=_OS,
     remediation="use a distribution kernel (they enable these options), or rebuild with "
@@ -50,6 +51,7 @@ def check_kernel_config(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.cgroups",
+    gates=["install"],
     title="cgroup v2 with the controllers kubelet needs",
     requires=_OS,
     remediation="boot with cgroup v2 (`systemd.unified_cgroup_hierarchy=1` on the kernel command line, "
@@ -80,6 +82,7 @@ def check_cgroups(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.swap",
+    gates=["install"],
     title="Swap is off (or configured for kubelet)",
     severity="warning",
     requires=_OS,
@@ -103,6 +106,7 @@ def check_swap(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.modules",
+    gates=["install"],
     title="Kernel module loaded or loadable",
     requires=_OS,
     remediation="`modprobe br_netfilter overlay` and persist: `printf 'br_netfilter\\noverlay\\n' > "
@@ -122,6 +126,7 @@ def check_modules(config: Config, system_host: Host, module: str) -> dict[str, o
 
 @check(
     id="system.sysctl.ip_forward",
+    gates=["install"],
     title="IPv4 forwarding is on",
     requires=_OS,
     remediation="`sysctl -w net.ipv4.ip_forward=1` and persist: "
@@ -138,6 +143,7 @@ def check_sysctl_ip_forward(config: Config, system_host: Host) -> dict[str, obje
 
 @check(
     id="system.sysctl.bridge",
+    gates=["install"],
     title="Bridged traffic goes through iptables",
     severity="critical",
     requires=["system.os.supported", "system.modules[br_netfilter]"],
@@ -166,6 +172,7 @@ def check_sysctl_bridge(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.cri",
+    gates=["install"],
     title="Container runtime socket answers",
     requires=_OS,
     remediation="install and start containerd (`systemctl enable --now containerd`) with the CRI "
@@ -196,6 +203,7 @@ def check_cri(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.leftovers",
+    gates=["install"],
     title="No leftovers of an earlier Kubernetes install",
     requires=_OS,
     remediation="reset the node: `kubeadm reset -f && rm -rf /etc/kubernetes /var/lib/etcd` "
@@ -229,6 +237,7 @@ def ports_check(ports: list[int]) -> Callable[..., Any]:
 
     @check(
         id="system.ports.free",
+        gates=["install"],
         title="Port is free",
         requires=_OS,
         remediation="stop the process holding the port (`ss -ltnp 'sport = :PORT'` shows it), or "

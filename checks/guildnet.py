@@ -78,6 +78,8 @@ def _ca_text(config: Config) -> str:
 
 @check(
     id="guildnet.hostapp.reachable",
+    gates=["install", "cluster.bootstrap", "cluster.apply", "cluster.delete", "workspace.create",
+           "workspace.delete", "federation.deploy"], waivable=False,
     title="The Host App answers over TLS verified with the configured CA",
     remediation="start the Host App (`hostapp serve`, or its systemd unit) and set api.base_url to its URL; "
     "GuildNet signs its own certificate: set api.ca_bundle to the CA that signed it (certs/ca.crt)",
@@ -138,6 +140,8 @@ def check_hostapp_certificate(config: Config) -> dict[str, object]:
 
 @check(
     id="guildnet.hostapp.api",
+    gates=["install", "cluster.bootstrap", "cluster.apply", "cluster.delete", "workspace.create",
+           "workspace.delete", "federation.deploy"],
     title="The Host App's API answers /api/health",
     requires="guildnet.hostapp.reachable",
     remediation="read the Host App's log (journalctl -u hostapp, or its terminal) for the failing request; "

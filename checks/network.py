@@ -137,6 +137,7 @@ def _host(config: Config) -> Host:
 
 @check(
     id="network.interface.default",
+    gates=["install"],
     title="An interface with an address and a default route",
     remediation="bring an interface up with an address (`ip addr`, netplan/NetworkManager) and add a "
     "default route (`ip route add default via <gateway>`)",
@@ -178,6 +179,7 @@ def _dns_check(names: list[str]) -> Callable[..., Any]:
 
     @check(
         id="network.dns.resolve",
+        gates=["install"],
         title="Name resolves",
         remediation="fix the record, or the resolvers: network.resolvers / /etc/resolv.conf "
         "(`resolvectl query NAME` or `dig NAME @SERVER` shows what they say)",
@@ -199,6 +201,7 @@ def _dns_check(names: list[str]) -> Callable[..., Any]:
 
 @check(
     id="network.dns.resolver",
+    gates=["install"],
     title="The resolvers in resolv.conf answer",
     remediation="point /etc/resolv.conf at a working resolver (systemd-resolved: `resolvectl status`; "
     "or `nameserver <ip>` of your DNS server)",
@@ -248,6 +251,7 @@ def _tcp_check(endpoints: list[str]) -> Callable[..., Any]:
 
     @check(
         id="network.tcp.connect",
+        gates=["install"],
         title="TCP endpoint accepts connections",
         remediation="refused: start the service or fix the port; timed out: open the firewall "
         "(`nft list ruleset`, security groups) or fix routing; DNS failure: see network.dns.*",
@@ -290,6 +294,7 @@ def _tls_check(url: str) -> Callable[..., Any]:
 
     @check(
         id="network.tls.certificate",
+        gates=["install"],
         title="TLS certificate is valid (chain, name, expiry)",
         requires=[f"network.tcp.connect[{endpoint}]"],
         remediation="renew or reissue the server certificate for this host name with the full chain; "
@@ -331,6 +336,7 @@ def _http_check(url: str) -> Callable[..., Any]:
 
     @check(
         id="network.https.get",
+        gates=["install"],
         title="HTTP(S) endpoint answers",
         requires=[needs],
         remediation="check the service behind the URL (its logs, `curl -v URL`); a timeout names the "
@@ -398,6 +404,7 @@ def _host_networks() -> list[Named]:
 
 @check(
     id="network.cidr.overlap",
+    gates=["install"],
     title="Pod, service, MetalLB, host and tailnet ranges do not overlap",
     remediation="pick non-overlapping ranges: change network.pod_cidr / network.service_cidr (and the "
     "cluster's podSubnet/serviceSubnet), the MetalLB pool, or the LAN",
@@ -422,6 +429,7 @@ def check_cidr_overlap(config: Config) -> dict[str, object]:
 
 @check(
     id="network.mtu",
+    gates=["install"],
     title="CNI MTU fits the interfaces pod traffic crosses",
     severity="warning",
     remediation='set the CNI MTU (flannel: net-conf.json "MTU"; Cilium: --mtu) and network.cni_mtu to '
@@ -470,6 +478,7 @@ def _ntp_check(servers: list[str]) -> Callable[..., Any]:
 
     @check(
         id="network.ntp.reach",
+        gates=["install"],
         title="NTP server answers",
         severity="warning",
         remediation="allow 123/udp to the server, or pick a reachable one (network.ntp_servers and "

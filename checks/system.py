@@ -199,6 +199,7 @@ def tcp_listeners() -> dict[int, list[Listener]]:
 
 @check(
     id="system.os.supported",
+    gates=["install"],
     title="Operating system is supported",
     severity="critical",
     remediation="run GuildNet on one of system.supported_os (Linux for nodes)",
@@ -213,6 +214,7 @@ def check_os_supported(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.arch",
+    gates=["install"],
     title="CPU architecture is supported",
     requires=["system.os.supported"],
     remediation="use an amd64 (x86_64) or arm64 (aarch64) host; images exist for those only",
@@ -231,6 +233,7 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 
 @check(
     id="system.kernel.version",
+    gates=["install"],
     title="Kernel is recent enough",
     severity="warning",
     requires=["system.os.supported"],
@@ -248,6 +251,7 @@ def check_kernel_version(config: Config, system_host: Host) -> dict[str, object]
 
 @check(
     id="system.cpu.count",
+    gates=["install"],
     title="Enough CPUs",
     requires=["system.os.supported"],
     remediation="give the host more vCPUs, or lower system.min_cpus for a worker",
@@ -261,6 +265,7 @@ def check_cpu_count(config: Config) -> dict[str, object]:
 
 @check(
     id="system.memory.total",
+    gates=["install"],
     title="Enough memory",
     requires=["system.os.supported"],
     remediation="add memory, or lower system.min_memory_mb for a small lab",
@@ -276,6 +281,7 @@ def check_memory_total(config: Config) -> dict[str, object]:
 
 @check(
     id="system.disk.free",
+    gates=["install"],
     title="Enough free disk space",
     requires=["system.os.supported"],
     remediation="free space (e.g. `crictl rmi --prune`, remove old logs) or raise the volume size",
@@ -298,6 +304,7 @@ def check_disk_free(config: Config) -> dict[str, object]:
 
 @check(
     id="system.python.version",
+    gates=["install"],
     title="Python is recent enough",
     remediation="install Python >= system.min_python (e.g. `apt install python3.11`)",
 )
@@ -314,6 +321,7 @@ _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 
 @check(
     id="system.hostname",
+    gates=["install"],
     title="Hostname is a valid DNS name and resolves",
     severity="warning",
     requires=["system.os.supported"],
@@ -333,6 +341,7 @@ def check_hostname(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.binaries",
+    gates=["install"],
     title="Required tools are on PATH",
     requires=["system.os.supported"],
     remediation="install the missing tools (Debian/Ubuntu: `apt install iproute2 iptables mount "
@@ -356,6 +365,7 @@ def check_binaries(config: Config) -> dict[str, object]:
 
 @check(
     id="system.privileges",
+    gates=["install"],
     title="Running with the privileges the install needs",
     requires=["system.os.supported"],
     remediation="re-run as root: `sudo mgn verify system` (node installs write /etc and load modules)",
@@ -373,6 +383,7 @@ def check_privileges(config: Config) -> dict[str, object]:
 
 @check(
     id="system.limits.nofile",
+    gates=["install"],
     title="Open-files limit is high enough",
     severity="warning",
     requires=["system.os.supported"],
@@ -393,6 +404,7 @@ def check_limits_nofile(config: Config, system_host: Host) -> dict[str, object]:
 
 @check(
     id="system.limits.inotify",
+    gates=["install"],
     title="inotify limits are high enough",
     severity="warning",
     requires=["system.os.supported"],

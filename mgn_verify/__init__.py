@@ -26,7 +26,13 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
         ClientError as ClientError,
     )
     from ._exceptions import (
+        ClientTimeoutError as ClientTimeoutError,
+    )
+    from ._exceptions import (
         ConfigError as ConfigError,
+    )
+    from ._exceptions import (
+        ConflictError as ConflictError,
     )
     from ._exceptions import (
         DependencyCycleError as DependencyCycleError,
@@ -44,6 +50,9 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
         NotConfiguredError as NotConfiguredError,
     )
     from ._exceptions import (
+        NotFoundError as NotFoundError,
+    )
+    from ._exceptions import (
         PluginError as PluginError,
     )
     from ._exceptions import (
@@ -51,6 +60,12 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     )
     from ._exceptions import (
         ReportWriteError as ReportWriteError,
+    )
+    from ._exceptions import (
+        ServerError as ServerError,
+    )
+    from ._exceptions import (
+        UnavailableError as UnavailableError,
     )
     from ._exceptions import (
         UnknownDependencyError as UnknownDependencyError,
@@ -126,10 +141,10 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     )
 
 _EXPORTS = {
-    "._exceptions": ("ApiError", "AuthError", "ClientError", "ConfigError", "DependencyCycleError",
-                     "DuplicateCheckError", "FixtureLookupError", "MgnVerifyError", "NotConfiguredError",
-                     "PluginError", "RegistryError", "ReportWriteError", "UnknownDependencyError",
-                     "UnreachableError", "UsageError"),
+    "._exceptions": ("ApiError", "AuthError", "ClientError", "ClientTimeoutError", "ConfigError", "ConflictError",
+                     "DependencyCycleError", "DuplicateCheckError", "FixtureLookupError", "MgnVerifyError",
+                     "NotConfiguredError", "NotFoundError", "PluginError", "RegistryError", "ReportWriteError",
+                     "ServerError", "UnavailableError", "UnknownDependencyError", "UnreachableError", "UsageError"),
     "._exitcodes": ("ExitCode",),
     "._marks": ("check", "fixture", "parametrize"),
     "._model": ("LAYERS", "CheckSpec", "Result", "Severity", "Status", "Waiver"),

@@ -25,6 +25,7 @@ __all__ = ["FixtureDef", "collect_module", "fixture_from_function", "specs_from_
 _DEFAULTS: dict[str, Any] = {
     "id": None, "title": None, "layer": None, "requires": (), "severity": Severity.CRITICAL,
     "timeout": None, "retries": 0, "retry_delay": 0.5, "tags": (), "remediation": "", "description": None,
+    "gates": (), "waivable": True,
 }
 
 
@@ -80,6 +81,7 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
         "timeout": opts["timeout"], "retries": opts["retries"], "retry_delay": opts["retry_delay"],
         "tags": opts["tags"], "remediation": opts["remediation"], "description": opts["description"] or doc,
         "is_async": inspect.iscoroutinefunction(func), "plugin": plugin, "source": _source(func),
+        "gates": opts["gates"], "waivable": opts["waivable"],
     }
     param_marks = get_marks(func, "parametrize")
     if not param_marks:

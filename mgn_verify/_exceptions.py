@@ -16,9 +16,16 @@ separate family, in ``_outcomes``.
      ├── ReportWriteError           a report file could not be written (.path)
      └── ClientError                a GuildNet component could not be used (.component, .target)
           ├── NotConfiguredError    nothing configured for it, and nothing at the default place
-          ├── UnreachableError      no answer: refused, timed out, DNS, TLS verification failed
-          ├── AuthError             credentials rejected, expired or unusable
-          └── ApiError              it answered, with an error (.status, .code)
+          ├── UnreachableError      no answer: refused, reset, DNS, TLS verification failed
+          │    └── ClientTimeoutError  no answer in time (connecting, or to a request sent)
+          ├── AuthError             credentials rejected, expired or unusable; a Host App 401
+          └── ApiError              it answered, with an error (.status, .code, .details)
+               ├── NotFoundError    404: no such object (or route)
+               ├── ConflictError    409/422: the request cannot be done as it is (already
+               │                    exists, a kubeconfig the Host App cannot connect with)
+               ├── ServerError      500 (and other 5xx): it failed while acting (.reason)
+               └── UnavailableError 502/503/504/429: not now (.retry_after); the Host
+                                    App's DegradedError (no kube clients) is one
 
 A check turns a ``ClientError`` into its own result (fail, or skip when not configured); the
 lifecycle commands turn it into a one-line error. Messages never carry a secret.
@@ -30,15 +37,20 @@ __all__ = [
     "ApiError",
     "AuthError",
     "ClientError",
+    "ClientTimeoutError",
     "ConfigError",
+    "ConflictError",
     "DependencyCycleError",
     "DuplicateCheckError",
     "FixtureLookupError",
     "MgnVerifyError",
     "NotConfiguredError",
+    "NotFoundError",
     "PluginError",
     "RegistryError",
     "ReportWriteError",
+    "ServerError",
+    "UnavailableError",
     "UnknownDependencyError",
     "UnreachableError",
     "UsageError",
@@ -136,11 +148,48 @@ class AuthError(ClientError):
     """The component rejected the credentials, or they are expired or unusable."""
 
 
+class ClientTimeoutError(UnreachableError):
+    """No answer in time: the connection could not be made, or the request got no response."""
+
+
 class ApiError(ClientError):
-    """The component answered with an error: ``status`` (HTTP or protocol) and ``code``."""
+    """The component answered with an error: ``status`` (HTTP or protocol), ``code`` (its
+    machine code, e.g. the Host App's ``cluster_rdb``) and ``details`` (structured extra
+    data, never a secret)."""
 
     def __init__(self, message: str, *, component: str, target: str = "", status: int | None = None,
-                 code: str = "") -> None:
+                 code: str = "", details: object = None) -> None:
         super().__init__(message, component=component, target=target)
         self.status = status
         self.code = code
+        self.details = details
+
+
+class NotFoundError(ApiError):
+    """404: the object (or the route) does not exist."""
+
+
+class ConflictError(ApiError):
+    """409/422: understood, but it cannot be done as asked (the object already exists, the
+    Host App cannot connect to a cluster with the kubeconfig it was given)."""
+
+
+class ServerError(ApiError):
+    """500 (or another 5xx that is not a gateway's): the component failed while acting.
+    ``reason``: the underlying cause's own reason when it gives one (Kubernetes' ``AlreadyExists``,
+    ``Invalid`` for a Workspace the Host App could not create)."""
+
+    def __init__(self, message: str, *, component: str, target: str = "", status: int | None = None,
+                 code: str = "", details: object = None, reason: str = "") -> None:
+        super().__init__(message, component=component, target=target, status=status, code=code, details=details)
+        self.reason = reason
+
+
+class UnavailableError(ApiError):
+    """502/503/504 (a gateway or the component is not ready) or 429 (slow down): try later.
+    ``retry_after``: seconds the component asked to wait (429/503 ``Retry-After``), if any."""
+
+    def __init__(self, message: str, *, component: str, target: str = "", status: int | None = None,
+                 code: str = "", details: object = None, retry_after: float | None = None) -> None:
+        super().__init__(message, component=component, target=target, status=status, code=code, details=details)
+        self.retry_after = retry_after

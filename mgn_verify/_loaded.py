@@ -30,6 +30,7 @@ from ._waivers import WaiverBook, parse_waivers
 from .config import Config, Redactor
 
 if TYPE_CHECKING:
+    from ._gates import GateBook
     from ._scheduler import RunningBoard
     from ._watchdog import Watchdog
 
@@ -42,6 +43,8 @@ class Selection:
     checks: list[str] = field(default_factory=list)
     skips: list[str] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
+    #: ``--gate NAME``: the gate's members (instead of layers), with their dependencies.
+    gate: str | None = None
 
 
 @dataclass
@@ -52,6 +55,15 @@ class LoadedSession:
     reporters: ReporterRegistry
     warnings: list[str]
     warn: Callable[[str], None]
+    _gates: GateBook | None = field(default=None, init=False, repr=False)
+
+    def gate_book(self) -> GateBook:
+        """The gates and their members among the loaded checks (built once; config warnings once)."""
+        if self._gates is None:
+            from ._gates import GateBook
+
+            self._gates = GateBook([self.graph.specs[cid] for cid in self.graph.order], self.config, self.warn)
+        return self._gates
 
     # -- selecting ----------------------------------------------------------------------------
 
@@ -61,6 +73,8 @@ class LoadedSession:
         matcher = IdMatcher(specs.values())
         layers = self._selected_layers(selection.layers)
         chosen = {cid for cid in specs if not layers or specs[cid].layer in layers}
+        if selection.gate is not None:
+            chosen = self._gate_members(selection.gate, layers)
         filters: tuple[tuple[str, list[str], Callable[[CheckSpec, str], bool]], ...] = (
             ("--check", selection.checks, lambda spec, p: matcher.matches(p, spec)),
             ("--tag", selection.tags, _has_tag))
@@ -83,6 +97,16 @@ class LoadedSession:
         preset = {cid: "skipped by --skip" for cid in closure & skipped}
         return [cid for cid in self.graph.order if cid in closure], preset
 
+    def _gate_members(self, name: str, layers: list[str]) -> set[str]:
+        if layers:
+            raise UsageError(f"--gate {name} selects its own checks: leave out the layer names "
+                             f"({', '.join(layers)})")
+        gate = self.gate_book().gate(name)
+        if not gate.members:
+            raise UsageError(f"gate {name!r} has no checks here (its members: none loaded or all removed; "
+                             f"see mgn gate show {name})")
+        return set(gate.ids)
+
     def _selected_layers(self, names: list[str]) -> list[str]:
         """The layers named on the command line (none: all), each known and with checks."""
         if "all" in names and len(names) > 1:
@@ -104,13 +128,13 @@ class LoadedSession:
             return f"plugin {layer!r} registered none with this configuration"
         return "its plugin is blocked or not installed"
 
-    def _waiver_book(self, ignore: list[str]) -> WaiverBook:
+    def _waiver_book(self, ignore: list[str], reason: str = "") -> WaiverBook:
         """Config waivers and ignore lists; an entry that matches no check is a warning."""
         config = self.config
         configured = [*config["verify.ignore_preflight_errors"]]
         waivers = config["verify.waivers"]
         book = WaiverBook(parse_waivers(waivers, [*configured, *ignore], date.today(),
-                                        source=config.file), self.graph.specs.values())
+                                        source=config.file, ignore_reason=reason), self.graph.specs.values())
         named = [("--ignore-preflight-errors", ignore), ("verify.ignore_preflight_errors", configured),
                  ("verify.waivers", [w["id"] for w in waivers])]
         for where, patterns in named:
@@ -122,10 +146,11 @@ class LoadedSession:
 
     def run(self, ids: list[str], preset: dict[str, str], options: RunOptions, *,
             ignore: list[str], argv: list[str], live: Sequence[object] = (),
-            selection: Sequence[str] = ()) -> RunReport:
-        """Run the checks to a complete report, always, and on time (see ``_supervisor``)."""
+            selection: Sequence[str] = (), reason: str = "") -> RunReport:
+        """Run the checks to a complete report, always, and on time (see ``_supervisor``).
+        ``reason``: why the ``ignore`` patterns are acceptable (a gated command's ``--reason``)."""
         config = self.config
-        waivers = self._waiver_book(ignore)
+        waivers = self._waiver_book(ignore, reason)
         pm = self.plugins.pm
         for reporter in live:
             pm.register(reporter)

@@ -63,6 +63,7 @@ def check(
     severity: str | Severity = Severity.CRITICAL, timeout: float | None = None,
     retries: int = 0, retry_delay: float = 0.5, tags: str | Iterable[str] | None = None,
     remediation: str = "", description: str | None = None,
+    gates: str | Iterable[str] | None = None, waivable: bool = True,
 ) -> Callable[[F], F]: ...
 def check(
     __func: F | None = None, *, id: str | None = None, title: str | None = None,
@@ -70,6 +71,7 @@ def check(
     severity: str | Severity = Severity.CRITICAL, timeout: float | None = None,
     retries: int = 0, retry_delay: float = 0.5, tags: str | Iterable[str] | None = None,
     remediation: str = "", description: str | None = None,
+    gates: str | Iterable[str] | None = None, waivable: bool = True,
 ) -> F | Callable[[F], F]:
     """Declare a function as a check.
 
@@ -82,6 +84,9 @@ def check(
     :param timeout: seconds per attempt; default from config ``verify.timeout`` (10 s).
     :param retries: extra attempts after a ``fail``/``error``, waiting ``retry_delay * 2**n``.
     :param remediation: the exact command or setting that fixes a failure.
+    :param gates: the preflight gates (``workspace.create``, ``install`` ...) the check joins.
+    :param waivable: ``False`` when overriding a failure could only lead to a failed operation:
+        ``--ignore-preflight-errors`` and waivers then leave it ``fail``/``error``.
     """
     try:
         sev = Severity(severity)
@@ -91,10 +96,16 @@ def check(
         raise ValueError(f"timeout must be positive, got {timeout!r}")
     if retries < 0 or retry_delay < 0:
         raise ValueError("retries and retry_delay must not be negative")
+    if not isinstance(waivable, bool):  # waivable="no" is truthy: the safety flag would be lost
+        raise TypeError(f"waivable must be True or False, got {waivable!r}")
+    gate_names = _as_tuple(gates, "gates")
+    if not all(name.strip() for name in gate_names):
+        raise ValueError(f"gate names must not be blank, got {list(gate_names)!r}")
     mark = Mark("check", {
         "id": id, "title": title, "layer": layer, "requires": _as_tuple(requires, "requires"),
         "severity": sev, "timeout": timeout, "retries": retries, "retry_delay": retry_delay,
         "tags": _as_tuple(tags, "tags"), "remediation": remediation, "description": description,
+        "gates": gate_names, "waivable": waivable,
     })
     if __func is not None:
         return _add_mark(__func, mark)

@@ -75,6 +75,12 @@ class CheckSpec:
     is_async: bool = False
     plugin: str = ""
     source: str = ""
+    #: The preflight gates this check belongs to by its own metadata (``@check(gates=[...])``);
+    #: config may add or remove members (``_gates``).
+    gates: tuple[str, ...] = ()
+    #: ``False``: a failure is never turned into ``waived`` (an override could only lead to a
+    #: failed operation), whatever ``--ignore-preflight-errors`` or ``verify.waivers`` say.
+    waivable: bool = True
 
 
 @dataclass(frozen=True, slots=True)

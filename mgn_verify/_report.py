@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_VERSION", "RunOptions", "RunPlan", "RunReport"]
 
 #: Bumped on any incompatible change to the JSON report (see reports/schema/).
-SCHEMA_VERSION = "1.1"  # 1.1: results carry `output` (what a check printed)
+SCHEMA_VERSION = "1.2"  # 1.1: results carry `output` (what a check printed); 1.2: optional `gate`
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +66,9 @@ class RunReport:
     errors: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     run_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: A lifecycle command's preflight: ``{name, command, clusters, decision, overrides, reason,
+    #: audit_path}`` (``None`` for ``mgn verify``; then the JSON report has no ``gate``).
+    gate: dict[str, Any] | None = None
 
     @classmethod
     def for_failure(cls, error: str, *, argv: list[str], exit_code: ExitCode, interrupted: bool = False,
@@ -105,6 +108,8 @@ class RunReport:
             result.blocked_by = tuple(map(text, result.blocked_by))
             result.details = redactor.data(result.details)
         self.argv = [text(arg) for arg in self.argv]
+        if self.gate is not None:
+            self.gate = redactor.data(self.gate)
         self.errors[:] = [text(error) for error in self.errors]
         self.warnings[:] = [text(warning) for warning in self.warnings]
 
@@ -144,4 +149,5 @@ class RunReport:
                 "errors": self.errors,
             },
             "results": [r.to_dict() for r in self.results],
+            **({"gate": self.gate} if self.gate is not None else {}),
         }

@@ -28,7 +28,7 @@ from ._model import CheckSpec, Result, Status
 from ._pool import Job, WorkerPool
 from ._report import RunOptions
 from ._safejson import MAX_STR, bounded_text, to_safe_json
-from ._waivers import WaiverBook
+from ._waivers import WaiverBook, not_waivable
 from .config import Redactor
 
 __all__ = ["CheckRunner", "uses_worker"]
@@ -277,6 +277,9 @@ def apply_waiver(result: Result, spec: CheckSpec, waivers: WaiverBook) -> None:
         return
     waiver = waivers.find(spec)
     if waiver is None:
+        return
+    if not spec.waivable:  # stays fail/error: an override could only lead to a failed operation
+        result.message = not_waivable(result.message, waiver)
         return
     result.waiver = waiver
     if waiver.expired:

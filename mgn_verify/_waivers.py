@@ -11,13 +11,13 @@ from ._exceptions import ConfigError
 from ._match import IdMatcher
 from ._model import CheckSpec, Waiver
 
-__all__ = ["WaiverBook", "parse_waivers"]
+__all__ = ["WaiverBook", "not_waivable", "parse_waivers"]
 
 
 def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date, *,
-                  source: str | None = None) -> list[Waiver]:
+                  source: str | None = None, ignore_reason: str = "") -> list[Waiver]:
     """Config entries (``{id, reason, expires}``) and ignore-flag ids, validated; ``source``
-    (the config file) is named in errors."""
+    (the config file) is named in errors; ``ignore_reason`` is a gated command's ``--reason``."""
     waivers: list[Waiver] = []
     for index, entry in enumerate(entries):
         key = f"verify.waivers[{index}]"
@@ -36,8 +36,16 @@ def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date, *,
         waivers.append(Waiver(entry["id"], str(entry.get("reason", "")), expires, "config", expired))
     for pattern in ignore:
         if pattern.strip():
-            waivers.append(Waiver(pattern.strip(), "--ignore-preflight-errors", None, "cli"))
+            why = f"--ignore-preflight-errors ({ignore_reason})" if ignore_reason else "--ignore-preflight-errors"
+            waivers.append(Waiver(pattern.strip(), why, None, "cli"))
     return waivers
+
+
+def not_waivable(message: str, waiver: Waiver) -> str:
+    """The message of a failure a waiver matched but may not waive (``@check(waivable=False)``):
+    overriding it could only lead to a failed operation."""
+    by = "--ignore-preflight-errors" if waiver.source == "cli" else "a configured waiver"
+    return f"{message} (not waivable: {by} {waiver.pattern!r} cannot override this check)".strip()
 
 
 class WaiverBook:

@@ -46,3 +46,14 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     add("tailscale.socket", "/var/run/tailscale/tailscaled.sock", help="tailscaled LocalAPI socket")
     add("headscale.url", "", help="Headscale URL (empty: no Headscale checks)")
     add("headscale.api_key", "", secret=True, help="Headscale API key")
+    add("audit.path", "~/.metaguildnet/audit.jsonl",
+        help="append-only JSONL log of every preflight override (--ignore-preflight-errors, --skip-verify)")
+    add("gates", {}, help="preflight gate membership on top of the checks' metadata: "
+        "{GATE: {add: [ids or globs], remove: [ids or globs]}}; a new name with 'add' defines a gate")
+    # mgn install: what it applies (guildnet-host-app.md §3.3, §4.1) and how long it waits.
+    add("install.operator_image", "ghcr.io/your/module/hostapp:latest",
+        help="image of the workspace-operator Deployment (a ':local' tag is never pulled)")
+    add("install.namespace", "guildnet-system", help="namespace of the workspace operator")
+    add("install.rethinkdb_namespace", "default", help="namespace of the RethinkDB Service and StatefulSet")
+    add("install.rethinkdb_image", "rethinkdb:2.4", help="image of the RethinkDB StatefulSet")
+    add("install.wait_timeout", 300.0, gt=0, help="seconds mgn install waits for what it applied to be ready")

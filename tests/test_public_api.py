@@ -7,11 +7,12 @@ import pytest
 import mgn_verify
 
 EXPECTED = [
-    "LAYERS", "ApiError", "AuthError", "CheckSpec", "ClientError", "Config", "ConfigError",
-    "DependencyCycleError", "DuplicateCheckError", "ExitCode", "FixtureLookupError", "MgnVerifyError",
-    "NotConfiguredError", "PluginError", "Registry", "RegistryError", "ReportWriteError", "ReporterContext",
-    "ReporterRegistry", "Result", "RunPlan", "RunReport", "SettingsRegistry", "Severity", "Status",
-    "UnknownDependencyError", "UnreachableError", "UsageError", "Waiver", "__version__", "check", "fixture",
+    "LAYERS", "ApiError", "AuthError", "CheckSpec", "ClientError", "ClientTimeoutError", "Config", "ConfigError",
+    "ConflictError", "DependencyCycleError", "DuplicateCheckError", "ExitCode", "FixtureLookupError",
+    "MgnVerifyError", "NotConfiguredError", "NotFoundError", "PluginError", "Registry", "RegistryError",
+    "ReportWriteError", "ReporterContext", "ReporterRegistry", "Result", "RunPlan", "RunReport", "ServerError",
+    "SettingsRegistry", "Severity", "Status", "UnavailableError", "UnknownDependencyError", "UnreachableError",
+    "UsageError", "Waiver", "__version__", "check", "fixture",
     "hookimpl", "hookspec", "parametrize", "skip", "warn",
 ]
 

@@ -50,7 +50,7 @@ def test_json_report_validates_against_the_schema(nasty_run) -> None:  # type: i
     schema = json.loads(REPORT_SCHEMA.read_text())
     jsonschema.Draft202012Validator.check_schema(schema)
     jsonschema.validate(run.report, schema, format_checker=jsonschema.FormatChecker())
-    assert run.report["schema_version"] == "1.1"
+    assert run.report["schema_version"] == "1.2"
     assert run.report["tool"]["name"] == "mgn-verify"
     assert run.report["summary"]["counts"] == {"pass": 2, "warn": 1, "fail": 1, "error": 1, "skip": 1,
                                               "blocked": 1, "waived": 1}

@@ -65,6 +65,9 @@ def verify() -> None:
 @click.option("--check", "checks", multiple=True, metavar="GLOB", help="Only checks whose id matches.")
 @click.option("--skip", "skips", multiple=True, metavar="GLOB", help="Leave out checks whose id matches.")
 @click.option("--tag", "tags", multiple=True, metavar="TAG", help="Only checks with this tag.")
+@click.option("--gate", metavar="NAME",
+              help="Run a preflight gate's checks (with --cluster: for those clusters), exactly as the gated "
+                   "command would (mgn gate list names them).")
 @loading_options
 @click.option("--concurrency", type=click.IntRange(1, 4096), help="Checks running at once [config: 32].")
 @click.option("--timeout", type=click.FloatRange(0.001), help="Default seconds per check attempt [10].")
@@ -88,7 +91,7 @@ def verify() -> None:
 @click.option("--fault", "faults", multiple=True, metavar="NAME",
               help="With --lab: inject this lab fault (repeatable; mgn lab fault list names them).")
 def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...], tags: tuple[str, ...],
-        plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
+        gate: str | None, plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
         overrides: tuple[str, ...], concurrency: int | None, timeout: float | None, fail_fast: bool,
         wait: str | None, strict: bool | None, isolate: bool | None, ignore: tuple[str, ...], json_path: str | None,
         junit_path: str | None, formats: tuple[str, ...], verbose: int, lab: bool,
@@ -113,6 +116,11 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
     if lab and config_path:
         raise click.UsageError("--lab brings its own config: leave out --config (use --set to change a setting)")
     selection = list(layers) or ["all"]
+    load_selection = selection
+    if gate is not None:  # as the gated command runs it (lifecycle.preflight)
+        from .._gates import gate_selections
+
+        load_selection, selection = gate_selections(gate)
 
     def body() -> int:
         # Before anything runs: bad report paths are usage errors, relative ones are fixed now.
@@ -136,12 +144,12 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         try:
             with signals.raising():  # a plugin stuck while importing must still end
                 loaded = session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                                      settings=settings, selection=selection)
+                                      settings=settings, selection=load_selection)
                 if not any(o.path is None for o in outputs) and "console" in loaded.reporters.names():
                     outputs.insert(0, Output("console"))  # the default, unless -p no:console
                 for output in outputs:  # an unknown format is a usage error before anything runs
                     loaded.reporters.check(output.format)
-                ids, preset = loaded.select(Selection(list(layers), list(checks), list(skips), list(tags)))
+                ids, preset = loaded.select(Selection(list(layers), list(checks), list(skips), list(tags), gate))
                 config = loaded.config
                 options = RunOptions(
                     concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
@@ -329,7 +337,8 @@ def _describe(session: LoadedSession, cid: str) -> dict[str, Any]:
     return {"id": spec.id, "layer": spec.layer, "severity": str(spec.severity), "title": spec.title,
             "requires": list(session.graph.requires[cid]), "tags": list(spec.tags),
             "timeout": spec.timeout, "retries": spec.retries, "remediation": spec.remediation,
-            "plugin": spec.plugin, "source": spec.source, "settings": settings}
+            "plugin": spec.plugin, "source": spec.source, "settings": settings,
+            "gates": [name for name, _ in session.gate_book().gates_of(cid)], "waivable": spec.waivable}
 
 
 @verify.command("explain")
@@ -360,6 +369,10 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
                    f"{spec.timeout or 'default'} · retries {spec.retries} · plugin {spec.plugin}")
         if spec.tags:
             say(f"  tags: {', '.join(spec.tags)}")
+        from .._gates import explain_gates
+
+        for line in explain_gates(session.gate_book(), spec):
+            say(line)
         if spec.description and spec.description != spec.title:
             say("\n" + "\n".join("  " + line for line in spec.description.splitlines()))
         say(f"\n  remediation: {spec.remediation or '(none given)'}")

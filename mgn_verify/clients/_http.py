@@ -3,45 +3,77 @@
 ``Transport.request`` sends one request with ``httpx`` (imported when the transport is built)
 and turns every failure into the framework's ``ClientError`` tree:
 
-- no answer (refused, timeout, DNS, reset) → :class:`Unreachable` with ``reason``;
+- no answer (refused, reset, DNS) → :class:`Unreachable` with ``reason``; no answer in time →
+  :class:`TimedOut` (also a :class:`~mgn_verify._exceptions.ClientTimeoutError`); a base URL
+  that is not one (bad port, no ``https://``) → ``Unreachable`` with reason ``url``, never retried;
 - a certificate that does not verify → :class:`TlsVerificationError` (never retried);
 - an answer is returned as is: status handling is the caller's (each API has its own shapes).
 
-Idempotent requests (GET, HEAD, OPTIONS, PUT, DELETE) are retried with exponential backoff on
-connection errors (refused, reset, connect timeout) and on 502/503/504; POST never is, and a
-read timeout never is either (the server got the request and is slow: asking again only
-doubles the wait). Headers (and so the bearer token) are
-never put in a message.
+The retry policy (:class:`RetryPolicy`) retries only idempotent requests (GET, HEAD, OPTIONS,
+PUT, DELETE, or a call its client declares idempotent, such as a POST that replaces a value)
+and only when asking again is safe and useful:
+
+- no connection or a connection closed without a response (refused, reset, remote
+  disconnected, connect timeout) — never a read timeout (the server got the request and is
+  slow: asking again only doubles the wait), never a TLS or DNS failure;
+- 502/503/504 (a gateway or a server not ready), except a 503 that names a definite cause (the
+  Host App's ``no_k8s_clients``), and 429, honouring ``Retry-After`` up to
+  ``retry_after_max`` (a longer wait is returned at once: the caller reports it).
+
+Waits are exponential with full jitter (uniform in ``[0, min(max_backoff, backoff·2^n)]``), so
+clients that failed together do not retry together. A non-idempotent POST (a create) is never
+repeated: its first answer, or error, is final. Headers (and so the bearer token) are never put
+in a message, nor the password of a base URL (``https://user:pw@host``: shown as ``***``).
 """
 
 from __future__ import annotations
 
+import email.utils
+import math
+import random
+import re
 import ssl
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgn_verify._exceptions import ClientError, UnreachableError
+from mgn_verify._exceptions import ClientError, ClientTimeoutError, UnreachableError
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["IDEMPOTENT", "RETRY_STATUSES", "TlsVerificationError", "Transport", "Unreachable", "verifying_context"]
+__all__ = ["IDEMPOTENT", "RETRY_STATUSES", "RetryPolicy", "TimedOut", "TlsVerificationError", "Transport",
+           "Unreachable", "retry_after_seconds", "shown_url", "verifying_context"]
 
 IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 RETRY_REASONS = frozenset({"refused", "connect-timeout", "reset", "other"})
-RETRY_STATUSES = frozenset({502, 503, 504})
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+#: ``scheme://userinfo@``: what ``shown_url`` masks (a password, or a token used as user name).
+_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*://)[^/?#@]*@")
+
+
+def shown_url(url: str) -> str:
+    """``url`` as messages and reprs show it: any userinfo (``user:password@``) is ``***@``."""
+    return _USERINFO.sub(r"\1***@", url)
 
 
 class Unreachable(UnreachableError):
     """No HTTP answer. ``reason``: ``refused``, ``connect-timeout``, ``timeout`` (no response in
-    time), ``dns``, ``reset``, ``tls``, ``other``."""
+    time), ``dns``, ``reset``, ``tls``, ``url`` (the URL is not usable: never retried), ``other``."""
 
     def __init__(self, message: str, *, component: str, target: str = "", reason: str = "other") -> None:
         super().__init__(message, component=component, target=target)
         self.reason = reason
+
+
+class TimedOut(Unreachable, ClientTimeoutError):
+    """No answer in time: ``reason`` is ``connect-timeout`` (retried when idempotent) or
+    ``timeout`` (the request was sent; never retried)."""
 
 
 class TlsVerificationError(Unreachable):
@@ -86,6 +118,11 @@ def _reason(exc: BaseException) -> tuple[str, str]:
     """(reason, short text) for a transport error, from its chain of causes."""
     text = str(exc) or type(exc).__name__
     low = text.lower()
+    root = _root(exc)
+    if isinstance(root, ConnectionRefusedError):
+        return "refused", "connection refused"
+    if isinstance(root, ConnectionResetError | ConnectionAbortedError | BrokenPipeError):
+        return "reset", f"the connection was reset without a response ({text})"
     if "refused" in low:
         return "refused", "connection refused"
     if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
@@ -93,6 +130,44 @@ def _reason(exc: BaseException) -> tuple[str, str]:
     if "reset" in low or "disconnected" in low or "closed" in low:
         return "reset", f"the connection was closed without a response ({text})"
     return "other", text
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait: ``retries`` more attempts after the first, waits drawn
+    with full jitter from ``[0, min(max_backoff, backoff * 2**n)]``, a ``Retry-After`` of at
+    most ``retry_after_max`` seconds honoured (waited at least that long)."""
+
+    retries: int = 2
+    backoff: float = 0.2
+    max_backoff: float = 5.0
+    retry_after_max: float = 10.0
+    statuses: frozenset[int] = RETRY_STATUSES
+
+    def delay(self, attempt: int, draw: Callable[[], float] = random.random) -> float:
+        """The jittered wait before retry number ``attempt + 1`` (attempt counts from 0)."""
+        return draw() * min(self.max_backoff, self.backoff * 2.0 ** attempt)
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """``Retry-After`` as seconds: a number of seconds or an HTTP date; None when absent or
+    unreadable (a negative or past value is 0)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        pass
+    else:  # "inf" or "nan" is no wait anyone can honour
+        return max(0.0, seconds) if math.isfinite(seconds) else None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
 @dataclass
@@ -107,27 +182,52 @@ class Transport:
     backoff: float = 0.2
     headers: Mapping[str, str] | None = None
     sleep: Callable[[float], None] = time.sleep
+    max_backoff: float = 5.0
+    retry_after_max: float = 10.0
+    #: Where the jitter comes from (``random.random``); a test may pin it.
+    draw: Callable[[], float] = field(default=random.random, repr=False)
 
     def __post_init__(self) -> None:
         import httpx  # lazy: only a run that talks to this component pays for it
 
         self.base_url = self.base_url.rstrip("/")
+        self.shown = shown_url(self.base_url)
         https = self.base_url.startswith("https")
         verify: ssl.SSLContext | bool = verifying_context(self.ca_bundle, component=self.component) if https else True
-        self._client = httpx.Client(
-            base_url=self.base_url, verify=verify, timeout=self.timeout, headers=dict(self.headers or {}),
-        )
+        try:
+            self._client = httpx.Client(
+                base_url=self.base_url, verify=verify, timeout=self.timeout, headers=dict(self.headers or {}),
+            )
+        except httpx.InvalidURL as exc:  # a bad port or host: a config error, said in one line
+            raise self._bad_url(exc) from None
 
-    def __repr__(self) -> str:  # never the headers: they carry the token
-        return f"Transport({self.base_url!r}, component={self.component!r})"
+    def __repr__(self) -> str:  # never the headers (they carry the token), nor a URL's password
+        return f"Transport({self.shown!r}, component={self.component!r})"
+
+    def _bad_url(self, exc: BaseException) -> Unreachable:
+        import httpx
+
+        why = "it needs http:// or https://" if isinstance(exc, httpx.UnsupportedProtocol) else str(exc)
+        return Unreachable(f"invalid URL {self.shown!r} for {self.component}: {why}", component=self.component,
+                           target=self.shown, reason="url")
 
     def close(self) -> None:
         self._client.close()
 
+    def policy(self, retries: int | None = None, statuses: Collection[int] | None = None) -> RetryPolicy:
+        return RetryPolicy(self.retries if retries is None else retries, self.backoff, self.max_backoff,
+                           self.retry_after_max, RETRY_STATUSES if statuses is None else frozenset(statuses))
+
     def request(self, method: str, path: str, *, json: Any = None, timeout: float | None = None,
-                retries: int | None = None) -> httpx.Response:
-        """The answer to ``method path``; retried (idempotent only) on no answer or 502/503/504."""
-        attempts = 1 + (self.retries if retries is None else retries) if method.upper() in IDEMPOTENT else 1
+                retries: int | None = None, idempotent: bool | None = None,
+                retry_statuses: Collection[int] | None = None) -> httpx.Response:
+        """The answer to ``method path``. Retried (see the module docs) only when idempotent:
+        by its method, or ``idempotent=True`` for a call that is so whatever its method (a POST
+        that replaces a value). ``retry_statuses`` narrows the statuses worth retrying (``()``:
+        only connection failures, for a caller that wants every answer as is)."""
+        policy = self.policy(retries, retry_statuses)
+        safe = method.upper() in IDEMPOTENT if idempotent is None else idempotent
+        attempts = 1 + max(policy.retries, 0) if safe else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
@@ -136,38 +236,48 @@ class Transport:
                 # A certificate does not get better by asking again, nor a slow server faster.
                 if last or exc.reason not in RETRY_REASONS:
                     raise
+                wait = policy.delay(attempt, self.draw)
             else:
-                if response.status_code not in RETRY_STATUSES or last or not _transient(response):
+                if last or response.status_code not in policy.statuses or not _transient(response):
                     return response
-            self.sleep(self.backoff * (2 ** attempt))
+                wait = policy.delay(attempt, self.draw)
+                asked = retry_after_seconds(response.headers.get("retry-after"))
+                if asked is not None:
+                    if asked > policy.retry_after_max:
+                        return response  # too long to wait here: the caller reports Retry-After
+                    wait = max(wait, asked)
+            self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
     def _send(self, method: str, path: str, body: Any, timeout: float | None) -> httpx.Response:
         import httpx
 
-        url = f"{self.base_url}{path}"
+        url = f"{self.shown}{path}"
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
             return self._client.request(method, path, json=body, **kwargs)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise self._bad_url(exc) from None
         except httpx.TimeoutException as exc:
             limit = timeout if timeout is not None else self.timeout
             connect = isinstance(exc, httpx.ConnectTimeout)
             what = "could not connect" if connect else "no answer"
-            raise Unreachable(f"{method} {url}: {what} within {limit:g} s", component=self.component,
-                              target=self.base_url, reason="connect-timeout" if connect else "timeout") from None
+            raise TimedOut(f"{method} {url}: {what} within {limit:g} s", component=self.component,
+                           target=self.shown, reason="connect-timeout" if connect else "timeout") from None
         except httpx.TransportError as exc:
             cert = _cert_error(exc)
             if cert is not None:
                 raise TlsVerificationError(
                     f"{url}: TLS verification failed: {cert.verify_message or cert.reason}",
-                    component=self.component, target=self.base_url, verify_code=cert.verify_code,
+                    component=self.component, target=self.shown, verify_code=cert.verify_code,
                 ) from None
             if isinstance(_root(exc), ssl.SSLError):
                 raise Unreachable(f"{url}: TLS handshake failed: {_root(exc)}", component=self.component,
-                                  target=self.base_url, reason="tls") from None
+                                  target=self.shown, reason="tls") from None
             reason, text = _reason(exc)
-            raise Unreachable(f"cannot connect to {url}: {text}", component=self.component,
-                              target=self.base_url, reason=reason) from None
+            # A reset happened after connecting: the message says so rather than "cannot connect".
+            message = f"{method} {url}: {text}" if reason == "reset" else f"cannot connect to {url}: {text}"
+            raise Unreachable(message, component=self.component, target=self.shown, reason=reason) from None
 
 
 def _root(exc: BaseException) -> BaseException:

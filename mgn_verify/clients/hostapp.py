@@ -1,43 +1,72 @@
-"""A typed client for the read side of the GuildNet Host App API (guildnet-host-app.md, "D").
+"""A typed client for the GuildNet Host App API (guildnet-host-app.md, "D"): the read side the
+checks use and the mutating side the lifecycle commands use.
 
 ::
 
     with HostAppClient.from_config(config) as api:
         for entry in api.health().clusters:
             print(entry.id, entry.status, entry.code)
+        api.create_workspace("lab", {"name": "web", "image": "nginx:1.25"})
 
 The Host App's quirks are handled here, once:
 
 - bodies are parsed as JSON whatever the Content-Type (many routes are sniffed ``text/plain``);
-- errors are the structured ``{code, message, request_id, details}`` when the app sends one
-  (``ApiError.code``), else the plain-text body or the bare status;
+- errors are typed (``_hostapp_errors``): 404 ``NotFoundError``, 401 ``AuthError``, 409/422
+  ``ConflictError`` (bootstrap's ``cluster_connect``/``cluster_client``/``cluster_rdb`` said in
+  words), 500 ``ServerError`` (a Workspace create's Kubernetes reason), 429/502/503/504
+  ``UnavailableError``, no answer in time ``ClientTimeoutError``; each names method and path;
 - a per-cluster GET answered ``200 []`` where an object was expected means the Host App has no
   kube clients for the cluster: :class:`DegradedError`, never an empty success; a mutation's
   ``503 no_k8s_clients`` is the same error;
 - the cluster's state comes from ``/api/cluster/{id}/status``, never the dead ``/health`` route;
-- 401 (mutations from a non-loopback peer) is an :class:`~mgn_verify.AuthError`.
+- the kubeconfig is sent as the raw YAML the Host App expects (it never decodes base64), and
+  its secrets are registered with the redactor (``config.redactor`` with ``from_config``);
+- the Host App accepts mutations only from a loopback peer: ``loopback`` / ``loopback_note()``
+  say so before acting, and a 401 says so after.
 
-TLS is always verified (``ca_bundle`` adds GuildNet's own CA as a trust anchor). Idempotent
-calls are retried on connection errors and 502/503/504; POST never is. The bearer token is
-sent (the served app ignores it, a fronting proxy may not) but never logged nor put in an error.
+Retries (``_http``): exponential backoff with full jitter, only for idempotent calls (GET,
+DELETE, and the POSTs that replace or read a value: ``attach-kubeconfig``, ``kubeconfig``), on
+connection failures and 429/502/503/504. A create (bootstrap, register, workspace) is sent once:
+``create_workspace`` first asks whether the workspace exists and raises ``ConflictError``
+instead of posting again; ``bootstrap``/``register_cluster`` first look the name up.
+
+It never calls the settings PUTs (``/api/settings/{tailscale,database,global}``): each one makes
+the Host App exit to "apply" it (§0.1 fact 8), so ``_call`` refuses them outright.
+
+TLS is always verified (``ca_bundle`` adds GuildNet's own CA as a trust anchor). The bearer
+token is sent (the served app ignores it, a fronting proxy may not) but never logged nor put in
+an error or a repr.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import quote
 
-from mgn_verify._exceptions import ApiError, AuthError
+from mgn_verify._exceptions import ApiError, ConflictError, UsageError
 
-from ._http import TlsVerificationError, Transport, Unreachable
+from ._hostapp_errors import COMPONENT, DegradedError, http_error, is_loopback_url, kubeconfig_secrets, loopback_note
+from ._hostapp_models import (
+    ClusterRecord,
+    ClusterStatus,
+    DbHealth,
+    HealthEntry,
+    HealthReport,
+    LogLine,
+    ProxyAnswer,
+    Server,
+    ServerPort,
+    Workspace,
+)
+from ._http import TimedOut, TlsVerificationError, Transport, Unreachable, shown_url
 
 if TYPE_CHECKING:
     import httpx
 
     from mgn_verify.config import Config
+    from mgn_verify.config.redact import Redactor
 
 __all__ = [
     "COMPONENT",
@@ -48,184 +77,49 @@ __all__ = [
     "HealthEntry",
     "HealthReport",
     "HostAppClient",
+    "LogLine",
+    "ProxyAnswer",
     "Server",
     "ServerPort",
+    "TimedOut",
     "TlsVerificationError",
     "Unreachable",
     "Workspace",
+    "is_loopback_url",
+    "loopback_note",
 ]
 
-COMPONENT = "hostapp"
-
-
-class DegradedError(ApiError):
-    """The Host App has no kube clients for the cluster: a GET answered ``200 []`` where an
-    object was expected, or a mutation answered ``503 no_k8s_clients``."""
-
-
-# -- models -----------------------------------------------------------------------------------
-
-
-def _str(data: dict[str, Any], key: str) -> str | None:
-    value = data.get(key)
-    return None if value is None else str(value)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterRecord:
-    """A record of ``GET /api/deploy/clusters``: ``state`` is creating, imported or ready."""
-
-    id: str
-    name: str
-    state: str
-    created_at: str | None = None
-    updated_at: str | None = None
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> ClusterRecord:
-        return cls(str(data.get("id") or ""), str(data.get("name") or ""), str(data.get("state") or ""),
-                   _str(data, "createdAt"), _str(data, "updatedAt"))
-
-
-@dataclass(frozen=True, slots=True)
-class HealthEntry:
-    """One cluster or Headscale entry of ``/api/health``. ``status``: ok, error or unknown;
-    ``code``: no_kubeconfig, cluster_unreachable, bad_kubeconfig (clusters only)."""
-
-    id: str
-    status: str
-    name: str = ""
-    code: str | None = None
-    error: str | None = None
-    note: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> HealthEntry:
-        return cls(str(data.get("id") or ""), str(data.get("status") or "unknown"), str(data.get("name") or ""),
-                   _str(data, "code"), _str(data, "error"), _str(data, "note"))
-
-
-@dataclass(frozen=True, slots=True)
-class HealthReport:
-    """``GET /api/health``: every registered cluster and Headscale record, with its status."""
-
-    clusters: tuple[HealthEntry, ...]
-    headscale: tuple[HealthEntry, ...]
-
-    def cluster(self, cluster_id: str) -> HealthEntry | None:
-        return next((c for c in self.clusters if c.id == cluster_id), None)
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterStatus:
-    """``GET /api/cluster/{id}/status``. ``recommended_action``: attach_kubeconfig or
-    check_cluster_network (None when all is well)."""
-
-    cluster_id: str
-    kubeconfig_present: bool
-    kubeconfig_valid: bool
-    k8s_reachable: bool
-    pf_available: bool
-    tsnet_available: bool
-    k8s_error: str | None = None
-    recommended_action: str | None = None
-    last_checked: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.kubeconfig_present and self.kubeconfig_valid and self.k8s_reachable
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> ClusterStatus:
-        return cls(str(data.get("clusterId") or ""), bool(data.get("kubeconfigPresent")),
-                   bool(data.get("kubeconfigValid")), bool(data.get("k8sReachable")),
-                   bool(data.get("pfAvailable")), bool(data.get("tsnetAvailable")), _str(data, "k8sError"),
-                   _str(data, "recommendedAction"), _str(data, "lastChecked"))
-
-
-@dataclass(frozen=True, slots=True)
-class ServerPort:
-    port: int
-    name: str | None = None  # "<nil>" for an unnamed port: the Host App's own quirk, kept
-
-
-@dataclass(frozen=True, slots=True)
-class Server:
-    """An element of ``GET /api/cluster/{id}/servers``. ``status``: running, pending, failed."""
-
-    id: str
-    name: str
-    image: str
-    status: str
-    ports: tuple[ServerPort, ...] = ()
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> Server:
-        ports = tuple(ServerPort(int(p.get("port") or 0), _str(p, "name"))
-                      for p in data.get("ports") or [] if isinstance(p, dict))
-        return cls(str(data.get("id") or ""), str(data.get("name") or ""), str(data.get("image") or ""),
-                   str(data.get("status") or ""), ports)
-
-
-@dataclass(frozen=True, slots=True)
-class DbHealth:
-    """``GET /api/cluster/{id}/db/health``: ``status`` ok or unavailable, the discovered address."""
-
-    status: str
-    addr: str = ""
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> DbHealth:
-        return cls(str(data.get("status") or ""), str(data.get("addr") or ""), _str(data, "error"))
-
-
-@dataclass(frozen=True, slots=True)
-class Workspace:
-    """The raw Workspace custom resource of ``GET …/workspaces/{name}``. ``phase`` is None
-    until the operator's first reconcile (a new CR has no ``status``)."""
-
-    name: str
-    phase: str | None
-    ready_replicas: int
-    raw: dict[str, Any]
-
-    @classmethod
-    def parse(cls, data: dict[str, Any]) -> Workspace:
-        status = data.get("status") if isinstance(data.get("status"), dict) else {}
-        assert isinstance(status, dict)
-        name = str((data.get("metadata") or {}).get("name") or "")
-        return cls(name, _str(status, "phase"), int(status.get("readyReplicas") or 0), data)
-
-
-# -- the client -------------------------------------------------------------------------------
+#: Seconds a bootstrap may take at least (§2.3: namespaces 10 s, then RethinkDB 10 s).
+BOOTSTRAP_TIMEOUT = 30.0
+#: Any PUT under these makes the Host App shut down (§0.1 fact 8, §2.4).
+_SETTINGS = ("/api/settings", "/api/api/settings")
 
 
 class HostAppClient:
-    """The Host App at ``base_url`` (``https://127.0.0.1:8090`` by default)."""
+    """The Host App at ``base_url`` (``https://127.0.0.1:8090`` by default). ``redactor``
+    receives the secrets the client handles (kubeconfigs); one of its own when None."""
 
     def __init__(self, base_url: str, *, token: str = "", ca_bundle: str | None = None, timeout: float = 30.0,
-                 retries: int = 2, backoff: float = 0.2) -> None:
+                 retries: int = 2, backoff: float = 0.2, redactor: Redactor | None = None) -> None:
+        from mgn_verify.config.redact import Redactor
+
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.base_url = base_url.rstrip("/")
-        self._transport = Transport(self.base_url, COMPONENT, ca_bundle=ca_bundle, timeout=timeout,
+        #: As messages show it: a password in the URL is ``***`` (the transport has the real one).
+        self.base_url = shown_url(base_url.rstrip("/"))
+        self.redactor = redactor if redactor is not None else Redactor()
+        if token:
+            self.redactor.add(token)
+        self._transport = Transport(base_url, COMPONENT, ca_bundle=ca_bundle, timeout=timeout,
                                     retries=retries, backoff=backoff, headers=headers)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HostAppClient:
-        """From ``api.base_url``, ``api.token``, ``api.ca_bundle`` and ``api.timeout``."""
+        """From ``api.base_url``, ``api.token``, ``api.ca_bundle`` and ``api.timeout``; secrets
+        go to ``config.redactor``."""
         kwargs: dict[str, Any] = {"token": config["api.token"] or "", "ca_bundle": config["api.ca_bundle"],
-                                  "timeout": float(config["api.timeout"])}
+                                  "timeout": float(config["api.timeout"]), "redactor": config.redactor}
         kwargs.update(overrides)
         return cls(str(config["api.base_url"]), **kwargs)
 
@@ -241,6 +135,20 @@ class HostAppClient:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    @property
+    def loopback(self) -> bool:
+        """Whether ``base_url`` is loopback, the only peer the Host App takes mutations from."""
+        return is_loopback_url(self.base_url)
+
+    def loopback_note(self) -> str | None:
+        """A warning to print before mutating through a non-loopback URL (None: loopback)."""
+        return loopback_note(self.base_url)
+
+    def mark_kubeconfig(self, text: str) -> None:
+        """Register a kubeconfig's secrets (and its whole text) with the redactor."""
+        for secret in kubeconfig_secrets(text):
+            self.redactor.add(secret)
 
     # -- host-level ---------------------------------------------------------------------------
 
@@ -265,6 +173,87 @@ class HostAppClient:
             return None
         return ClusterRecord.parse(self._json_object(response, f"GET {path}"))
 
+    def cluster_by_name(self, name: str) -> ClusterRecord | None:
+        """The one record named ``name``, or None. The Host App does not de-duplicate names (each
+        bootstrap makes a new id): several records of that name are a ``ConflictError``."""
+        found = [r for r in self.clusters() if r.name == name]
+        if len(found) > 1:
+            ids = ", ".join(r.id for r in found)
+            raise ConflictError(f"GET /api/deploy/clusters: {len(found)} clusters are named {name!r} ({ids}): "
+                                "use an id", component=COMPONENT, target=self.base_url, code="ambiguous_name",
+                                details={"ids": [r.id for r in found]})
+        return found[0] if found else None
+
+    # -- cluster records (mutating) -------------------------------------------------------------
+
+    def bootstrap(self, kubeconfig_text: str, *, name: str | None = None, namespace: str | None = None,
+                  timeout: float | None = None, allow_duplicate: bool = False) -> str:
+        """Register a cluster with its kubeconfig (``POST /api/bootstrap``); returns its id.
+
+        The Host App connects to the cluster and its RethinkDB before answering (up to ~20 s),
+        and rolls back on failure (``ConflictError`` saying which step failed). Sent once. A
+        ``name`` already registered is a ``ConflictError`` without any POST unless
+        ``allow_duplicate`` (the Host App itself would make a second cluster of that name)."""
+        if not kubeconfig_text.strip():
+            raise UsageError("the kubeconfig to bootstrap with is empty")
+        self.mark_kubeconfig(kubeconfig_text)
+        if name and not allow_duplicate:
+            self._refuse_existing_cluster(name, "/api/bootstrap")
+        cluster: dict[str, Any] = {"kubeconfig": kubeconfig_text}  # raw YAML: base64 is never decoded
+        cluster.update({k: v for k, v in (("name", name), ("namespace", namespace)) if v})
+        path = "/api/bootstrap"
+        # Its two connection budgets are 10 s each: a shorter api.timeout would give up on a
+        # bootstrap the Host App then completes.
+        wait = timeout if timeout is not None else max(self._transport.timeout, BOOTSTRAP_TIMEOUT)
+        answer = self._json_object(self._call("POST", path, json={"cluster": cluster}, timeout=wait), f"POST {path}")
+        cluster_id = answer.get("clusterId")
+        if not cluster_id:  # {"ok": true}: it saw no kubeconfig, so it registered nothing
+            raise ApiError(f"POST {path}: the Host App registered no cluster (it answered {answer!r})",
+                           component=COMPONENT, target=self.base_url, status=200, code="not_registered")
+        return str(cluster_id)
+
+    def register_cluster(self, name: str) -> str:
+        """A cluster record without a kubeconfig (``POST /api/deploy/clusters``, ``202 {id,
+        jobId}``); returns its id. Sent once; a name already registered is a ``ConflictError``."""
+        if not name.strip():
+            raise UsageError("a cluster to register needs a name")
+        path = "/api/deploy/clusters"
+        self._refuse_existing_cluster(name, path)
+        answer = self._json_object(self._call("POST", path, json={"name": name}, ok=(200, 201, 202)),
+                                   f"POST {path}")
+        if not answer.get("id"):
+            raise ApiError(f"POST {path}: the Host App answered no cluster id ({answer!r})", component=COMPONENT,
+                           target=self.base_url, code="bad_shape")
+        return str(answer["id"])
+
+    def attach_kubeconfig(self, cluster_id: str, kubeconfig_text: str) -> None:
+        """Store (replace) the cluster's kubeconfig. Replacing a value is idempotent: retried."""
+        self.mark_kubeconfig(kubeconfig_text)
+        path = f"/api/deploy/clusters/{_seg(cluster_id)}?action=attach-kubeconfig"
+        self._call("POST", path, json={"kubeconfig": kubeconfig_text}, idempotent=True)
+
+    def cluster_kubeconfig(self, cluster_id: str) -> str | None:
+        """The kubeconfig the Host App stores for the cluster (None: none). A secret: it is
+        registered with the redactor before it is returned. Reading: retried."""
+        path = f"/api/deploy/clusters/{_seg(cluster_id)}?action=kubeconfig"
+        response = self._call("POST", path, ok=(200, 404), idempotent=True)
+        if response.status_code == 404 or not response.text.strip():
+            return None
+        self.mark_kubeconfig(response.text)
+        return response.text
+
+    def delete_cluster(self, cluster_id: str) -> None:
+        """Delete the cluster *record* (the Host App keeps its kubeconfig and cached clients, so
+        ``/api/cluster/{id}/…`` keeps answering; always ``200``)."""
+        self._call("DELETE", f"/api/deploy/clusters/{_seg(cluster_id)}")
+
+    def _refuse_existing_cluster(self, name: str, path: str) -> None:
+        existing = self.cluster_by_name(name)
+        if existing is not None:
+            raise ConflictError(f"POST {path}: a cluster named {name!r} is already registered (id {existing.id}); "
+                                "nothing was sent", component=COMPONENT, target=self.base_url,
+                                code="already_exists", details={"id": existing.id, "name": name})
+
     # -- per cluster ---------------------------------------------------------------------------
 
     def cluster_status(self, cluster_id: str) -> ClusterStatus:
@@ -282,39 +271,88 @@ class HostAppClient:
         return [Server.parse(s) for s in _list(body, f"GET {path}") if isinstance(s, dict)]
 
     def workspace(self, cluster_id: str, name: str) -> Workspace | None:
-        """The Workspace CR, or None on the Host App's ``404 not_found`` (which it also gives for
-        any error reading it, a connectivity error included)."""
+        """The Workspace CR, parsed; None on the Host App's ``404 not_found`` (which it also
+        gives for any error reading it, a connectivity error included)."""
+        raw = self.workspace_resource(cluster_id, name)
+        return None if raw is None else Workspace.parse(raw)
+
+    def workspace_resource(self, cluster_id: str, name: str) -> dict[str, Any] | None:
+        """The raw Workspace custom resource, or None (``404 not_found``); ``200 []`` (no kube
+        clients) is a ``DegradedError``."""
         path = f"/api/cluster/{_seg(cluster_id)}/workspaces/{_seg(name)}"
         response = self._call("GET", path, ok=(200, 404))
         if response.status_code == 404:
             return None
-        return Workspace.parse(self._json_object(response, f"GET {path}", cluster=cluster_id))
+        return self._json_object(response, f"GET {path}", cluster=cluster_id)
 
-    def create_workspace(self, cluster_id: str, name: str, image: str,
-                         ports: Sequence[dict[str, Any]] = ()) -> str:
-        """Create a Workspace (``202 {id, status: pending}``); returns its name. Never retried.
-        Only ``image`` and ``ports`` are sent: a real cluster's CRD schema prunes the rest."""
-        body: dict[str, Any] = {"name": name, "image": image}
-        if ports:
-            body["ports"] = list(ports)
+    @overload
+    def create_workspace(self, cluster_id: str, body: Mapping[str, Any], /) -> dict[str, Any]: ...
+    @overload
+    def create_workspace(self, cluster_id: str, name: str, image: str, /,
+                         ports: Sequence[dict[str, Any]] = ()) -> str: ...
+
+    def create_workspace(self, cluster_id: str, body: Mapping[str, Any] | str, image: str | None = None, /,
+                         ports: Sequence[dict[str, Any]] = ()) -> dict[str, Any] | str:
+        """Create a Workspace; never retried.
+
+        ``create_workspace(cluster, body)``: ``body`` is sent as is (``name``, ``image``, ``env``,
+        ``ports``, ``args``, ``resources``, ``labels``; a real cluster's CRD schema prunes all but
+        image and ports). A named workspace is first looked up, and one that exists is a
+        ``ConflictError`` with no POST. Returns the answer, ``{"id": NAME, "status": "pending"}``.
+
+        ``create_workspace(cluster, name, image, ports)`` (the smoke check's form, for a fresh
+        random name) posts ``{name, image, ports}`` at once and returns the name."""
         path = f"/api/cluster/{_seg(cluster_id)}/workspaces"
-        answer = self._json_object(self._call("POST", path, json=body, ok=(200, 201, 202)), f"POST {path}")
-        return str(answer.get("id") or name)
+        if isinstance(body, str):
+            payload: dict[str, Any] = {"name": body, "image": image}
+            if ports:
+                payload["ports"] = list(ports)
+            answer = self._json_object(self._call("POST", path, json=payload, ok=(200, 201, 202)), f"POST {path}")
+            return str(answer.get("id") or body)
+        name = str(body.get("name") or "")
+        if name and self.workspace_resource(cluster_id, name) is not None:
+            raise ConflictError(f"POST {path}: workspace {name!r} already exists on cluster {cluster_id!r}; "
+                                "nothing was sent", component=COMPONENT, target=self.base_url,
+                                code="already_exists", details={"name": name, "cluster": cluster_id})
+        return self._json_object(self._call("POST", path, json=dict(body), ok=(200, 201, 202)), f"POST {path}")
 
     def delete_workspace(self, cluster_id: str, name: str) -> bool:
-        """Delete a Workspace; False when the Host App says ``404 not_found`` (already gone)."""
+        """Delete a Workspace; False when the Host App says ``404 not_found`` (already gone, or
+        a retry after a first attempt that did delete it)."""
         path = f"/api/cluster/{_seg(cluster_id)}/workspaces/{_seg(name)}"
         response = self._call("DELETE", path, ok=(200, 404))
         return response.status_code == 200
 
+    def workspace_logs(self, cluster_id: str, name: str, limit: int = 200) -> list[LogLine]:
+        """The last ``limit`` log lines of the workspace's pods (``msg`` is ``[<pod>] <line>``).
+        No pods (``404 no_pods``) is a ``NotFoundError`` with code ``no_pods``: not the same as
+        a workspace with an empty log. Without kube clients the Host App answers ``[]``."""
+        path = f"/api/cluster/{_seg(cluster_id)}/workspaces/{_seg(name)}/logs?limit={max(int(limit), 1)}"
+        body = self._json(self._call("GET", path), f"GET {path}")
+        return [LogLine.parse(x) for x in _list(body, f"GET {path}") if isinstance(x, dict)]
+
+    def proxy_get(self, cluster_id: str, service: str, path: str = "/", *,
+                  timeout: float | None = None) -> ProxyAnswer:
+        """``GET /api/cluster/{id}/proxy/server/{service}/{path}``: what the workspace (or the
+        proxy on its way, ``502 upstream error``) answered, any status, never raised. Retried
+        only when no answer came from the Host App (a status is the workspace's answer)."""
+        rest = path.lstrip("/")
+        url = f"/api/cluster/{_seg(cluster_id)}/proxy/server/{_seg(service)}/{quote(rest, safe='/?&=%:@+,;~')}"
+        response = self._transport.request("GET", url, timeout=timeout, retry_statuses=())
+        return ProxyAnswer(response.status_code, response.text, dict(response.headers))
+
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, *, json: Any = None, ok: Sequence[int] = (200,),
-              timeout: float | None = None, retries: int | None = None) -> httpx.Response:
-        response = self._transport.request(method, path, json=json, timeout=timeout, retries=retries)
+    def _call(self, method: str, path: str, *, json: Any = None, ok: Collection[int] = (200,),
+              timeout: float | None = None, retries: int | None = None,
+              idempotent: bool | None = None) -> httpx.Response:
+        if method.upper() == "PUT" and path.startswith(_SETTINGS):
+            raise UsageError(f"refusing PUT {path}: a settings PUT makes the Host App shut down")
+        response = self._transport.request(method, path, json=json, timeout=timeout, retries=retries,
+                                           idempotent=idempotent)
         if response.status_code in ok:
             return response
-        raise _error(method, path, response)
+        raise http_error(method, path, response, base_url=self.base_url, redact=self.redactor.text)
 
     def _object(self, method: str, path: str, *, timeout: float | None = None,
                 cluster: str | None = None) -> dict[str, Any]:
@@ -325,8 +363,9 @@ class HostAppClient:
         try:
             return response.json()
         except ValueError:
+            text = _excerpt(self.redactor.text(response.text[:4096]))  # redacted before it is cut
             raise ApiError(f"{what}: the Host App answered HTTP {response.status_code} with a body that "
-                           f"is not JSON ({_excerpt(response.text)!r})", component=COMPONENT,
+                           f"is not JSON ({text!r})", component=COMPONENT,
                            target=self.base_url, status=response.status_code, code="bad_json") from None
 
     def _json_object(self, response: httpx.Response, what: str, *, cluster: str | None = None) -> dict[str, Any]:
@@ -360,30 +399,3 @@ def _entries(value: Any) -> tuple[HealthEntry, ...]:
 def _excerpt(text: str, limit: int = 120) -> str:
     text = text.strip()
     return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _error(method: str, path: str, response: httpx.Response) -> ApiError | AuthError:
-    """The typed error for an unexpected status, from the structured body when there is one."""
-    status = response.status_code
-    code, message = "", _excerpt(response.text)
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict) and ("code" in body or "message" in body):
-        code = str(body.get("code") or "")
-        message = str(body.get("message") or "")
-        details = body.get("details")
-        if isinstance(details, str) and details:
-            message = f"{message} ({_excerpt(details)})"
-        elif isinstance(details, dict) and details.get("message"):
-            message = f"{message} ({_excerpt(str(details['message']))})"
-    said = ": ".join(p for p in (code, message) if p) or response.reason_phrase or "no body"
-    text = f"{method} {path}: HTTP {status} {said}"
-    target = str(response.request.url.copy_with(path="/", query=None)).rstrip("/")
-    if status in (401, 403):
-        hint = " (the Host App accepts mutations only from a loopback address)" if status == 401 else ""
-        return AuthError(text + hint, component=COMPONENT, target=target)
-    if status == 503 and code == "no_k8s_clients":
-        return DegradedError(text, component=COMPONENT, target=target, status=status, code=code)
-    return ApiError(text, component=COMPONENT, target=target, status=status, code=code)

@@ -14,6 +14,11 @@ Several clusters: ``Lab(clusters=("lab", "lab-2"))``. The first cluster is the o
 other cluster gets its own Kubernetes and RethinkDB simulators with its OWN ``FaultSet``
 (``lab.inject("kubernetes.down", cluster="lab-2")``), and the one Host App manages them all.
 The config then lists every cluster under ``clusters:``.
+
+A bare lab: ``Lab(bare=True)``. Its clusters have nodes, CoreDNS, CNI, a StorageClass and MetalLB
+but no GuildNet (no Workspace/Capability CRDs, no ``guildnet-system`` operator, no RethinkDB
+Service or StatefulSet), and the Host App has no cluster registered: what ``mgn install`` (and
+``POST /api/bootstrap``) start from. The config file is the same.
 """
 
 from __future__ import annotations
@@ -97,6 +102,7 @@ class Lab:
         workdir: str | os.PathLike[str] | None = None,
         cluster_id: str = "lab",
         clusters: Sequence[str] | None = None,
+        bare: bool = False,
     ) -> None:
         # Validates the names now: a typo fails before anything starts, with a suggestion.
         self._faults = FaultSet(known_faults(), faults)
@@ -105,6 +111,7 @@ class Lab:
         if len(set(ids)) != len(ids) or not all(ids):
             raise ValueError(f"cluster ids must be distinct and non-empty: {ids}")
         self.cluster_id = ids[0]
+        self.bare = bare
         self._extra: dict[str, LabCluster] = {
             cid: LabCluster(cid, FaultSet(cluster_faults()), secrets.token_urlsafe(24), secrets.token_urlsafe(18))
             for cid in ids[1:]
@@ -183,7 +190,7 @@ class Lab:
         self._workdir = workdir
         self._ca = LabCA(workdir / "pki")
 
-        kube = KubeSimulator(ca=self._ca, faults=self._faults, token=self.kube_token)
+        kube = KubeSimulator(ca=self._ca, faults=self._faults, token=self.kube_token, bare=self.bare)
         self._kube = kube
         kube.start()
         stack.callback(kube.stop)
@@ -200,7 +207,7 @@ class Lab:
         kube.state.set_rethinkdb_endpoint(rethinkdb.host, rethinkdb.port)
 
         for extra in self._extra.values():
-            start_cluster(stack, extra, self.ca, workdir)
+            start_cluster(stack, extra, self.ca, workdir, bare=self.bare)
 
         hostapp = HostAppSimulator(
             ca=self._ca,
@@ -208,10 +215,12 @@ class Lab:
             kube=kube,
             cluster_id=self.cluster_id,
             rdb_probe=self._probe_rethinkdb,
+            register_cluster=not self.bare,
         )
         for extra in self._extra.values():
-            hostapp.add_cluster(extra.id, _need(extra.kube, "kube"), faults=extra.faults,
-                                rdb_probe=prober(_need(extra.rethinkdb, "rethinkdb")))
+            kube_ = _need(extra.kube, "kube")
+            hostapp.add_cluster(extra.id, kube_, faults=extra.faults, registered=not self.bare,
+                                rdb_probe=prober(_need(extra.rethinkdb, "rethinkdb"), kube_))
         self._hostapp = hostapp
         hostapp.start()
         stack.callback(hostapp.stop)
@@ -244,7 +253,7 @@ class Lab:
         rethinkdb = self._rethinkdb
         if rethinkdb is None:
             return f"dial tcp {host}:{port}: connect: connection refused"
-        return prober(rethinkdb)(host, port)
+        return prober(rethinkdb, self._kube)(host, port)
 
     def _forget(self) -> None:
         self._ca = self._kube = self._hostapp = self._rethinkdb = None
@@ -311,6 +320,7 @@ class Lab:
             "config_path": str(self.config_path),
             "workdir": str(self.workdir),
             "faults": sorted(self.faults),
+            "bare": self.bare,
             "kubernetes": self.kube.url,
             "hostapp": self.hostapp.url,
             "rethinkdb": f"127.0.0.1:{self.rethinkdb.port}",
@@ -423,7 +433,7 @@ class Lab:
 
     def __repr__(self) -> str:
         state = f"running in {self._workdir}" if self.running else "stopped"
-        return f"<Lab {state}, faults={sorted(self.faults)}>"
+        return f"<Lab {state}{', bare' if self.bare else ''}, faults={sorted(self.faults)}>"
 
 
 def _current_context(kubeconfig: Path) -> str:

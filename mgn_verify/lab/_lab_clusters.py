@@ -42,12 +42,13 @@ class LabCluster:
     kubeconfig_path: Path | None = None
 
 
-def start_cluster(stack: contextlib.ExitStack, cluster: LabCluster, ca: LabCA, workdir: Path) -> None:
+def start_cluster(stack: contextlib.ExitStack, cluster: LabCluster, ca: LabCA, workdir: Path, *,
+                  bare: bool = False) -> None:
     """An extra cluster: its own API server and database, on its own fault set."""
     from mgn_verify.lab.kube import KubeSimulator
     from mgn_verify.lab.rethinkdb import RethinkDBSimulator
 
-    kube = KubeSimulator(ca=ca, faults=cluster.faults, token=cluster.kube_token)
+    kube = KubeSimulator(ca=ca, faults=cluster.faults, token=cluster.kube_token, bare=bare)
     cluster.kube = kube
     kube.start()
     stack.callback(kube.stop)
@@ -69,11 +70,15 @@ def cluster_entry(cluster_id: str, kubeconfig: Path, context: str, port: int, pa
     }
 
 
-def prober(rethinkdb: RethinkDBSimulator) -> Callable[[str, int], str | None]:
+def prober(rethinkdb: RethinkDBSimulator, kube: KubeSimulator | None = None) -> Callable[[str, int], str | None]:
     """The Host App's probe of one cluster's database: whatever address the cluster's Service
-    gives, the database it reaches is this simulator, so ``rethinkdb.down`` shows there."""
+    gives, the database it reaches is this simulator, so ``rethinkdb.down`` shows there; and
+    only through a Service with a ready pod behind it (an install whose StatefulSet is not
+    ready yet is refused, as the LoadBalancer would refuse it)."""
 
     def probe(host: str, port: int) -> str | None:
+        if kube is not None and not kube.state.service_endpoints("default", "rethinkdb"):
+            return f"dial tcp {host}:{port}: connect: connection refused"
         try:
             with socket.create_connection(("127.0.0.1", rethinkdb.port), timeout=2.0):
                 return None

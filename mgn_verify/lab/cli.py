@@ -162,6 +162,9 @@ def lab() -> None:
 @lab.command()
 @click.option("--fault", "faults", multiple=True, metavar="NAME", help="Start with this fault (repeatable).")
 @click.option("--detach", is_flag=True, help="Run in the background and return once the lab is up.")
+@click.option("--bare", is_flag=True,
+              help="A cluster without GuildNet (no CRDs, operator or RethinkDB) and a Host App with no "
+                   "cluster registered: what `mgn install` starts from.")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -169,7 +172,7 @@ def lab() -> None:
     help="Working directory for certificates, sockets and the config [default: a temp dir].",
 )
 @_state_dir_option
-def up(faults: tuple[str, ...], detach: bool, workdir: Path | None, state_dir: Path | None) -> None:
+def up(faults: tuple[str, ...], detach: bool, bare: bool, workdir: Path | None, state_dir: Path | None) -> None:
     """Start the lab and print the path of its mgn config file."""
     state_dir = (state_dir or default_state_dir()).expanduser().resolve()
     existing = _running_state(state_dir)
@@ -180,12 +183,12 @@ def up(faults: tuple[str, ...], detach: bool, workdir: Path | None, state_dir: P
         )
     _validate_faults(faults)
     if detach:
-        _detach(faults, workdir, state_dir)
+        _detach(faults, workdir, state_dir, bare=bare)
     else:
-        _foreground(faults, workdir, state_dir)
+        _foreground(faults, workdir, state_dir, bare=bare)
 
 
-def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) -> None:
+def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, *, bare: bool = False) -> None:
     from mgn_verify.lab import Lab
 
     stop = threading.Event()
@@ -198,7 +201,7 @@ def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) 
     # SIGTERM (``mgn lab down``) during startup is remembered and honoured once the lab is up.
     previous_term = signal.signal(signal.SIGTERM, request_stop) if on_main else None
     previous_int = None
-    lab_ = Lab(faults=faults, workdir=workdir)
+    lab_ = Lab(faults=faults, workdir=workdir, bare=bare)
     try:
         try:
             lab_.start()  # Ctrl-C in here aborts the start; Lab.start cleans up after itself
@@ -223,7 +226,7 @@ def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) 
             control = ControlServer(lab_, _control_path(lab_.workdir), on_change=record_faults)
             state["control_socket"] = str(control.path)
             _write_state(state_dir, state)
-            click.echo(f"mgn lab is up (pid {os.getpid()})")
+            click.echo(f"mgn lab is up (pid {os.getpid()}){_bare_note(bare)}")
             click.echo(f"config:  {summary['config_path']}")
             click.echo(_how_to_use(summary["config_path"]))
             click.echo("Press Ctrl-C to stop.", err=True)
@@ -244,11 +247,17 @@ def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) 
     click.echo("mgn lab stopped")
 
 
-def _detach(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) -> None:
+def _bare_note(bare: bool) -> str:
+    return "; bare: GuildNet is not installed, no cluster is registered" if bare else ""
+
+
+def _detach(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, *, bare: bool = False) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / LOG_FILENAME
     command = [sys.executable, "-m", "mgn_verify.lab", "up", "--state-dir", str(state_dir)]
     command += [f"--fault={name}" for name in faults]
+    if bare:
+        command.append("--bare")
     if workdir is not None:
         command += ["--workdir", str(workdir.expanduser().resolve())]
     env = dict(os.environ)
@@ -271,7 +280,7 @@ def _detach(faults: tuple[str, ...], workdir: Path | None, state_dir: Path) -> N
         if state is not None and int(state["pid"]) == process.pid:
             # Detached on purpose: don't let Popen.__del__ warn about (or later reap) the child.
             process.returncode = 0
-            click.echo(f"mgn lab is up in the background (pid {process.pid}, log {log_path})")
+            click.echo(f"mgn lab is up in the background (pid {process.pid}, log {log_path}){_bare_note(bare)}")
             click.echo(f"config:  {state['config_path']}")
             click.echo(_how_to_use(state["config_path"]))
             click.echo("stop it with: mgn lab down")
@@ -328,6 +337,8 @@ def status(as_json: bool, state_dir: Path | None) -> None:
         for key in ("config_path", "workdir", "kubernetes", "hostapp", "rethinkdb", "tailscale", "headscale"):
             click.echo(f"  {key + ':':<13}{state.get(key)}")
         click.echo(f"  {'faults:':<13}{', '.join(state.get('faults') or []) or 'none'}")
+        if state.get("bare"):
+            click.echo(f"  {'bare:':<13}yes (GuildNet not installed when the lab started)")
         click.echo(_how_to_use(str(state.get("config_path"))))
     if state is None:
         click.get_current_context().exit(1)

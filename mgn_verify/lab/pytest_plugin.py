@@ -30,6 +30,9 @@ Markers
     ``mgn_lab`` only: a lab with these clusters (each extra one with its own simulators and
     faults: ``mgn_lab.inject("kubernetes.down", cluster="lab-2")``). ``mgn_lab_session`` stays
     single-cluster; build ``Lab(clusters=...)`` directly for a shared multi-cluster lab.
+``@pytest.mark.mgn_lab_bare``
+    ``mgn_lab`` only: a bare lab (``Lab(bare=True)``: no GuildNet installed, no cluster
+    registered with the Host App), what ``mgn install`` starts from.
 """
 
 from __future__ import annotations
@@ -42,10 +45,11 @@ import pytest
 if TYPE_CHECKING:
     from mgn_verify.lab import Lab
 
-__all__ = ["CLUSTERS_MARKER", "MARKER", "mgn_lab", "mgn_lab_session"]
+__all__ = ["BARE_MARKER", "CLUSTERS_MARKER", "MARKER", "mgn_lab", "mgn_lab_session"]
 
 MARKER = "mgn_lab_faults"
 CLUSTERS_MARKER = "mgn_lab_clusters"
+BARE_MARKER = "mgn_lab_bare"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -56,6 +60,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers",
         f"{CLUSTERS_MARKER}(*ids): start the mgn_lab lab with these clusters (the first one first)",
+    )
+    config.addinivalue_line(
+        "markers", f"{BARE_MARKER}: start the mgn_lab lab bare (GuildNet not installed, no cluster registered)"
     )
 
 
@@ -79,7 +86,8 @@ def mgn_lab(request: pytest.FixtureRequest) -> Iterator[Lab]:
 
     marker = request.node.get_closest_marker(CLUSTERS_MARKER)
     clusters = [str(c) for c in marker.args] if marker is not None and marker.args else None
-    with Lab(faults=_marker_faults(request.node), clusters=clusters) as lab:
+    bare = request.node.get_closest_marker(BARE_MARKER) is not None
+    with Lab(faults=_marker_faults(request.node), clusters=clusters, bare=bare) as lab:
         yield lab
 
 

@@ -28,6 +28,7 @@ from mgn_verify.lab.hostapp.model import (
     rfc3339nano,
     text,
 )
+from mgn_verify.lab.hostapp.proxy import proxy_server
 from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
 from mgn_verify.lab.kube.simulator import KubeSimulator
 from mgn_verify.lab.kube.store import WORKSPACE_LABEL
@@ -103,7 +104,8 @@ def handle_cluster(sim: ClusterHost, ctx: Ctx, rest: str) -> Response:
     if section == "proxy" and len(parts) >= 3 and parts[2] == "server":
         if len(parts) < 4:
             return empty(400)
-        return text(502, "upstream error: the lab simulator does not proxy workspace traffic")
+        port = _service_port(sim, clients, parts[3])
+        return proxy_server(ctx, clients, cid, parts[3], "/" + "/".join(parts[4:]), port)
     if section == "servers" and len(parts) == 2:
         return _servers(sim, ctx, clients) if method == "GET" else empty(405)
     if section == "workspaces":
@@ -111,6 +113,15 @@ def handle_cluster(sim: ClusterHost, ctx: Ctx, rest: str) -> Response:
     if section == "db":
         return _db(sim, ctx, clients, parts)
     return empty(404)
+
+
+def _service_port(sim: ClusterHost, clients: Clients, name: str) -> int:
+    """The Service's first port, else 80 (a lookup error counts as no Service, as in the app)."""
+    try:
+        ports = (sim.kube_get(clients, "", "services", NAMESPACE, name).get("spec") or {}).get("ports") or []
+    except (KubeApiError, KubeConnectionError):
+        return 80
+    return int(ports[0].get("port") or 80) if ports else 80
 
 
 def cluster_status(sim: ClusterHost, cid: str) -> dict[str, Any]:

@@ -76,6 +76,9 @@ class Clients:
 
     server: str
     token: str
+    ca_data: str = ""  # certificate-authority-data (base64 PEM)
+    ca_file: str = ""  # certificate-authority (a path)
+    insecure: bool = False  # insecure-skip-tls-verify
 
 
 def new_request_id() -> str:
@@ -155,4 +158,7 @@ def parse_kubeconfig(raw: str) -> Clients:
     if not cluster or not cluster.get("server"):
         raise ValueError("invalid configuration: no server found for cluster")
     user = users.get(context.get("user")) or {}
-    return Clients(server=str(cluster["server"]).rstrip("/"), token=str(user.get("token") or ""))
+    return Clients(server=str(cluster["server"]).rstrip("/"), token=str(user.get("token") or ""),
+                   ca_data=str(cluster.get("certificate-authority-data") or ""),
+                   ca_file=str(cluster.get("certificate-authority") or ""),
+                   insecure=bool(cluster.get("insecure-skip-tls-verify")))

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from mgn_verify.lab._faults import FaultSet
-from mgn_verify.lab._httpserver import HTTPSimulator, LabHTTPServer, Request, Response
+from mgn_verify.lab._httpserver import DropConnection, HTTPSimulator, LabHTTPServer, Request, Response
 from mgn_verify.lab._tls import LabCA, server_ssl_context
 from mgn_verify.lab.hostapp.cluster import bootstrap, clusters_api, handle_cluster
 from mgn_verify.lab.hostapp.model import (
@@ -85,6 +85,7 @@ class HostAppSimulator(HTTPSimulator):
         port: int = 0,
         job_delay: float = 0.05,
         rdb_probe: RdbProbe | None = None,
+        register_cluster: bool = True,
     ) -> None:
         self.ca = ca
         self.kube = kube
@@ -100,7 +101,11 @@ class HostAppSimulator(HTTPSimulator):
         self._kubeconfigs: dict[str, str] = {}
         self._backends: dict[str, _Backend] = {}
         self._transient: list[int] = []  # statuses the next /api/ requests get (a flaky proxy)
-        self.add_cluster(cluster_id, kube, name=cluster_name)
+        self._retry_after: str | None = None  # the Retry-After header of an injected 429/503
+        self._resets = 0  # how many next /api/ requests get their connection closed unanswered
+        # register_cluster=False: the Host App knows the cluster's API server (a bootstrap can
+        # reach it) but has no record of it yet (the bare lab, before `mgn install`).
+        self.add_cluster(cluster_id, kube, name=cluster_name, registered=register_cluster)
         self._pending_ready: dict[str, float] = {}
         self._jobs: dict[str, dict[str, Any]] = {}
         self._tailscale = {"login_server": "", "preauth_key": "", "hostname": "host-app"}
@@ -126,11 +131,14 @@ class HostAppSimulator(HTTPSimulator):
         name: str | None = None,
         rdb_probe: RdbProbe | None = None,
         faults: FaultSet | None = None,
+        registered: bool = True,
     ) -> None:
         """Register (as a bootstrap would) one more cluster served by ``kube``. ``faults`` is the
         cluster's own fault set: ``hostapp.no_kubeconfig`` there affects this cluster only."""
         with self._lock:
             self._backends[cluster_id] = _Backend(kube, rdb_probe, faults)
+            if not registered:
+                return
             self._clusters[cluster_id] = {"id": cluster_id, "name": name or cluster_id, "state": "imported"}
             if kube.port:
                 self._kubeconfigs[cluster_id] = kube.kubeconfig_text(embed_ca=True)
@@ -139,15 +147,23 @@ class HostAppSimulator(HTTPSimulator):
         with self._lock:
             # The bootstrap stored each kube simulator's kubeconfig (CA embedded, like a join file).
             for cid, backend in self._backends.items():
-                if cid not in self._kubeconfigs and backend.kube.port:
+                if cid not in self._kubeconfigs and cid in self._clusters and backend.kube.port:
                     self._kubeconfigs[cid] = backend.kube.kubeconfig_text(embed_ca=True)
         super().start()
 
-    def inject_transient(self, status: int, count: int = 1) -> None:
+    def inject_transient(self, status: int, count: int = 1, *, retry_after: str | None = None) -> None:
         """The next ``count`` requests under ``/api/`` get ``status`` with a plain-text body, as
-        from a proxy in front of the app (502/503/504): for testing clients' retries."""
+        from a proxy in front of the app (502/503/504, or 429 with ``retry_after`` as its
+        ``Retry-After`` header): for testing clients' retries."""
         with self._lock:
             self._transient.extend([status] * count)
+            self._retry_after = retry_after
+
+    def inject_reset(self, count: int = 1) -> None:
+        """The next ``count`` requests under ``/api/`` get their connection closed without a
+        response (logged with status 0): for testing clients' retries on a reset connection."""
+        with self._lock:
+            self._resets += count
 
     @property
     def requests(self) -> list[RequestRecord]:
@@ -269,6 +285,13 @@ class HostAppSimulator(HTTPSimulator):
     # -- HTTP app ------------------------------------------------------------------------------------
 
     def _app(self, req: Request) -> Response:
+        with self._lock:
+            reset = self._resets > 0 and req.path.startswith("/api/")
+            if reset:
+                self._resets -= 1
+                self._log.append(RequestRecord(req.method, req.target, 0))
+        if reset:
+            raise DropConnection  # the server closes the connection: the client sees no answer
         ctx = Ctx(req, req.header("x-request-id") or new_request_id(), self.simulate_remote_peer)
         try:
             resp = self._route(ctx)
@@ -295,7 +318,11 @@ class HostAppSimulator(HTTPSimulator):
         with self._lock:
             transient = self._transient.pop(0) if self._transient else None
         if transient is not None:
-            return text(transient, {502: "Bad Gateway", 503: "Service Unavailable"}.get(transient, "Gateway Timeout"))
+            said = {429: "Too Many Requests", 502: "Bad Gateway", 503: "Service Unavailable"}
+            resp = text(transient, said.get(transient, "Gateway Timeout"))
+            if self._retry_after is not None and transient in (429, 503):
+                resp.headers.append(("Retry-After", self._retry_after))
+            return resp
         if path == "/api/cluster":
             return Response(301, b"", None, [("Location", "/api/cluster/")])
         if path.startswith("/api/cluster/"):

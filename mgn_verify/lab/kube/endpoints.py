@@ -8,6 +8,8 @@ per-check listing with ``?verbose`` and always list on failure with status 500 (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mgn_verify.lab._httpserver import Request, Response, text_response
 from mgn_verify.lab.kube import resources as kr
 from mgn_verify.lab.kube.errors import KubeApiError
@@ -99,10 +101,10 @@ def health(req: Request, path: str, *, failing: frozenset[str] = frozenset()) ->
     )
 
 
-def discovery(path: str, port: int) -> Obj | None:
-    """Legacy discovery documents; None when ``path`` is not one."""
+def discovery(path: str, port: int, types: Iterable[ResourceType] = kr.RESOURCE_TYPES) -> Obj | None:
+    """Legacy discovery documents for the served ``types``; None when ``path`` is not one."""
     groups: dict[str, list[ResourceType]] = {}
-    for rt in kr.RESOURCE_TYPES:
+    for rt in types:
         groups.setdefault(rt.group_version, []).append(rt)
     if path == "/api":
         return {

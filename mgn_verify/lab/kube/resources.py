@@ -42,6 +42,7 @@ class ResourceType:
     namespaced: bool
     verbs: tuple[str, ...] = ("create", "delete", "get", "list", "patch", "update", "watch")
     short_names: tuple[str, ...] = ()
+    custom: bool = False  # served only while its CustomResourceDefinition exists
 
     @property
     def group_version(self) -> str:
@@ -57,9 +58,13 @@ class ResourceType:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool, *shorts: str) -> ResourceType:
+def _rt(group: str, version: str, plural: str, kind: str, namespaced: bool, *shorts: str,
+        custom: bool = False) -> ResourceType:
     singular = kind.lower()
-    return ResourceType(group, version, plural, singular, kind, namespaced, short_names=shorts)
+    return ResourceType(group, version, plural, singular, kind, namespaced, short_names=shorts, custom=custom)
+
+
+_RBAC = "rbac.authorization.k8s.io"
 
 
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
@@ -70,7 +75,9 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     _rt("", "v1", "events", "Event", True, "ev"),
     _rt("", "v1", "secrets", "Secret", True),
     _rt("", "v1", "configmaps", "ConfigMap", True, "cm"),
+    _rt("", "v1", "serviceaccounts", "ServiceAccount", True, "sa"),
     _rt("apps", "v1", "deployments", "Deployment", True, "deploy"),
+    _rt("apps", "v1", "replicasets", "ReplicaSet", True, "rs"),
     _rt("apps", "v1", "daemonsets", "DaemonSet", True, "ds"),
     _rt("apps", "v1", "statefulsets", "StatefulSet", True, "sts"),
     _rt("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, "sc"),
@@ -84,10 +91,15 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         False,
         verbs=("create",),
     ),
-    _rt("guildnet.io", "v1alpha1", "workspaces", "Workspace", True, "ws"),
-    _rt("guildnet.io", "v1alpha1", "capabilities", "Capability", True, "cap"),
-    _rt("metallb.io", "v1beta1", "ipaddresspools", "IPAddressPool", True),
-    _rt("metallb.io", "v1beta1", "l2advertisements", "L2Advertisement", True),
+    _rt(_RBAC, "v1", "clusterroles", "ClusterRole", False),
+    _rt(_RBAC, "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    _rt(_RBAC, "v1", "roles", "Role", True),
+    _rt(_RBAC, "v1", "rolebindings", "RoleBinding", True),
+    # Custom resources: served while their CRD exists (seeded, or created by an install).
+    _rt("guildnet.io", "v1alpha1", "workspaces", "Workspace", True, "ws", custom=True),
+    _rt("guildnet.io", "v1alpha1", "capabilities", "Capability", True, "cap", custom=True),
+    _rt("metallb.io", "v1beta1", "ipaddresspools", "IPAddressPool", True, custom=True),
+    _rt("metallb.io", "v1beta1", "l2advertisements", "L2Advertisement", True, custom=True),
 )
 
 # (group, plural) of the custom resources that have a CRD object.

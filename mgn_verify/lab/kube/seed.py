@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.crds import crd
 from mgn_verify.lab.kube.resources import Obj, ResourceType
 
 __all__ = ["SeedTarget", "crd", "seed_cluster"]
@@ -26,114 +27,9 @@ class SeedTarget(Protocol):
     def set_rethinkdb_endpoint(self, host: str, port: int) -> None: ...
 
 
-_WORKSPACE_SCHEMA: Obj = {
-    "type": "object",
-    "properties": {
-        "spec": {
-            "type": "object",
-            "required": ["image"],
-            "properties": {
-                "image": {"type": "string"},
-                "env": {"type": "array", "items": {"type": "object"}},
-                "ports": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["containerPort"],
-                        "properties": {
-                            "containerPort": {"type": "integer", "minimum": 1, "maximum": 65535},
-                            "name": {"type": "string"},
-                            "protocol": {"type": "string"},
-                        },
-                    },
-                },
-                "exposure": {
-                    "type": "object",
-                    "properties": {
-                        "type": {"type": "string", "enum": ["ClusterIP", "LoadBalancer", "Ingress"]},
-                        "domain": {"type": "string"},
-                        "ingressClass": {"type": "string"},
-                        "tlsIssuer": {"type": "string"},
-                    },
-                },
-                "presetsRef": {"type": "string"},
-                "notes": {"type": "string"},
-            },
-        },
-        "status": {
-            "type": "object",
-            "properties": {
-                "phase": {"type": "string", "enum": ["Pending", "Running", "Failed", "Terminating"]},
-                "readyReplicas": {"type": "integer"},
-                "serviceDNS": {"type": "string"},
-                "serviceIP": {"type": "string"},
-                "externalURL": {"type": "string"},
-                "proxyTarget": {"type": "string"},
-                "lastError": {"type": "string"},
-            },
-        },
-    },
-}
-
-
-def crd(rtype: ResourceType, when: str) -> Obj:
-    version: Obj = {
-        "name": rtype.version,
-        "served": True,
-        "storage": True,
-        "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}},
-    }
-    if rtype.plural == "workspaces":
-        version["schema"] = {"openAPIV3Schema": _WORKSPACE_SCHEMA}
-        version["subresources"] = {"status": {}}
-        version["additionalPrinterColumns"] = [
-            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
-            {"name": "Image", "type": "string", "jsonPath": ".spec.image"},
-            {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
-        ]
-    names: Obj = {
-        "plural": rtype.plural,
-        "singular": rtype.singular,
-        "kind": rtype.kind,
-        "listKind": f"{rtype.kind}List",
-    }
-    if rtype.short_names:
-        names["shortNames"] = list(rtype.short_names)
-    name = f"{rtype.plural}.{rtype.group}"
-    m = kr.meta(name, created=when)
-    m["generation"] = 1
-    return {
-        "metadata": m,
-        "spec": {
-            "group": rtype.group,
-            "scope": "Namespaced" if rtype.namespaced else "Cluster",
-            "names": names,
-            "versions": [version],
-        },
-        "status": {
-            "acceptedNames": names,
-            "storedVersions": [rtype.version],
-            "conditions": [
-                {
-                    "type": "NamesAccepted",
-                    "status": "True",
-                    "reason": "NoConflicts",
-                    "message": "no conflicts found",
-                    "lastTransitionTime": when,
-                },
-                {
-                    "type": "Established",
-                    "status": "True",
-                    "reason": "InitialNamesAccepted",
-                    "message": "the initial names have been accepted",
-                    "lastTransitionTime": when,
-                },
-            ],
-        },
-    }
-
-
-def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
+def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int], *, guildnet: bool = True) -> None:
+    """The cluster; ``guildnet=False``: the same cluster before ``mgn install`` (no CRDs,
+    operator, RethinkDB or ``guildnet-system``)."""
     when = kr.isotime()
     t = state.rtype
     for ns in (
@@ -141,7 +37,7 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
         "kube-system",
         "kube-public",
         "kube-node-lease",
-        "guildnet-system",
+        *(("guildnet-system",) if guildnet else ()),
         "metallb-system",
         "kube-flannel",
     ):
@@ -160,6 +56,8 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
                 "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n"},
             },
         )
+        state.put(t("", "serviceaccounts"), {"metadata": kr.meta("default", ns, created=when)})
+    _seed_rbac(state, when, guildnet=guildnet)
     state.put(t("", "nodes"), kr.node("lab-control-plane", "10.0.0.10", control_plane=True, when=when))
     state.put(t("", "nodes"), kr.node("lab-worker", "10.0.0.11", control_plane=False, when=when))
     workloads: list[tuple[str, str, dict[str, str], str, str, str]] = [
@@ -221,6 +119,8 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
             "ds",
         ),
     ]
+    if not guildnet:
+        workloads = [w for w in workloads if w[1] not in ("workspace-operator", "rethinkdb")]
     for i, (ns, name, labels, cname, image, kind) in enumerate(workloads):
         containers = [(cname, image)]
         owner = {
@@ -266,53 +166,16 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
                     owner=owner,
                 ),
             )
-    state.set_pod_log(
-        "default",
-        "rethinkdb-0",
-        [
-            "Running rethinkdb 2.4.4~0bookworm (GCC 12.2.0)...",
-            "Listening for client driver connections on port 28015",
-            'Server ready, "rethinkdb_0" 3f6c0b5e-8f5e-4a7b-9c1d-2a4b6c8d0e1f',
-        ],
-    )
-    state.put(
-        t("", "services"),
-        kr.service(
-            "kubernetes",
-            "default",
-            "10.96.0.1",
-            [("https", 443)],
-            labels={"component": "apiserver", "provider": "kubernetes"},
-            selector=None,
-            when=when,
-        ),
-    )
-    state.put(
-        t("", "services"),
-        kr.service(
-            "kube-dns",
-            "kube-system",
-            "10.96.0.10",
-            [("dns", 53), ("metrics", 9153)],
-            labels={"k8s-app": "kube-dns"},
-            selector={"k8s-app": "kube-dns"},
-            when=when,
-        ),
-    )
-    state.put(
-        t("", "services"),
-        kr.service(
-            "rethinkdb",
-            "default",
-            "10.96.0.20",
-            [("client", 28015)],
-            labels={"app": "rethinkdb"},
-            selector={"app": "rethinkdb"},
-            lb_ip=rethinkdb[0],
-            when=when,
-        ),
-    )
-    state.set_rethinkdb_endpoint(*rethinkdb)
+    if guildnet:
+        _seed_rethinkdb(state, rethinkdb, when)
+    services: list[tuple[str, str, str, list[tuple[str | None, int]], dict[str, str], dict[str, str] | None]] = [
+        ("kubernetes", "default", "10.96.0.1", [("https", 443)], {"component": "apiserver",
+                                                                 "provider": "kubernetes"}, None),
+        ("kube-dns", "kube-system", "10.96.0.10", [("dns", 53), ("metrics", 9153)], {"k8s-app": "kube-dns"},
+         {"k8s-app": "kube-dns"}),
+    ]
+    for name, ns, ip, ports, labels, selector in services:
+        state.put(t("", "services"), kr.service(name, ns, ip, ports, labels=labels, selector=selector, when=when))
     state.put(
         t("storage.k8s.io", "storageclasses"),
         {
@@ -329,15 +192,45 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
         },
     )
     for group, plural in kr.CRD_SPECS:
-        state.put(t("apiextensions.k8s.io", "customresourcedefinitions"), crd(t(group, plural), when))
+        if guildnet or group != "guildnet.io":
+            state.put(t("apiextensions.k8s.io", "customresourcedefinitions"), crd(t(group, plural), when))
     _seed_kubeadm_and_metallb(state, when)
-    state.put(
-        t("", "configmaps"),
-        {
-            "metadata": kr.meta("guildnet-cluster-settings", "guildnet-system", created=when),
-            "data": {"workspace_lb_enabled": "false"},
-        },
+    if guildnet:
+        state.put(
+            t("", "configmaps"),
+            {
+                "metadata": kr.meta("guildnet-cluster-settings", "guildnet-system", created=when),
+                "data": {"workspace_lb_enabled": "false"},
+            },
+        )
+
+
+def _seed_rethinkdb(state: SeedTarget, rethinkdb: tuple[str, int], when: str) -> None:
+    """RethinkDB as guildnet-host-app.md §4.1 deploys it (the StatefulSet is with the workloads)."""
+    t = state.rtype
+    state.set_pod_log(
+        "default",
+        "rethinkdb-0",
+        [
+            "Running rethinkdb 2.4.4~0bookworm (GCC 12.2.0)...",
+            "Listening for client driver connections on port 28015",
+            'Server ready, "rethinkdb_0" 3f6c0b5e-8f5e-4a7b-9c1d-2a4b6c8d0e1f',
+        ],
     )
+    state.put(
+        t("", "services"),
+        kr.service(
+            "rethinkdb",
+            "default",
+            "10.96.0.20",
+            [("client", 28015)],
+            labels={"app": "rethinkdb"},
+            selector={"app": "rethinkdb"},
+            lb_ip=rethinkdb[0],
+            when=when,
+        ),
+    )
+    state.set_rethinkdb_endpoint(*rethinkdb)
     state.put(
         t("", "secrets"),
         {
@@ -367,6 +260,38 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int]) -> None:
             "reportingInstance": "lab-control-plane",
         },
     )
+
+
+_RBAC = "rbac.authorization.k8s.io"
+_OPERATOR_RULES = [
+    {"apiGroups": [""], "resources": ["configmaps", "secrets", "services", "events"], "verbs": ["*"]},
+    {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["*"]},
+    {"apiGroups": ["networking.k8s.io"], "resources": ["ingresses"], "verbs": ["*"]},
+    {"apiGroups": ["guildnet.io"], "resources": ["workspaces", "workspaces/status"], "verbs": ["*"]},
+]
+
+
+def _seed_rbac(state: SeedTarget, when: str, *, guildnet: bool) -> None:
+    """The default ClusterRoles kube-apiserver bootstraps, and (installed) the operator's RBAC."""
+    t = state.rtype
+    bootstrap = {"kubernetes.io/bootstrapping": "rbac-defaults"}
+    everything = [{"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]}, {"nonResourceURLs": ["*"], "verbs": ["*"]}]
+    read = [{"apiGroups": ["", "apps"], "resources": ["*"], "verbs": ["get", "list", "watch"]}]
+    for name, rules in (("cluster-admin", everything), ("admin", read), ("edit", read), ("view", read)):
+        state.put(t(_RBAC, "clusterroles"), {"metadata": kr.meta(name, labels=bootstrap, created=when),
+                                             "rules": rules})
+    bindings = [("cluster-admin", "cluster-admin", {"kind": "Group", "apiGroup": _RBAC, "name": "system:masters"})]
+    if guildnet:
+        state.put(t("", "serviceaccounts"), {"metadata": kr.meta("workspace-operator", "guildnet-system",
+                                                                 created=when)})
+        state.put(t(_RBAC, "clusterroles"), {"metadata": kr.meta("workspace-operator", created=when),
+                                             "rules": _OPERATOR_RULES})
+        bindings.append(("workspace-operator", "workspace-operator", {
+            "kind": "ServiceAccount", "name": "workspace-operator", "namespace": "guildnet-system"}))
+    for name, role, subject in bindings:
+        state.put(t(_RBAC, "clusterrolebindings"), {
+            "metadata": kr.meta(name, labels=bootstrap if name == "cluster-admin" else None, created=when),
+            "roleRef": {"apiGroup": _RBAC, "kind": "ClusterRole", "name": role}, "subjects": [subject]})
 
 
 _CLUSTER_CONFIGURATION = """apiVersion: kubeadm.k8s.io/v1beta3

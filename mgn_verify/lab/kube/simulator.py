@@ -9,6 +9,13 @@ Lists honour ``labelSelector``, ``fieldSelector``, ``limit`` and ``continue``
 (:mod:`~mgn_verify.lab.kube.select`), and ``watch=true`` streams changes
 (:mod:`~mgn_verify.lab.kube.watch`).
 
+Writes: POST, PUT (``resourceVersion`` checked), PATCH (merge, JSON, strategic-merge and
+server-side apply with ``fieldManager``/``force``, :mod:`~mgn_verify.lab.kube.patch`) and DELETE,
+through the store's admission and controllers. ``/api/v1/namespaces/{ns}/services/{svc}/proxy/...``
+is the service proxy (:mod:`~mgn_verify.lab.kube.proxy`) into the lab's pod network, a loopback
+HTTP server started with the simulator (:mod:`~mgn_verify.lab.kube.workload`). ``bare=True``:
+the cluster before GuildNet is installed (:func:`~mgn_verify.lab.kube.seed.seed_cluster`).
+
 Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
 ``kubernetes.readyz_failing`` (etcd unreachable: ``[-]etcd`` in /livez and /readyz, reads fail),
 ``kubernetes.shutting_down`` (``[-]shutdown`` in /readyz only), ``kubernetes.forbidden``,
@@ -19,7 +26,6 @@ Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
 from __future__ import annotations
 
 import base64
-import json
 import ssl
 import threading
 from pathlib import Path
@@ -37,13 +43,19 @@ from mgn_verify.lab._httpserver import (
 )
 from mgn_verify.lab._tls import LabCA, server_ssl_context
 from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube.access import access_review
 from mgn_verify.lab.kube.endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
 from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
 from mgn_verify.lab.kube.faults import OBJECT_FAULTS, FaultView
+from mgn_verify.lab.kube.kubeconfig import kubeconfig_yaml
+from mgn_verify.lab.kube.proxy import parse_proxy_path, service_proxy
 from mgn_verify.lab.kube.resources import Obj, ResourceType
 from mgn_verify.lab.kube.select import field_matcher, label_matcher, paginate
 from mgn_verify.lab.kube.store import AccessRule, KubeState
 from mgn_verify.lab.kube.watch import WatchRequest, watch_stream
+from mgn_verify.lab.kube.workload import WorkloadServer
+from mgn_verify.lab.kube.write_requests import json_body, write_request
+from mgn_verify.lab.kube.writes import user_agent_manager
 
 __all__ = ["AccessRule", "KubeApiError", "KubeConnectionError", "KubeSimulator", "KubeState"]
 
@@ -55,6 +67,10 @@ class _Target(NamedTuple):
     namespace: str | None
     name: str | None
     subresource: str | None
+
+
+class _EtcdDown(Exception):
+    """Storage did not answer (``kubernetes.readyz_failing``)."""
 
 
 class KubeSimulator(HTTPSimulator):
@@ -82,6 +98,8 @@ class KubeSimulator(HTTPSimulator):
         slow_delay: float = 3.0,
         workspace_pending_delay: float = 0.5,
         workspace_running_delay: float = 2.0,
+        workload_ready_delay: float = 0.3,
+        bare: bool = False,
         node_not_ready_name: str = "lab-worker",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -95,8 +113,13 @@ class KubeSimulator(HTTPSimulator):
             else KubeState(
                 workspace_pending_delay=workspace_pending_delay,
                 workspace_running_delay=workspace_running_delay,
+                workload_ready_delay=workload_ready_delay,
+                bare=bare,
             )
         )
+        # The operator's pod failing its readiness probe stops reconciling (the fault's meaning).
+        self.state.operator.gate = lambda: not self.faults.active("kubernetes.operator_down")
+        self.pod_network = WorkloadServer(self.state)
         self.slow_delay = slow_delay
         self.node_not_ready_name = node_not_ready_name
         self.fault_view = FaultView(self.faults, node_not_ready_name=node_not_ready_name,
@@ -114,7 +137,21 @@ class KubeSimulator(HTTPSimulator):
         self._log_lock = threading.Lock()
         self._requests: list[tuple[str, str, int]] = []
 
-    # -- accessors (start/stop/sync_faults/url/port/running: HTTPSimulator) ------------------------
+    # -- accessors (sync_faults/url/port/running: HTTPSimulator) -----------------------------------
+
+    def start(self) -> None:
+        self.pod_network.start()
+        try:
+            super().start()
+        except BaseException:
+            self.pod_network.stop()
+            raise
+
+    def stop(self) -> None:
+        try:
+            super().stop()
+        finally:
+            self.pod_network.stop()
 
     @property
     def requests(self) -> list[tuple[str, str, int]]:
@@ -138,20 +175,9 @@ class KubeSimulator(HTTPSimulator):
         """A kubeconfig for this server (needs ``start()`` first, for the port)."""
         if self.port == 0:
             raise RuntimeError("start() the simulator before asking for its kubeconfig")
-        q = json.dumps  # JSON strings are valid YAML double-quoted scalars
-        if embed_ca:
-            ca_line = f"certificate-authority-data: {q(base64.b64encode(self.ca.ca_pem).decode())}"
-        else:
-            ca_line = f"certificate-authority: {q(str(self.ca.ca_path.resolve()))}"
-        ns_line = f"\n    namespace: {q(namespace)}" if namespace else ""
-        return (
-            "apiVersion: v1\nkind: Config\npreferences: {}\n"
-            f"clusters:\n- name: {q(context)}\n  cluster:\n    server: {q(self.url)}\n    {ca_line}\n"
-            f"contexts:\n- name: {q(context)}\n  context:\n    cluster: {q(context)}\n"
-            f"    user: {q(user)}{ns_line}\n"
-            f"current-context: {q(context)}\n"
-            f"users:\n- name: {q(user)}\n  user:\n    token: {q(self.token)}\n"
-        )
+        ca = ("data", base64.b64encode(self.ca.ca_pem).decode()) if embed_ca else \
+            ("file", str(self.ca.ca_path.resolve()))
+        return kubeconfig_yaml(self.url, self.token, ca, context=context, user=user, namespace=namespace)
 
     def write_kubeconfig(self, path: str | Path, **kwargs: Any) -> Path:
         target = Path(path)
@@ -189,6 +215,9 @@ class KubeSimulator(HTTPSimulator):
             resp = self._route(req)
         except KubeApiError as err:
             resp = json_response(err.code, err.status())
+        except _EtcdDown:
+            resp = json_response(500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                       "message": "etcdserver: request timed out", "code": 500})
         with self._log_lock:
             self._requests.append((req.method, req.target, resp.status))
         return resp
@@ -203,9 +232,16 @@ class KubeSimulator(HTTPSimulator):
         if user is None:
             raise self._forbidden_path("system:anonymous", req.method, path)
         if path in ("/api", "/apis") or path.startswith(("/api/v1", "/apis/")):
-            document = discovery(path, self.port)
+            document = discovery(path, self.port, self.state.served_types())
             if document is not None:
                 return json_response(200, document)
+        proxied = parse_proxy_path(req.path)
+        if proxied is not None:
+            verb = {"GET": "get", "HEAD": "get", "POST": "create", "PUT": "update", "PATCH": "patch",
+                    "DELETE": "delete"}.get(req.method, "get")
+            self._authorize(verb, "services/proxy", "", proxied.namespace, proxied.service)
+            self._etcd_check()
+            return service_proxy(self.state, req, proxied, ("127.0.0.1", self.pod_network.port))
         target = self._parse(path)
         if target is None:
             raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
@@ -269,8 +305,12 @@ class KubeSimulator(HTTPSimulator):
         except KubeApiError:
             return None
 
-    @staticmethod
-    def _parse(path: str) -> _Target | None:
+    def _etcd_check(self) -> None:
+        if self.faults.active("kubernetes.readyz_failing"):
+            # etcd does not answer: storage errors reach the client as a reason-less 500.
+            raise _EtcdDown
+
+    def _parse(self, path: str) -> _Target | None:
         parts = path.strip("/").split("/")
         if parts[0] == "api" and len(parts) >= 3 and parts[1] == "v1":
             group, version, rest = "", "v1", parts[2:]
@@ -280,10 +320,10 @@ class KubeSimulator(HTTPSimulator):
             return None
         namespace = None
         if rest[0] == "namespaces" and len(rest) >= 3:
-            candidate = kr.find_type(group, version, rest[2])
+            candidate = self.state.find_type(group, version, rest[2])
             if candidate is not None and candidate.namespaced:
                 namespace, rest = rest[1], rest[2:]
-        rtype = kr.find_type(group, version, rest[0])
+        rtype = self.state.find_type(group, version, rest[0])
         if rtype is None or len(rest) > 3 or (rtype.namespaced and namespace is None and len(rest) > 1):
             return None
         return _Target(
@@ -298,26 +338,26 @@ class KubeSimulator(HTTPSimulator):
                     405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
                 )
             return self._ssar(req)
-        verbs = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete"}
+        verbs = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete", "PUT": "update",
+                 "PATCH": "patch"}
         verb = verbs.get(req.method)
-        if verb is None or (verb == "create" and name) or (verb == "delete" and not name):
+        if verb is None or (verb == "create" and name) or (verb in ("delete", "update", "patch") and not name):
             raise KubeApiError(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
         watching = verb == "list" and req.query_value("watch") in _TRUE
         self._authorize("watch" if watching else verb, rt.plural if not sub else f"{rt.plural}/{sub}", rt.group,
                         ns or "", name)
-        if self.faults.active("kubernetes.readyz_failing"):
-            # etcd does not answer: storage errors reach the client as a reason-less 500.
-            return json_response(500, {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                       "message": "etcdserver: request timed out", "code": 500})
+        self._etcd_check()
         if watching:
             return self._watch(req, rt, ns)
         if verb == "list":
             return self._list(req, rt, ns)
         if verb == "create":
-            return json_response(201, self.state.create(rt, ns, self._body(req)))
+            return json_response(201, self.state.create(rt, ns, self._body(req), manager=self._manager(req)))
         assert name is not None
+        if verb in ("update", "patch"):
+            return self._write(req, rt, ns, name, sub)
         if verb == "get":
             obj = self.state.get(rt, ns, name)
             if sub == "log" and rt.plural == "pods":
@@ -327,6 +367,8 @@ class KubeSimulator(HTTPSimulator):
                 raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
             return json_response(200, self._view(rt, obj))
         deleted = self.state.delete(rt, ns, name)
+        if rt.plural == "namespaces":
+            return json_response(200, deleted)  # graceful: the namespace, Terminating
         details: Obj = {"name": name, "kind": rt.plural, "uid": deleted["metadata"].get("uid", "")}
         if rt.group:
             details["group"] = rt.group
@@ -334,6 +376,14 @@ class KubeSimulator(HTTPSimulator):
             200,
             {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details},
         )
+
+    @staticmethod
+    def _manager(req: Request) -> str:
+        return req.query_value("fieldManager") or user_agent_manager(req.header("user-agent"))
+
+    def _write(self, req: Request, rt: ResourceType, ns: str | None, name: str, sub: str | None) -> Response:
+        status, obj = write_request(self.state, req, rt, ns, name, sub, self._manager(req))
+        return json_response(status, obj)
 
     def _selection(self, req: Request, rt: ResourceType) -> tuple[Any, bool]:
         labels = label_matcher(req.query_value("labelSelector") or None)
@@ -366,57 +416,15 @@ class KubeSimulator(HTTPSimulator):
 
     def _view(self, rt: ResourceType, obj: Obj, *, strip: bool = False) -> Obj:
         obj = self.fault_view.obj(rt, obj)
-        if strip and rt.key not in kr.CRD_SPECS:
+        if strip and not rt.custom:
             # Typed lists carry apiVersion/kind on the list only; custom resources keep them.
             obj = {k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}
         return obj
 
     @staticmethod
     def _body(req: Request) -> Any:
-        # A missing Content-Type is JSON (the 37.x client sends none, protocols.md §2.1).
-        try:
-            return req.json()
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise KubeApiError(
-                400, "BadRequest", f"the body of the request was in an unknown format: {exc}"
-            ) from exc
+        return json_body(req)
 
     def _ssar(self, req: Request) -> Response:
-        body = self._body(req)
-        if not isinstance(body, dict) or not isinstance(body.get("spec"), dict):
-            raise KubeApiError(
-                422,
-                "Invalid",
-                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: spec: Required value',
-            )
-        spec = body["spec"]
-        ra, nra = spec.get("resourceAttributes"), spec.get("nonResourceAttributes")
-        if isinstance(ra, dict):
-            verb, res, grp, ns = (str(ra.get(k) or "") for k in ("verb", "resource", "group", "namespace"))
-        elif isinstance(nra, dict):
-            verb, res, grp, ns = str(nra.get("verb") or ""), str(nra.get("path") or ""), "", ""
-        else:
-            raise KubeApiError(
-                422,
-                "Invalid",
-                'SelfSubjectAccessReview.authorization.k8s.io "" is invalid: '
-                'spec.resourceAttributes: Invalid value: "null": exactly one of '
-                "nonResourceAttributes or resourceAttributes must be specified",
-            )
-        allowed = not self.faults.active("kubernetes.forbidden") and self.state.review_access(
-            verb, res, grp, ns
-        )
-        status: Obj = {"allowed": allowed}
-        if allowed:
-            status["reason"] = (
-                f'RBAC: allowed by ClusterRoleBinding "lab-admin" of ClusterRole "cluster-admin" '
-                f'to User "{self.state.user}"'
-            )
-        out = {
-            "kind": "SelfSubjectAccessReview",
-            "apiVersion": "authorization.k8s.io/v1",
-            "metadata": {"creationTimestamp": None},
-            "spec": spec,
-            "status": status,
-        }
-        return json_response(201, out)
+        forbidden = self.faults.active("kubernetes.forbidden")
+        return json_response(201, access_review(self.state, self._body(req), forbidden=forbidden))

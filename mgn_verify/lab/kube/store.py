@@ -1,12 +1,14 @@
 """Cluster state shared by the Kubernetes and Host App simulators.
 
 ``KubeState`` is a thread-safe object store seeded with a small GuildNet cluster (two nodes,
-CoreDNS, MetalLB, the workspace operator, RethinkDB, the Workspace/Capability CRDs). It also
-plays the GuildNet operator for ``Workspace`` objects: a new CR has no ``status`` key; after
-``workspace_pending_delay`` seconds the operator has created a Deployment, Service and Pod and
-written phase ``Pending``; after ``workspace_running_delay`` the pod is ready and the phase is
-``Running`` with ``readyReplicas`` (guildnet-host-app.md §0.1 fact 10, §3.2). Time is checked
-lazily on every access, so no background thread is needed.
+CoreDNS, MetalLB, the workspace operator, RethinkDB, the Workspace/Capability CRDs), or with
+``bare=True`` the same cluster without GuildNet (:mod:`~mgn_verify.lab.kube.seed`). Writes go
+through what kube-apiserver does (:mod:`~mgn_verify.lab.kube.admission`,
+:mod:`~mgn_verify.lab.kube.crds`, :mod:`~mgn_verify.lab.kube.patch`): a custom resource is
+served only while its CRD exists, namespaced objects need their namespace, deleting a
+namespace deletes its objects, owner references are garbage-collected. Two controllers run
+lazily on every access: the workload controller (:mod:`~mgn_verify.lab.kube.controllers`) and
+the GuildNet operator (:mod:`~mgn_verify.lab.kube.operator`).
 """
 
 from __future__ import annotations
@@ -14,26 +16,34 @@ from __future__ import annotations
 import builtins
 import collections
 import copy
-import re
-import secrets
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from mgn_verify.lab.kube import crds as kcrd
 from mgn_verify.lab.kube import resources as kr
+from mgn_verify.lab.kube import writes
+from mgn_verify.lab.kube.admission import default_object, validate_object
+from mgn_verify.lab.kube.controllers import WorkloadController
 from mgn_verify.lab.kube.errors import KubeApiError
-from mgn_verify.lab.kube.resources import Obj, ResourceType, prune_workspace_spec
+from mgn_verify.lab.kube.network import ServiceNetwork, carry_allocations
+from mgn_verify.lab.kube.operator import WORKSPACE_LABEL, GuildNetOperator
+from mgn_verify.lab.kube.patch import APPLY, apply, json_patch, merge_patch, record_update, strategic_merge_patch
+from mgn_verify.lab.kube.resources import Obj, ResourceType
 from mgn_verify.lab.kube.seed import seed_cluster
 from mgn_verify.lab.kube.select import label_matcher
 
-__all__ = ["AccessRule", "KubeState", "WatchEvent"]
+__all__ = ["WORKSPACE_LABEL", "AccessRule", "KubeState", "WatchEvent"]
 
-_DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _WS = ("guildnet.io", "workspaces")
-WORKSPACE_LABEL = "guildnet.io/workspace"
+_CRD = ("apiextensions.k8s.io", "customresourcedefinitions")
+_NS = ("", "namespaces")
+_WORKLOADS = (("apps", "deployments"), ("apps", "statefulsets"))
+_PROTECTED_NS = ("default", "kube-system", "kube-public")
 _LOG_SIZE = 1000  # changes kept for watches that resume from a resourceVersion (the watch cache)
+Key = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -58,51 +68,77 @@ class AccessRule:
     allowed: bool = True
 
     def matches(self, verb: str, resource: str, group: str, namespace: str) -> bool:
-        return all(
-            rule in ("*", value)
-            for rule, value in (
-                (self.verb, verb),
-                (self.resource, resource),
-                (self.group, group),
-                (self.namespace, namespace),
-            )
-        )
+        return all(rule in ("*", value) for rule, value in
+                   ((self.verb, verb), (self.resource, resource), (self.group, group), (self.namespace, namespace)))
 
 
-class KubeState:
+class KubeState(ServiceNetwork):
     """Thread-safe objects of one simulated cluster."""
 
-    def __init__(
-        self,
-        *,
-        workspace_pending_delay: float = 0.5,
-        workspace_running_delay: float = 2.0,
-        rethinkdb_endpoint: tuple[str, int] = ("127.0.0.1", 28015),
-        seed: bool = True,
-    ) -> None:
-        self.workspace_pending_delay = workspace_pending_delay
-        self.workspace_running_delay = max(workspace_running_delay, workspace_pending_delay)
+    def __init__(self, *, workspace_pending_delay: float = 0.5, workspace_running_delay: float = 2.0,
+                 workload_ready_delay: float = 0.3, rethinkdb_endpoint: tuple[str, int] = ("127.0.0.1", 28015),
+                 seed: bool = True, bare: bool = False) -> None:
         self.access_rules: list[AccessRule] = [AccessRule()]
         self.user = "lab-admin"
+        self.bare = bare
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._log: collections.deque[WatchEvent] = collections.deque(maxlen=_LOG_SIZE)
-        self._objects: dict[tuple[str, str], dict[tuple[str, str], Obj]] = {
-            rt.key: {} for rt in kr.RESOURCE_TYPES
-        }
+        self._objects: dict[Key, dict[Key, Obj]] = {rt.key: {} for rt in kr.RESOURCE_TYPES}
         self._types = {rt.key: rt for rt in kr.RESOURCE_TYPES}
+        self._crd_types: dict[Key, ResourceType] = {}  # served custom resources, from the stored CRDs
         self._rv = 1000
-        self._ws_born: dict[tuple[str, str], float] = {}
-        self._ws_stage: dict[tuple[str, str], int] = {}
-        self._pod_logs: dict[tuple[str, str], list[str]] = {}
+        self._pod_logs: dict[Key, list[str]] = {}
         self._ip_counter = 20
+        self._pod_ips = 0
+        self._node_ports = 0
+        self._rdb_target = rethinkdb_endpoint
+        self.operator = GuildNetOperator(self, pending_delay=workspace_pending_delay,
+                                         running_delay=workspace_running_delay)
+        self.controller = WorkloadController(self, ready_delay=workload_ready_delay)
         if seed:
-            seed_cluster(self, rethinkdb_endpoint)
+            seed_cluster(self, rethinkdb_endpoint, guildnet=not bare)
 
-    # -- generic store -------------------------------------------------------------------------
+    # -- types --------------------------------------------------------------------------------
 
     def rtype(self, group: str, plural: str) -> ResourceType:
-        return self._types[(group, plural)]
+        return self._crd_types.get((group, plural)) or self._types[(group, plural)]
+
+    def served(self, rtype: ResourceType) -> bool:
+        with self._lock:
+            return not rtype.custom or rtype.key in self._crd_types
+
+    def served_types(self) -> builtins.list[ResourceType]:
+        with self._lock:
+            return [rt for rt in kr.RESOURCE_TYPES if not rt.custom] + builtins.list(self._crd_types.values())
+
+    def find_type(self, group: str, version: str, plural: str) -> ResourceType | None:
+        for rt in self.served_types():
+            if (rt.group, rt.version, rt.plural) == (group, version, plural):
+                return rt
+        return None
+
+    def _require_served(self, rtype: ResourceType) -> None:
+        if not self.served(rtype):
+            raise KubeApiError.not_served()
+
+    def _register(self, crd: Obj, *, present: bool) -> None:
+        rtype = kcrd.type_from_crd(crd)
+        if rtype is None:
+            return
+        if present:
+            self._crd_types[rtype.key] = rtype
+            self._objects.setdefault(rtype.key, {})
+            return
+        self._crd_types.pop(rtype.key, None)
+        for (ns, name) in builtins.list(self._objects.get(rtype.key, {})):
+            self.remove(rtype, ns, name)  # a deleted CRD takes its objects along
+
+    # -- generic store (unchecked: seeding, controllers) ---------------------------------------
+
+    def objects(self, key: Key) -> dict[Key, Obj]:
+        """The stored objects of one type, by (namespace, name): the caller holds the lock."""
+        return self._objects.setdefault(key, {})
 
     def _next_rv(self) -> str:
         self._rv += 1
@@ -119,23 +155,48 @@ class KubeState:
             obj = {"apiVersion": rtype.group_version, "kind": rtype.kind, **obj}
             obj["metadata"]["resourceVersion"] = self._next_rv()
             ns = obj["metadata"].get("namespace", "") if rtype.namespaced else ""
-            prev = self._objects[rtype.key].get((ns, obj["metadata"]["name"]))
-            self._objects[rtype.key][(ns, obj["metadata"]["name"])] = obj
+            prev = self.objects(rtype.key).get((ns, obj["metadata"]["name"]))
+            self.objects(rtype.key)[(ns, obj["metadata"]["name"])] = obj
             self._record("ADDED" if prev is None else "MODIFIED", rtype.key, obj, prev)
+            if rtype.key == _CRD:
+                self._register(obj, present=True)
             return obj
 
-    def _record(self, kind: str, key: tuple[str, str], obj: Obj, prev: Obj | None = None) -> None:
+    def remove(self, rtype: ResourceType, namespace: str, name: str) -> Obj | None:
+        """Delete one object and (recursively) what it owns, logging DELETED events."""
+        with self._lock:
+            key = (namespace if rtype.namespaced else "", name)
+            obj = self.objects(rtype.key).pop(key, None)
+            if obj is None:
+                return None
+            gone = copy.deepcopy(obj)
+            gone["metadata"]["resourceVersion"] = self._next_rv()
+            self._record("DELETED", rtype.key, gone)
+            if rtype.key == ("", "pods"):
+                self._pod_logs.pop(key, None)
+            if rtype.key == _WS:
+                self.operator.forget(key)
+            if rtype.key == _CRD:
+                self._register(obj, present=False)
+            uid = obj["metadata"].get("uid")
+            for rkey, store in builtins.list(self._objects.items()):
+                for (ons, oname), other in builtins.list(store.items()):
+                    if any(o.get("uid") == uid for o in other["metadata"].get("ownerReferences") or []):
+                        self.remove(self.rtype(*rkey), ons, oname)
+            return obj
+
+    def _record(self, kind: str, key: Key, obj: Obj, prev: Obj | None = None) -> None:
         self._log.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), kind, key, copy.deepcopy(obj),
                                     copy.deepcopy(prev) if prev is not None else None))
         self._changed.notify_all()
 
-    def _touch(self, key: tuple[str, str], obj: Obj) -> None:
+    def touch(self, key: Key, obj: Obj) -> None:
         """``obj`` (already stored under ``key``) was changed in place: new resourceVersion, logged."""
         prev = self._log_prev(key, obj)
         obj["metadata"]["resourceVersion"] = self._next_rv()
         self._record("MODIFIED", key, obj, prev)
 
-    def _log_prev(self, key: tuple[str, str], obj: Obj) -> Obj | None:
+    def _log_prev(self, key: Key, obj: Obj) -> Obj | None:
         uid = obj["metadata"].get("uid")
         for event in reversed(self._log):
             if event.key == key and event.obj["metadata"].get("uid") == uid:
@@ -157,150 +218,190 @@ class KubeState:
             if self._rv <= rv:
                 self._changed.wait(timeout)
 
-    def list(
-        self, rtype: ResourceType, namespace: str | None = None, label_selector: str | None = None
-    ) -> builtins.list[Obj]:
+    # -- the API: read -----------------------------------------------------------------------------
+
+    def list(self, rtype: ResourceType, namespace: str | None = None,
+             label_selector: str | None = None) -> builtins.list[Obj]:
         matches = label_matcher(label_selector)
         with self._lock:
+            self._require_served(rtype)
             self._reconcile()
-            items = [
-                o
-                for (ns, _), o in sorted(self._objects[rtype.key].items())
-                if (namespace is None or ns == namespace) and matches(o)
-            ]
+            items = [o for (ns, _), o in sorted(self.objects(rtype.key).items())
+                     if (namespace is None or ns == namespace) and matches(o)]
             return copy.deepcopy(items)
 
     def get(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj:
         with self._lock:
+            self._require_served(rtype)
             self._reconcile()
-            obj = self._objects[rtype.key].get(((namespace or "") if rtype.namespaced else "", name))
+            obj = self.objects(rtype.key).get(((namespace or "") if rtype.namespaced else "", name))
             if obj is None:
                 raise KubeApiError.not_found(rtype, name)
             return copy.deepcopy(obj)
 
-    def create(self, rtype: ResourceType, namespace: str | None, body: Any) -> Obj:
+    # -- the API: write ----------------------------------------------------------------------------
+
+    def create(self, rtype: ResourceType, namespace: str | None, body: Any, *, manager: str = "hostapp") -> Obj:
         if not isinstance(body, dict):
             raise KubeApiError(400, "BadRequest", "the object provided is unrecognized")
         with self._lock:
+            self._require_served(rtype)
             self._reconcile()
             obj = copy.deepcopy(body)
             m = obj.setdefault("metadata", {})
             name = str(m.get("name") or "")
             if not name and m.get("generateName"):
-                name = f"{m['generateName']}{secrets.token_hex(3)[:5]}"
-            if not name or len(name) > 253 or not _DNS1123.match(name):
-                raise KubeApiError(
-                    422,
-                    "Invalid",
-                    f"{rtype.kind}{'.' + rtype.group if rtype.group else ''} "
-                    f'"{name}" is invalid: metadata.name: Invalid value: "{name}"',
-                    {
-                        "name": name,
-                        "group": rtype.group,
-                        "kind": rtype.kind,
-                        "causes": [{"reason": "FieldValueInvalid", "field": "metadata.name"}],
-                    },
-                )
+                name = f"{m['generateName']}{kr.fake_uid(str(time.monotonic_ns()))[-5:]}"
+            writes.check_name(rtype, name)
             ns = (namespace or m.get("namespace") or "default") if rtype.namespaced else ""
-            if (ns, name) in self._objects[rtype.key]:
-                details: Obj = {"name": name, "kind": rtype.plural}
-                if rtype.group:
-                    details["group"] = rtype.group
-                raise KubeApiError(
-                    409, "AlreadyExists", f'{rtype.qualified} "{name}" already exists', details
-                )
-            if rtype.key == _WS:
-                obj["spec"] = prune_workspace_spec(obj.get("spec"))
-                obj.pop("status", None)  # status is a subresource: ignored on create
-                if not obj["spec"].get("image"):
-                    raise KubeApiError(
-                        422,
-                        "Invalid",
-                        f'Workspace.guildnet.io "{name}" is invalid: spec.image: Required value',
-                        {
-                            "name": name,
-                            "group": "guildnet.io",
-                            "kind": "Workspace",
-                            "causes": [
-                                {
-                                    "reason": "FieldValueRequired",
-                                    "message": "Required value",
-                                    "field": "spec.image",
-                                }
-                            ],
-                        },
-                    )
-            m.update(
-                name=name,
-                uid=kr.fake_uid(rtype.plural, ns, name, secrets.token_hex(4)),
-                creationTimestamp=kr.isotime(),
-                generation=1,
-            )
-            m.pop("generateName", None)
             if rtype.namespaced:
-                m["namespace"] = ns
-            stored = self.put(rtype, obj)
-            if rtype.key == _WS:
-                self._ws_born[(ns, name)] = time.monotonic()
-                self._ws_stage[(ns, name)] = 0
-            return copy.deepcopy(stored)
+                self._require_namespace(ns)
+            if (ns, name) in self.objects(rtype.key):
+                raise KubeApiError.already_exists(rtype, name)
+            record_update(None, obj, manager, rtype.group_version)
+            writes.new_metadata(rtype, obj, name, ns)
+            return self._admit_and_store(rtype, None, obj)
+
+    def _require_namespace(self, ns: str) -> None:
+        namespace = self.objects(_NS).get(("", ns))
+        if namespace is None:
+            raise KubeApiError.not_found(self._types[_NS], ns)
+        if (namespace.get("status") or {}).get("phase") == "Terminating":
+            raise KubeApiError(403, "Forbidden", f"unable to create new content in namespace {ns} because it is "
+                               "being terminated", {"name": ns, "kind": "namespaces"})
+
+    def _admit_and_store(self, rtype: ResourceType, old: Obj | None, obj: Obj) -> Obj:
+        name, ns = obj["metadata"]["name"], obj["metadata"].get("namespace", "")
+        if rtype.key == _WS and old is None:
+            writes.prepare_workspace(name, obj)
+        if rtype.key == _CRD:
+            kcrd.validate_crd(name, obj)
+            kcrd.establish(obj)
+        validate_object(rtype, name, obj)
+        if rtype.key == ("", "services") and (ns, name) == ("default", "rethinkdb"):
+            self._pin_rethinkdb(obj)
+        if old is None:
+            default_object(rtype, obj, cluster_ip=self.next_cluster_ip(), node_port=self._next_node_port,
+                           lb_ip=self._lb_ip(ns, name, obj))
+        else:
+            if rtype.key == ("", "services"):
+                carry_allocations(old, obj)
+            default_object(rtype, obj, node_port=self._next_node_port)
+            if rtype.key in _WORKLOADS or rtype.key == ("", "services"):
+                obj["status"] = copy.deepcopy(old.get("status") or {})
+            writes.bump_generation(old, obj)
+        if old is not None and writes.same_object(old, {**obj, "apiVersion": old.get("apiVersion"),
+                                                          "kind": old.get("kind")}):
+            return copy.deepcopy(old)  # a no-op write: no new resourceVersion
+        stored = self.put(rtype, obj)
+        if rtype.key == _NS and old is None:
+            self._namespace_controllers(name)
+        now = time.monotonic()
+        if rtype.key == _WS and old is None:
+            self.operator.track((ns, name), now)
+        if rtype.key in _WORKLOADS:
+            ready = int(((old or {}).get("status") or {}).get("availableReplicas") or 0) > 0
+            self.controller.track(rtype.plural, ns, name, now, ready=ready)
+        return copy.deepcopy(stored)
+
+    def _namespace_controllers(self, ns: str) -> None:
+        """What the service-account and root-CA controllers add to a new namespace."""
+        when = kr.isotime()
+        self.put(self.rtype("", "serviceaccounts"), {"metadata": kr.meta("default", ns, created=when)})
+        self.put(self.rtype("", "configmaps"), {"metadata": kr.meta("kube-root-ca.crt", ns, created=when),
+                                                "data": {"ca.crt": "-----BEGIN CERTIFICATE-----\n"}})
+
+    def replace(self, rtype: ResourceType, namespace: str | None, name: str, body: Any, *, manager: str,
+                status_only: bool = False) -> Obj:
+        """PUT: resourceVersion (when given) must be current, the name must match the URL."""
+        with self._lock:
+            old = self.get(rtype, namespace, name)
+            meta = body.get("metadata") if isinstance(body, dict) else None
+            if isinstance(meta, dict) and meta.get("name") not in (None, name):
+                raise KubeApiError(400, "BadRequest", f"the name of the object ({meta.get('name')}) does not match "
+                                   f"the name on the URL ({name})")
+            if isinstance(meta, dict) and meta.get("resourceVersion") not in (None, "", old["metadata"]
+                                                                                ["resourceVersion"]):
+                raise KubeApiError(409, "Conflict", f'Operation cannot be fulfilled on {rtype.qualified} "{name}": '
+                                   "the object has been modified; please apply your changes to the latest version "
+                                   "and try again", {"name": name, "group": rtype.group, "kind": rtype.plural})
+            new = writes.merge_update(rtype, old, body, status_only=status_only)
+            record_update(old, new, manager, rtype.group_version)
+            return self._admit_and_store(rtype, old, new)
+
+    def patch(self, rtype: ResourceType, namespace: str | None, name: str, patch_type: str, body: Any, *,
+              manager: str, force: bool = False, status_only: bool = False) -> tuple[Obj, bool]:
+        """PATCH of each content type; returns (object, created): an apply may create."""
+        with self._lock:
+            self._require_served(rtype)
+            try:
+                old: Obj | None = self.get(rtype, namespace, name)
+            except KubeApiError as err:
+                if err.code != 404 or patch_type != APPLY:
+                    raise
+                old = None
+            if patch_type == APPLY:
+                return self._apply(rtype, namespace, name, old, body, manager, force)
+            if force:
+                raise KubeApiError(422, "Invalid", "force: Forbidden: may not be specified for non-apply patch")
+            assert old is not None
+            if patch_type == "application/json-patch+json":
+                patched = json_patch(old, body)
+            elif patch_type == "application/strategic-merge-patch+json":
+                patched = strategic_merge_patch(old, body)
+            else:
+                patched = merge_patch(old, body)
+            new = writes.merge_update(rtype, old, patched, status_only=status_only)
+            record_update(old, new, manager, rtype.group_version)
+            return self._admit_and_store(rtype, old, new), False
+
+    def _apply(self, rtype: ResourceType, namespace: str | None, name: str, old: Obj | None, config: Any,
+               manager: str, force: bool) -> tuple[Obj, bool]:
+        if not manager:
+            raise KubeApiError(422, "Invalid", 'PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required '
+                               "value: is required for apply patch")
+        if not isinstance(config, dict) or not config.get("apiVersion") or not config.get("kind"):
+            raise KubeApiError(400, "BadRequest", "error decoding YAML: Object 'Kind' is missing in the applied "
+                               "configuration")
+        meta: Obj = config["metadata"] if isinstance(config.get("metadata"), dict) else {}
+        if meta.get("name") != name:
+            raise KubeApiError(400, "BadRequest", f"the name of the object ({meta.get('name') or ''}) does not match "
+                               f"the name on the URL ({name})")
+        applied = apply(old, config, manager, force=force)
+        if old is not None:
+            return self._admit_and_store(rtype, old, writes.merge_update(rtype, old, applied)), False
+        ns = (namespace or "default") if rtype.namespaced else ""
+        if rtype.namespaced:
+            self._require_namespace(ns)
+        writes.check_name(rtype, name)
+        writes.new_metadata(rtype, applied, name, ns)
+        return self._admit_and_store(rtype, None, applied), True
 
     def delete(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj:
         with self._lock:
-            self._reconcile()
-            key = ((namespace or "") if rtype.namespaced else "", name)
-            obj = self._objects[rtype.key].pop(key, None)
-            if obj is None:
-                raise KubeApiError.not_found(rtype, name)
-            self._deleted(rtype.key, obj)
-            self._garbage_collect(obj["metadata"].get("uid", ""))
-            self._ws_born.pop(key, None)
-            self._ws_stage.pop(key, None)
-            self._pod_logs.pop(key, None)
-            return copy.deepcopy(obj)
+            obj = self.get(rtype, namespace, name)
+            if rtype.key == _NS:
+                if name in _PROTECTED_NS:
+                    raise KubeApiError(403, "Forbidden", f'namespaces "{name}" is forbidden: this namespace may '
+                                       "not be deleted", {"name": name, "kind": "namespaces"})
+                for rkey, store in builtins.list(self._objects.items()):
+                    for (ons, oname) in [k for k in store if k[0] == name]:
+                        self.remove(self.rtype(*rkey), ons, oname)
+                obj["metadata"]["deletionTimestamp"] = kr.isotime()
+                obj["status"] = {"phase": "Terminating"}
+            self.remove(rtype, (namespace or "") if rtype.namespaced else "", name)
+            return obj
 
-    def _deleted(self, rkey: tuple[str, str], obj: Obj) -> None:
-        # A DELETED event carries the last state with a new resourceVersion, as etcd3 watches do.
-        gone = copy.deepcopy(obj)
-        gone["metadata"]["resourceVersion"] = self._next_rv()
-        self._record("DELETED", rkey, gone)
-
-    def _garbage_collect(self, owner_uid: str) -> None:
-        for rkey, store in self._objects.items():
-            for key, obj in list(store.items()):
-                owners = obj["metadata"].get("ownerReferences") or []
-                if any(o.get("uid") == owner_uid for o in owners):
-                    store.pop(key)
-                    self._deleted(rkey, obj)
-                    self._pod_logs.pop(key, None)
-
-    # -- helpers for the Host App and tests --------------------------------------------------
+    # -- helpers for the Host App, the service proxy and tests ---------------------------------------
 
     def pod_log(self, namespace: str, name: str) -> builtins.list[str]:
         with self._lock:
             self.get(self.rtype("", "pods"), namespace, name)
-            return list(self._pod_logs.get((namespace, name), []))
+            return builtins.list(self._pod_logs.get((namespace, name), []))
 
     def set_pod_log(self, namespace: str, name: str, lines: Iterable[str]) -> None:
         with self._lock:
-            self._pod_logs[(namespace, name)] = list(lines)
-
-    def set_rethinkdb_endpoint(self, host: str, port: int) -> None:
-        """Point Service ``default/rethinkdb`` (LoadBalancer) at ``host:port``."""
-        with self._lock:
-            svc = self._objects[("", "services")][("default", "rethinkdb")]
-            svc["spec"]["ports"][0].update(port=port, targetPort=port)
-            svc["status"] = {"loadBalancer": {"ingress": [{"ip": host, "ipMode": "VIP"}]}}
-            self._touch(("", "services"), svc)
-
-    def rethinkdb_endpoint(self) -> tuple[str, int] | None:
-        with self._lock:
-            svc = self._objects[("", "services")].get(("default", "rethinkdb"))
-            if svc is None:
-                return None
-            ingress = svc["status"].get("loadBalancer", {}).get("ingress") or []
-            host = ingress[0].get("ip") if ingress else svc["spec"].get("clusterIP")
-            return (str(host), int(svc["spec"]["ports"][0]["port"]))
+            self._pod_logs[(namespace, name)] = builtins.list(lines)
 
     def review_access(self, verb: str, resource: str, group: str, namespace: str) -> bool:
         with self._lock:
@@ -309,97 +410,8 @@ class KubeState:
                     return rule.allowed
         return False
 
-    # -- the GuildNet operator -------------------------------------------------------------------
-
     def _reconcile(self) -> None:
         now = time.monotonic()
-        for key, born in list(self._ws_born.items()):
-            age = now - born
-            stage = (
-                2 if age >= self.workspace_running_delay else 1 if age >= self.workspace_pending_delay else 0
-            )
-            if stage > self._ws_stage.get(key, 0):
-                self._ws_stage[key] = stage
-                self._operate(key, running=stage == 2)
+        self.controller.reconcile(now)
+        self.operator.reconcile(now)
 
-    def _operate(self, key: tuple[str, str], *, running: bool) -> None:
-        ns, name = key
-        ws = self._objects[_WS].get(key)
-        if ws is None:
-            return
-        when = kr.isotime()
-        uid = ws["metadata"]["uid"]
-        owner = {
-            "apiVersion": "guildnet.io/v1alpha1",
-            "kind": "Workspace",
-            "name": name,
-            "uid": uid,
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-        spec = ws.get("spec", {})
-        ports = [
-            (p.get("name"), int(p["containerPort"])) for p in spec.get("ports") or [] if "containerPort" in p
-        ]
-        ports = ports or [("http", 8080)]
-        labels = {WORKSPACE_LABEL: name}
-        image = str(spec.get("image"))
-        svc_key = (ns, name)
-        services = self._objects[("", "services")]
-        if svc_key not in services:
-            lb = None
-            if (spec.get("exposure") or {}).get("type") == "LoadBalancer":
-                lb = f"10.0.0.{240 + len(services) % 10}"
-            self._ip_counter += 1
-            self.put(
-                self.rtype("", "services"),
-                kr.service(
-                    name,
-                    ns,
-                    f"10.96.{self._ip_counter // 250}.{self._ip_counter % 250 + 1}",
-                    ports,
-                    labels=labels,
-                    selector=labels,
-                    lb_ip=lb,
-                    when=when,
-                    owner=owner,
-                ),
-            )
-        self.put(
-            self.rtype("apps", "deployments"),
-            kr.deployment(
-                name, ns, labels, [("workspace", image)], ready=1 if running else 0, when=when, owner=owner
-            ),
-        )
-        pod_name = f"{name}-{kr.fake_uid(uid)[:10]}-{kr.fake_uid(name)[-5:]}"
-        self.put(
-            self.rtype("", "pods"),
-            kr.pod(
-                pod_name,
-                ns,
-                labels,
-                [("workspace", image)],
-                node_name="lab-worker",
-                pod_ip=f"10.244.1.{self._ip_counter}",
-                host_ip="10.0.0.11",
-                running=running,
-                when=when,
-                owner=owner,
-            ),
-        )
-        if running:
-            self._pod_logs[(ns, pod_name)] = [
-                "[entrypoint] workspace container starting",
-                f"HTTP server listening on http://0.0.0.0:{ports[0][1]}",
-            ]
-        svc = services[svc_key]
-        status: Obj = {"phase": "Running" if running else "Pending"}
-        if running:
-            status["readyReplicas"] = 1  # omitted while 0 (omitempty)
-        status.update(
-            serviceDNS=f"{name}.{ns}.svc",
-            serviceIP=svc["spec"]["clusterIP"],
-            proxyTarget=f"http://{name}.{ns}.svc:{ports[0][1]}",
-        )
-        ws["status"] = status
-        self._touch(_WS, ws)

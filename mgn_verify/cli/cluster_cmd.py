@@ -1,0 +1,348 @@
+"""``mgn cluster …``: list, get, status, bootstrap, apply and delete the clusters the Host App
+manages. The command surface of GuildNet's own ``mgn``, with its bugs fixed: ``list`` reads the
+bare array, ``status`` asks ``/api/cluster/{id}/status`` (not the dead ``/health``) and exits
+non-zero when the cluster is not usable, ``bootstrap`` posts the kubeconfig raw to
+``/api/bootstrap`` and never calls a settings PUT (which shuts the Host App down).
+
+``bootstrap``, ``apply`` and ``delete`` run their preflight gate first and send nothing when it
+refuses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .._exceptions import UnreachableError, UsageError
+from ..config.redact import REDACTED
+from ..lifecycle.exits import LifecycleExit, exit_codes_help
+from ..lifecycle.output import echo_data
+from ._lifecycle import config_options, context_from, gate_options, output_option, run_lifecycle
+from ._options import error, parse_duration, warn
+from .workspace_cmd import GateArgs, gate, mutating, would
+
+if TYPE_CHECKING:
+    from ..clients.hostapp import ClusterRecord, ClusterStatus
+    from ..lifecycle.context import CommandContext
+
+__all__ = ["cluster"]
+
+EPILOG = exit_codes_help()
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
+_RECORD_COLUMNS = [("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("HEALTH", "health.status")]
+
+
+@click.group(context_settings=_SETTINGS)
+def cluster() -> None:
+    """List, inspect, register (bootstrap, apply) and delete the Host App's clusters."""
+
+
+def _record(record: ClusterRecord) -> dict[str, Any]:
+    out: dict[str, Any] = {"id": record.id, "name": record.name, "state": record.state}
+    if record.created_at:
+        out["createdAt"] = record.created_at
+    if record.updated_at:
+        out["updatedAt"] = record.updated_at
+    return out
+
+
+def _status(status: ClusterStatus) -> dict[str, Any]:
+    return {"clusterId": status.cluster_id, "kubeconfigPresent": status.kubeconfig_present,
+            "kubeconfigValid": status.kubeconfig_valid, "k8sReachable": status.k8s_reachable,
+            "k8sError": status.k8s_error, "pfAvailable": status.pf_available,
+            "tsnetAvailable": status.tsnet_available, "recommendedAction": status.recommended_action,
+            "lastChecked": status.last_checked}
+
+
+def _failed(message: str) -> int:
+    error(message)
+    return int(LifecycleExit.FAILED)
+
+
+# -- read-only --------------------------------------------------------------------------------
+
+
+@cluster.command("list", epilog=EPILOG, context_settings=_SETTINGS)
+@output_option("table", ("table", "json", "yaml"), "--format")
+@config_options
+def list_cmd(fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """List the registered clusters with their health (/api/health)."""
+    run_lifecycle(lambda: _list(fmt, config_path, overrides))
+
+
+def _list(fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from .._exceptions import ClientError
+
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        rows = [_record(r) for r in api.clusters()]
+        try:
+            health = {e.id: e for e in api.health().clusters} if rows else {}
+        except ClientError as exc:  # the records are still worth showing
+            warn(f"cluster health unknown: {exc}")
+            health = {}
+    for row in rows:
+        entry = health.get(row["id"])
+        row["health"] = {"status": entry.status if entry else "unknown",
+                         **({"code": entry.code} if entry and entry.code else {})}
+    echo_data(rows, fmt, columns=_RECORD_COLUMNS, redact=ctx.config.redactor.data)
+    return 0
+
+
+@cluster.command("get", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster_ref", metavar="ID")
+@output_option("yaml", ("yaml", "json", "table"))
+@config_options
+def get_cmd(cluster_ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Show the record of cluster ID (an id, or a name only one cluster has)."""
+    run_lifecycle(lambda: _get(cluster_ref, fmt, config_path, overrides))
+
+
+def _get(ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.clusters import resolve
+
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        record = resolve(api, ref)
+    if record is None:
+        return _failed(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
+    echo_data(_record(record), fmt, redact=ctx.config.redactor.data)
+    return 0
+
+
+@cluster.command("status", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster_ref", metavar="ID")
+@output_option()
+@config_options
+def status_cmd(cluster_ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Whether the Host App can use cluster ID (/api/cluster/ID/status): exit 1, with the fix,
+    when its kubeconfig is missing or its API server unreachable."""
+    run_lifecycle(lambda: _status_of(cluster_ref, fmt, config_path, overrides))
+
+
+def _status_of(ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.clusters import resolve, status_fix
+
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        record = resolve(api, ref)
+        status = api.cluster_status(record.id if record else ref)
+    echo_data(_status(status), fmt, redact=ctx.config.redactor.data)
+    if not status.ok:
+        why = status.k8s_error or ("no usable kubeconfig" if not status.kubeconfig_valid else "not reachable")
+        return _failed(f"cluster {ref!r} is not usable: {ctx.config.redactor.text(why)}; fix: {status_fix(status)}")
+    return 0
+
+
+# -- gated ------------------------------------------------------------------------------------
+
+
+def _gate_settings(ctx: CommandContext, name: str, kubeconfig: str | None) -> dict[str, tuple[Any, bool]]:
+    """Settings that point the gate's cluster ``name`` at ``kubeconfig`` (the one the command
+    is about to register), or at the configured one when none is given."""
+    configured = {str(e.get("id") if isinstance(e, dict) else e) for e in ctx.config["clusters"] or []}
+    if kubeconfig is None and name in configured:
+        return {}
+    settings: dict[str, tuple[Any, bool]] = {"clusters": ([], False), "defaults.cluster": (name, False)}
+    if kubeconfig is not None:
+        settings["kubernetes.kubeconfig"] = (str(Path(kubeconfig).expanduser().resolve()), False)
+        settings["kubernetes.context"] = (None, False)
+    return settings
+
+
+def _shown(body: dict[str, Any]) -> dict[str, Any]:
+    """A request body for --dry-run: the kubeconfig (credentials) never shown."""
+    out = dict(body)
+    if isinstance(out.get("cluster"), dict):
+        out["cluster"] = _shown(out["cluster"])
+    if out.get("kubeconfig"):
+        out["kubeconfig"] = REDACTED
+    return out
+
+
+@cluster.command("bootstrap", epilog=EPILOG, context_settings=_SETTINGS)
+@click.option("--kubeconfig", "kubeconfig", required=True, metavar="PATH", help="The cluster's kubeconfig.")
+@click.option("--name", default="", help="The cluster's name (default: its new id).")
+@output_option()
+@gate_options
+@config_options
+def bootstrap_cmd(kubeconfig: str, name: str, fmt: str, ignore: tuple[str, ...], reason: str, dry_run: bool,
+                  json_path: str | None, junit_path: str | None, verbose: int, config_path: str | None,
+                  overrides: tuple[str, ...]) -> None:
+    """Register the cluster of --kubeconfig with the Host App (POST /api/bootstrap), once the
+    cluster.bootstrap gate passes for it. A cluster already registered as --name is left alone."""
+    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    run_lifecycle(lambda: _bootstrap(kubeconfig, name, fmt, args, config_path, overrides))
+
+
+def _bootstrap(path: str, name: str, fmt: str, args: GateArgs, config_path: str | None,
+               overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.clusters import find_by_name, read_kubeconfig
+
+    text = read_kubeconfig(path)
+    ctx = context_from(config_path, overrides)
+    columns = [("ID", "id"), ("NAME", "name")]
+    if name:
+        with ctx.hostapp() as api:
+            existing = find_by_name(api, name)
+        if existing is not None:
+            click.echo(f"cluster {name!r} is already registered (id {existing.id}); nothing to do", err=True)
+            echo_data({"id": existing.id, "name": name}, fmt, columns=columns)
+            return 0
+    target = name or ctx.default_cluster() or "default"
+    refused = gate(ctx, "cluster.bootstrap", (target,), "cluster bootstrap", args,
+                   _gate_settings(ctx, target, path))
+    if refused is not None:
+        return refused
+    cluster_body: dict[str, Any] = {"kubeconfig": text, **({"name": name} if name else {})}
+    if args.dry_run:
+        would(ctx, "POST", "/api/bootstrap", _shown({"cluster": cluster_body}))
+        return 0
+    with ctx.hostapp() as api:
+        mutating(api)
+        cluster_id = api.bootstrap(text, name=name or None)
+    echo_data({"id": cluster_id, "name": name or cluster_id}, fmt, columns=columns)
+    return 0
+
+
+@cluster.command("delete", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster_ref", metavar="ID")
+@gate_options
+@config_options
+def delete_cmd(cluster_ref: str, ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None,
+               junit_path: str | None, verbose: int, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Delete the record of cluster ID, once the cluster.delete gate passes. The Host App keeps
+    the cluster's kubeconfig credential and settings."""
+    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    run_lifecycle(lambda: _delete(cluster_ref, args, config_path, overrides))
+
+
+def _delete(ref: str, args: GateArgs, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.clusters import resolve
+
+    ctx = context_from(config_path, overrides)
+    try:  # the gate's target is the id (a name is not a cluster id the checks know)
+        with ctx.hostapp() as api:
+            record = resolve(api, ref)
+    except UnreachableError:  # the gate says why, with its report
+        record = None
+    else:
+        if record is None:
+            return _failed(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
+    refused = gate(ctx, "cluster.delete", (record.id if record else ref,), "cluster delete", args)
+    if refused is not None:
+        return refused
+    with ctx.hostapp() as api:
+        record = record or resolve(api, ref)
+        if record is None:
+            return _failed(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
+        if args.dry_run:
+            would(ctx, "DELETE", f"/api/deploy/clusters/{record.id}")
+            return 0
+        mutating(api)
+        api.delete_cluster(record.id)
+    click.echo(f"cluster {record.name} ({record.id}) deleted")
+    click.echo("note: the Host App deletes only the record: it keeps the cluster's kubeconfig credential and "
+               f"settings, so /api/cluster/{record.id}/... still answers", err=True)
+    return 0
+
+
+@cluster.command("apply", epilog=EPILOG, context_settings=_SETTINGS)
+@click.option("-f", "--file", "file", required=True, metavar="CLUSTER.yaml", help="The cluster template (§7).")
+@click.option("--kubeconfig", metavar="PATH", help="The cluster's kubeconfig (else cluster.kubeconfig, "
+              "else the configured kubernetes.kubeconfig).")
+@click.option("--wait", "wait", is_flag=False, flag_value="5m", default=None, metavar="[DURATION]",
+              help="Wait until the Host App can use the cluster (default 5m).")
+@output_option()
+@gate_options
+@config_options
+def apply_cmd(file: str, kubeconfig: str | None, wait: str | None, fmt: str, ignore: tuple[str, ...], reason: str,
+              dry_run: bool, json_path: str | None, junit_path: str | None, verbose: int, config_path: str | None,
+              overrides: tuple[str, ...]) -> None:
+    """Make the Host App hold the cluster of a template: register it if no cluster has its
+    name, attach its kubeconfig when the stored one differs. Applying twice changes nothing.
+    Settings the Host App takes only through a settings PUT (which restarts it) are listed in a
+    warning and never sent."""
+    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    timeout = parse_duration(wait) if wait is not None else None
+    run_lifecycle(lambda: _apply(file, kubeconfig, timeout, fmt, args, config_path, overrides))
+
+
+def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, args: GateArgs,
+           config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.clusters import ClusterTemplate, apply_steps, plan_apply, read_kubeconfig, wait_usable
+
+    template = ClusterTemplate.from_mapping(_load_yaml(file), source=file)
+    ctx = context_from(config_path, overrides)
+    # --kubeconfig, else the template's (a path or inline), else the configured one.
+    path = kubeconfig or template.kubeconfig_path()
+    text = read_kubeconfig(path) if path else template.kubeconfig_text()
+    if text is None:
+        path = _configured_kubeconfig(ctx, template.name)
+        text = read_kubeconfig(path, what="kubernetes.kubeconfig") if path else None
+    if template.unsupported:
+        warn(f"{file}: not applied (the Host App takes them only through a settings PUT, which restarts it): "
+             + ", ".join(template.unsupported))
+    if text is None:
+        warn(f"{file}: no kubeconfig (--kubeconfig, cluster.kubeconfig or kubernetes.kubeconfig): "
+             "the cluster is registered without one")
+    refused = gate(ctx, "cluster.apply", (template.name,), "cluster apply", args,
+                   _gate_settings(ctx, template.name, path))
+    if refused is not None:
+        return refused
+    with ctx.hostapp() as api:
+        plan = plan_apply(api, template.name, text)
+        if args.dry_run:
+            for step in plan.steps:
+                would(ctx, step.method, step.path, _shown(step.body))
+            if not plan.steps:
+                click.echo(f"cluster {template.name}: unchanged")
+            return 0
+        if plan.steps:
+            mutating(api)
+        cluster_id = apply_steps(api, plan)
+        if timeout is not None:
+            wait_usable(api, cluster_id, timeout, interval=min(2.0, max(timeout / 10, 0.1)),
+                        on_poll=_cluster_progress(template.name))
+    changes = [step.what for step in plan.steps] or ["unchanged"]
+    echo_data({"id": cluster_id, "name": template.name, "changes": changes}, fmt,
+              columns=[("ID", "id"), ("NAME", "name"), ("CHANGES", "changes")])
+    return 0
+
+
+def _cluster_progress(name: str) -> Callable[[ClusterStatus], None]:
+    """An ``on_poll`` printing (on stderr) why the cluster is not usable yet, once per reason."""
+    seen: list[str] = []
+
+    def report(status: ClusterStatus) -> None:
+        why = "" if status.ok else (status.k8s_error or status.recommended_action or "not usable")
+        if why and (not seen or seen[-1] != why):
+            seen.append(why)
+            click.echo(f"waiting for cluster {name}: {why}", err=True)
+
+    return report
+
+
+def _load_yaml(file: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(Path(file).expanduser().read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"-f {file}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"-f {file}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"-f {file}: not valid YAML ({str(exc).splitlines()[0]})") from None
+
+
+def _configured_kubeconfig(ctx: CommandContext, name: str) -> str | None:
+    """The kubeconfig the config names for cluster ``name``, else ``kubernetes.kubeconfig``."""
+    for entry in ctx.config["clusters"] or []:
+        if isinstance(entry, dict) and entry.get("id") == name and entry.get("kubeconfig"):
+            return str(entry["kubeconfig"])
+    value = ctx.config["kubernetes.kubeconfig"]
+    return str(value) if value else None

@@ -1,0 +1,369 @@
+"""``mgn workspace …``: create, list, get, wait for, test, read the logs of and delete workspaces
+through the Host App. The command surface of GuildNet's own ``mgn`` (its CI examples run
+unchanged), with its bugs fixed: ``wait`` reads ``.status.phase``, ``logs`` sends ``limit`` and
+prints ``msg``, ``get -o json`` carries ``"status":"Running"``, failures exit non-zero.
+
+``create`` and ``delete`` run their preflight gate (``workspace.create``/``workspace.delete``)
+for the target cluster first and send nothing when it refuses.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .._exceptions import ApiError
+from ..config.redact import REDACTED, looks_secret
+from ..lifecycle.exits import LifecycleExit, exit_codes_help
+from ..lifecycle.output import echo_data
+from ._lifecycle import config_options, context_from, gate_options, output_option, run_lifecycle, split_ids
+from ._options import error, parse_duration, warn
+
+if TYPE_CHECKING:
+    from ..lifecycle.context import CommandContext
+
+__all__ = ["GateArgs", "gate", "mutating", "workspace", "would"]
+
+EPILOG = exit_codes_help()
+_SETTINGS = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(context_settings=_SETTINGS)
+def workspace() -> None:
+    """Create, list, inspect, wait for, test and delete workspaces (through the Host App)."""
+
+
+# -- shared by the gated commands (cluster_cmd uses them too) ---------------------------------
+
+
+class GateArgs:
+    """The gate options of one invocation, as ``gate_options`` passes them."""
+
+    def __init__(self, ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None,
+                 junit_path: str | None, verbose: int) -> None:
+        self.ignore = split_ids(ignore)
+        self.reason = reason
+        self.dry_run = dry_run
+        self.json_path = json_path
+        self.junit_path = junit_path
+        self.verbose = verbose
+
+
+def gate(ctx: CommandContext, name: str, clusters: tuple[str, ...], command: str, args: GateArgs,
+         settings: Mapping[str, tuple[Any, bool]] | None = None) -> int | None:
+    """Run gate ``name``; None to proceed, else the exit code (its report was printed)."""
+    from ..lifecycle.preflight import Preflight, run_preflight
+
+    request = Preflight(gate=name, clusters=clusters, command=command, ignore=args.ignore, reason=args.reason,
+                        dry_run=args.dry_run, json_path=args.json_path, junit_path=args.junit_path,
+                        verbose=args.verbose, settings=dict(settings or {}))
+    outcome = run_preflight(request, ctx)
+    return None if outcome.proceed else int(outcome.exit_code)
+
+
+def would(ctx: CommandContext, method: str, path: str, body: Any = None) -> None:
+    """``--dry-run``: the request that would be sent, secrets redacted (stdout)."""
+    line = f"would {method} {path}"
+    if body is not None:
+        shown = ctx.config.redactor.data(_mask_secret_env(body))
+        line += " " + json.dumps(shown, separators=(",", ":"), ensure_ascii=False, default=str)
+    click.echo(line)
+
+
+def mutating(api: Any) -> None:
+    """Before the first mutating request: warn when the Host App will refuse it (not loopback)."""
+    note = api.loopback_note()
+    if note:
+        warn(note)
+
+
+def _mask_secret_env(value: Any) -> Any:
+    """Secret-looking keys and ``{name: PASSWORD, value: …}`` env entries, masked whole."""
+    if isinstance(value, Mapping):
+        if set(value) == {"name", "value"} and looks_secret(str(value["name"])) and value["value"]:
+            return {"name": value["name"], "value": REDACTED}
+        return {k: REDACTED if v and looks_secret(str(k)) else _mask_secret_env(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_secret_env(v) for v in value]
+    return value
+
+
+def _not_found(what: str) -> int:
+    error(what)
+    return int(LifecycleExit.FAILED)
+
+
+# -- create -----------------------------------------------------------------------------------
+
+
+@workspace.command("create", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@click.option("--name", required=True, help="The workspace's name.")
+@click.option("--image", required=True, help="The container image.")
+@click.option("--env", "envs", multiple=True, metavar="K=V", help="An environment variable (repeatable).")
+@click.option("--port", "ports", multiple=True, type=click.IntRange(1, 65535), metavar="N",
+              help="A container port (repeatable).")
+@click.option("--label", "labels", multiple=True, metavar="K=V", help="A label (repeatable).")
+@output_option()
+@gate_options
+@config_options
+def create_cmd(cluster: str, name: str, image: str, envs: tuple[str, ...], ports: tuple[int, ...],
+               labels: tuple[str, ...], fmt: str, ignore: tuple[str, ...], reason: str, dry_run: bool,
+               json_path: str | None, junit_path: str | None, verbose: int, config_path: str | None,
+               overrides: tuple[str, ...]) -> None:
+    """Create workspace NAME on CLUSTER, once its workspace.create gate passes.
+
+    A workspace of that name already there is an error (exit 1); nothing is sent then."""
+    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    run_lifecycle(lambda: _create(cluster, name, image, envs, ports, labels, fmt, args, config_path, overrides))
+
+
+def _create(cluster: str, name: str, image: str, envs: tuple[str, ...], ports: tuple[int, ...],
+            labels: tuple[str, ...], fmt: str, args: GateArgs, config_path: str | None,
+            overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.workspaces import WorkspaceExists, WorkspacePort, WorkspaceSpec, create, env_pairs
+
+    spec = WorkspaceSpec(name, image, env=env_pairs(envs, "--env"), ports=tuple(WorkspacePort(p) for p in ports),
+                         labels=env_pairs(labels, "--label"))
+    ctx = context_from(config_path, overrides)
+    refused = gate(ctx, "workspace.create", (cluster,), "workspace create", args)
+    if refused is not None:
+        return refused
+    with ctx.hostapp() as api:
+        if args.dry_run:
+            if api.workspace_resource(cluster, name) is not None:
+                return _not_found(f"workspace {name!r} already exists on cluster {cluster!r}")
+            would(ctx, "POST", f"/api/cluster/{cluster}/workspaces", spec.body())
+            return 0
+        mutating(api)
+        try:
+            create(api, cluster, spec)
+        except WorkspaceExists as exc:
+            return _not_found(str(exc))
+    echo_data({"id": name, "cluster": cluster, "status": "pending"}, fmt,
+              columns=[("ID", "id"), ("CLUSTER", "cluster"), ("STATUS", "status")])
+    return 0
+
+
+# -- delete -----------------------------------------------------------------------------------
+
+
+@workspace.command("delete", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@click.argument("name")
+@gate_options
+@config_options
+def delete_cmd(cluster: str, name: str, ignore: tuple[str, ...], reason: str, dry_run: bool,
+               json_path: str | None, junit_path: str | None, verbose: int, config_path: str | None,
+               overrides: tuple[str, ...]) -> None:
+    """Delete workspace NAME from CLUSTER, once its workspace.delete gate passes (exit 1 when
+    the Host App does not find it)."""
+    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    run_lifecycle(lambda: _delete(cluster, name, args, config_path, overrides))
+
+
+def _delete(cluster: str, name: str, args: GateArgs, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.workspaces import delete
+
+    ctx = context_from(config_path, overrides)
+    refused = gate(ctx, "workspace.delete", (cluster,), "workspace delete", args)
+    if refused is not None:
+        return refused
+    with ctx.hostapp() as api:
+        if args.dry_run:
+            if api.workspace_resource(cluster, name) is None:
+                return _not_found(f"workspace {name!r} not found on cluster {cluster!r}")
+            would(ctx, "DELETE", f"/api/cluster/{cluster}/workspaces/{name}")
+            return 0
+        mutating(api)
+        if not delete(api, cluster, name):
+            return _not_found(f"workspace {name!r} not found on cluster {cluster!r}")
+    click.echo(f"workspace {name} deleted from cluster {cluster}")
+    return 0
+
+
+# -- read-only --------------------------------------------------------------------------------
+
+
+@workspace.command("list", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@output_option()
+@config_options
+def list_cmd(cluster: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """List CLUSTER's workspaces (the Host App's /servers)."""
+    run_lifecycle(lambda: _list(cluster, fmt, config_path, overrides))
+
+
+def _list(cluster: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        servers = api.servers(cluster)
+        if not servers:  # the Host App answers [] also when it cannot list: say which
+            status = api.cluster_status(cluster)
+            if not status.ok:
+                from ..lifecycle.clusters import status_fix
+
+                error(f"cannot list the workspaces of cluster {cluster!r}: the Host App cannot use it "
+                      f"({status.k8s_error or status.recommended_action}); fix: {status_fix(status)}")
+                return int(LifecycleExit.OPERATION_FAILED)
+    rows = [{"id": s.id, "name": s.name, "image": s.image, "status": s.status,
+             "ports": [{"name": p.name, "port": p.port} for p in s.ports]} for s in servers]
+    if fmt == "table":
+        for row in rows:
+            row["ports"] = [p["port"] for p in row["ports"]]
+    echo_data(rows, fmt, columns=[("NAME", "name"), ("IMAGE", "image"), ("STATUS", "status"), ("PORTS", "ports")])
+    return 0
+
+
+_VIEW_COLUMNS = [("NAME", "name"), ("CLUSTER", "cluster"), ("IMAGE", "image"), ("STATUS", "status"),
+                 ("READY", "readyReplicas"), ("SERVICE", "serviceDNS")]
+
+
+@workspace.command("get", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@click.argument("name")
+@output_option()
+@config_options
+def get_cmd(cluster: str, name: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Show workspace NAME: its status (.status.phase), ports, service, and with -o json|yaml
+    the raw Workspace resource too."""
+    run_lifecycle(lambda: _get(cluster, name, fmt, config_path, overrides))
+
+
+def _get(cluster: str, name: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.workspaces import view
+
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        resource = api.workspace_resource(cluster, name)
+    if resource is None:
+        return _not_found(f"workspace {name!r} not found on cluster {cluster!r}")
+    echo_data(view(cluster, resource), fmt, columns=_VIEW_COLUMNS, redact=ctx.config.redactor.data)
+    return 0
+
+
+@workspace.command("logs", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@click.argument("name")
+@click.option("--tail", type=click.IntRange(1), default=100, show_default=True, help="The last N lines.")
+@click.option("-f", "--follow", is_flag=True, hidden=True)  # the peer's flag: accepted, not streamed
+@output_option("table", ("table", "json", "yaml"))
+@config_options
+def logs_cmd(cluster: str, name: str, tail: int, follow: bool, fmt: str, config_path: str | None,
+             overrides: tuple[str, ...]) -> None:
+    """Print the last lines of workspace NAME's logs (every pod, prefixed [pod])."""
+    run_lifecycle(lambda: _logs(cluster, name, tail, fmt, config_path, overrides))
+
+
+def _logs(cluster: str, name: str, tail: int, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        try:
+            lines = api.workspace_logs(cluster, name, tail)
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            return _not_found(f"workspace {name!r} on cluster {cluster!r} has no pods (not found, or not "
+                              "started yet)")
+    redact = ctx.config.redactor
+    if fmt == "table":
+        for line in lines:
+            click.echo(redact.text(line.msg))
+    else:
+        echo_data([{"t": line.t, "msg": line.msg} for line in lines], fmt, redact=redact.data)
+    return 0
+
+
+# -- wait and test ----------------------------------------------------------------------------
+
+
+@workspace.command("wait", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@click.argument("name")
+@click.option("--timeout", default="5m", show_default=True, metavar="DURATION",
+              help="Give up after this long (90s, 5m, 1h).")
+@click.option("--interval", default="2s", show_default=True, metavar="DURATION", help="Time between polls.")
+@output_option()
+@config_options
+def wait_cmd(cluster: str, name: str, timeout: str, interval: str, fmt: str, config_path: str | None,
+             overrides: tuple[str, ...]) -> None:
+    """Wait until workspace NAME is Running with a ready replica (.status.phase); progress on
+    stderr. Exit 1 with the last phase seen when the timeout passes."""
+    run_lifecycle(lambda: _wait(cluster, name, parse_duration(timeout), parse_duration(interval), fmt,
+                                config_path, overrides))
+
+
+def _wait(cluster: str, name: str, timeout: float, interval: float, fmt: str, config_path: str | None,
+          overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.workspaces import WaitTimeout, wait_ready
+
+    ctx = context_from(config_path, overrides)
+    with ctx.hostapp() as api:
+        try:
+            result = wait_ready(api, cluster, name, timeout, interval=max(interval, 0.05),
+                                on_poll=_progress(name))
+        except WaitTimeout as exc:
+            return _not_found(str(exc))
+    if fmt == "table":
+        click.echo(f"workspace {name} is Running ({result['readyReplicas']} ready)")
+    else:
+        echo_data(result, fmt, redact=ctx.config.redactor.data)
+    return 0
+
+
+def _progress(name: str) -> Callable[[dict[str, Any] | None], None]:
+    """An ``on_poll`` printing each change of phase on stderr, with the time waited."""
+    start = time.monotonic()
+    seen: list[str] = []
+
+    def report(current: dict[str, Any] | None) -> None:
+        phase = "not found" if current is None else str(current["phase"] or "no status yet")
+        if current is not None and current["phase"] == "Running" and not current["readyReplicas"]:
+            phase = "Running (no ready replica yet)"
+        if not seen or seen[-1] != phase:
+            seen.append(phase)
+            click.echo(f"waiting for workspace {name}: {phase} ({time.monotonic() - start:.0f}s)", err=True)
+
+    return report
+
+
+@workspace.command("test", epilog=EPILOG, context_settings=_SETTINGS)
+@click.argument("cluster")
+@click.argument("name")
+@click.option("--http-check", "paths", multiple=True, required=True, metavar="PATH",
+              help="GET this path through the Host App's proxy (repeatable).")
+@click.option("--expected-status", type=click.IntRange(100, 599), default=200, show_default=True)
+@click.option("--retries", type=click.IntRange(0), default=2, show_default=True,
+              help="Extra tries of a check that differs (a just-started server may not answer yet).")
+@click.option("--interval", default="1s", show_default=True, metavar="DURATION", help="Time between tries.")
+@config_options
+def test_cmd(cluster: str, name: str, paths: tuple[str, ...], expected_status: int, retries: int, interval: str,
+             config_path: str | None, overrides: tuple[str, ...]) -> None:
+    """Reach workspace NAME through the Host App's proxy: one line per --http-check; exit 1
+    when any answers another status than --expected-status."""
+    run_lifecycle(lambda: _test(cluster, name, paths, expected_status, retries, parse_duration(interval),
+                                config_path, overrides))
+
+
+def _test(cluster: str, name: str, paths: tuple[str, ...], expected: int, retries: int, interval: float,
+          config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.workspaces import http_check
+
+    ctx = context_from(config_path, overrides)
+    failed = 0
+    # No bearer token: the Host App's proxy forwards the caller's Authorization header to the
+    # cluster's API server (client-go keeps one that is set), which rejects the Host App's token
+    # with 401. Proxied GETs need no token at the Host App.
+    with ctx.hostapp(token="") as api:
+        for path in paths:
+            ok, line = http_check(api, cluster, name, path, expected, retries=retries, interval=interval)
+            click.echo(ctx.config.redactor.text(line))
+            failed += not ok
+    if failed:
+        error(f"{failed} of {len(paths)} HTTP check(s) of workspace {name!r} failed")
+        return int(LifecycleExit.FAILED)
+    return 0
