@@ -30,6 +30,7 @@ __all__ = [
     "ClusterTarget",
     "RethinkTarget",
     "cluster_targets",
+    "configured_cluster_ids",
     "explicitly_selected",
     "local_cluster_targets",
     "not_found",
@@ -276,22 +277,33 @@ def register_per_cluster(registry: Any, checks: Iterable[Callable[..., Any]], ta
 
 def discovered_cluster_ids(config: Config, selection: Sequence[str]) -> list[str]:
     """The ids of the clusters the Host App lists, when discovery is wanted and it answers
-    (else none: ``guildnet.hostapp.reachable`` reports why). Cached per run (per ``config``
-    object), so the kubernetes, rethinkdb and guildnet plugins ask once."""
+    (else none: ``guildnet.hostapp.reachable`` reports why), leaving out the records that are a
+    configured cluster known there by its name (each bootstrap makes a UUID: ``clusters: [prod]``
+    is the record named ``prod``). Cached per run (per ``config`` object), so the kubernetes,
+    rethinkdb and guildnet plugins ask once."""
     global _discovery_cache
     if not wants_discovery(config, selection):
         return []
     with _discovery_lock:
         if _discovery_cache is not None and _discovery_cache[0] is config:
             return list(_discovery_cache[1])
-        ids = _ask_host_app(config)
+        configured = set(configured_cluster_ids(config))
+        ids = [cid for cid, name in _ask_host_app(config) if cid in configured or name not in configured]
         _discovery_cache = (config, ids)
         return list(ids)
 
 
-def _ask_host_app(config: Config) -> list[str]:
-    """``GET /api/deploy/clusters`` (else ``/api/health``'s clusters), short timeout, no retries;
-    any failure is no cluster."""
+def configured_cluster_ids(config: Config) -> list[str]:
+    """The ids of the configured clusters (`clusters`, else `defaults.cluster` or "default")."""
+    entries = config["clusters"] or []
+    if not entries:
+        return [str(config["defaults.cluster"] or DEFAULT_CLUSTER_ID)]
+    return [str(e.get("id") if isinstance(e, dict) else e).strip() for e in entries]
+
+
+def _ask_host_app(config: Config) -> list[tuple[str, str]]:
+    """``(id, name)`` of each cluster: ``GET /api/deploy/clusters`` (else ``/api/health``'s
+    clusters), short timeout, no retries; any failure is no cluster."""
     from mgn_verify._exceptions import ApiError
     from mgn_verify.clients.hostapp import HostAppClient
 
@@ -299,9 +311,9 @@ def _ask_host_app(config: Config) -> list[str]:
     try:
         with HostAppClient.from_config(config, timeout=timeout, retries=0) as client:
             try:
-                ids = [r.id for r in client.clusters()]
+                found = [(r.id, r.name) for r in client.clusters()]
             except ApiError:  # it answered, but not this route: its health report lists them too
-                ids = [c.id for c in client.health().clusters]
+                found = [(c.id, c.name) for c in client.health().clusters]
     except Exception:  # any failure is "no cluster": guildnet.hostapp.reachable says why
         return []
-    return list(dict.fromkeys(i for i in ids if i))
+    return list(dict.fromkeys((cid, name) for cid, name in found if cid))

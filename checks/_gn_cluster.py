@@ -8,15 +8,16 @@ cluster blocks only its own checks.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mgn_verify import check, skip, warn
+from mgn_verify import Config, check, skip, warn
 from mgn_verify._exceptions import ClientError
 
 if TYPE_CHECKING:
-    from mgn_verify.clients.hostapp import HostAppClient
+    from mgn_verify.clients.hostapp import ClusterRecord, HostAppClient
 
-__all__ = ["ACTIONS"]
+__all__ = ["ACTIONS", "host_record"]
 
 ATTACH = "attach a kubeconfig: mgn cluster bootstrap --kubeconfig PATH"
 #: What the Host App's ``recommendedAction`` means, as a command or a step.
@@ -40,23 +41,43 @@ def _client_failure(exc: ClientError) -> AssertionError:
     "or fix its id in `clusters` / defaults.cluster to the Host App's id (GET /api/deploy/clusters)",
     timeout=40,
 )
-def check_registered(cluster: str, guildnet_hostapp: HostAppClient,
-                     guildnet_origins: dict[str, str]) -> dict[str, object]:
+def check_registered(cluster: str, config: Config, guildnet_hostapp: HostAppClient,
+                     guildnet_origins: dict[str, str], guildnet_ids: dict[str, str]) -> dict[str, object]:
     try:
         records = guildnet_hostapp.clusters()
     except ClientError as exc:
         raise _client_failure(exc) from None
-    record = next((r for r in records if r.id == cluster), None)
-    listed = ", ".join(r.id for r in records) or "none"
+    record, problem = host_record(records, cluster)
+    listed = ", ".join(f"{r.id} ({r.name})" if r.name and r.name != r.id else r.id for r in records) or "none"
+    if problem:
+        raise AssertionError(problem)
     if record is None:
-        if guildnet_origins.get(cluster) == "defaults":
+        named = cluster in [str(c) for c in config["verify.clusters"]]  # --cluster / a gate's target
+        if guildnet_origins.get(cluster) == "defaults" and not named:
             skip(f"cluster {cluster!r} (the default cluster, not configured) is not registered in the Host App, "
                  f"which lists: {listed}; name them in `clusters` to verify them here")
-        raise AssertionError(f"cluster {cluster!r} is not registered in the Host App, which lists: {listed}")
-    details: dict[str, object] = {"name": record.name, "state": record.state, "created_at": record.created_at}
+        raise AssertionError(f"cluster {cluster!r} is not registered in the Host App (by id or name), "
+                             f"which lists: {listed}")
+    guildnet_ids[cluster] = record.id  # the Host App's routes take its id (a bootstrap makes a UUID)
+    details: dict[str, object] = {"id": record.id, "name": record.name, "state": record.state,
+                                  "created_at": record.created_at}
     if record.state == "creating":
         warn(f"cluster {cluster!r} ({record.name}) is still being created (state creating)")
-    return {"message": f"registered as {record.name!r}, state {record.state}", **details}
+    known_as = f"id {record.id}, " if record.id != cluster else ""
+    return {"message": f"registered as {record.name!r} ({known_as}state {record.state})", **details}
+
+
+def host_record(records: Sequence[ClusterRecord], ref: str) -> tuple[ClusterRecord | None, str]:
+    """The Host App's record for ``ref`` (its id, else its name: ``cluster_matches``);
+    ``(None, problem)`` when several records share the name."""
+    from mgn_verify.clients.hostapp import cluster_matches
+
+    found = cluster_matches(records, ref)
+    if len(found) > 1:
+        ids = ", ".join(r.id for r in found)
+        return None, (f"{len(found)} clusters of the Host App are named {ref!r} ({ids}): name the one to verify "
+                      "by its id in `clusters`, or delete the stale records (mgn cluster delete ID)")
+    return (found[0] if found else None), ""
 
 
 @check(
@@ -67,9 +88,9 @@ def check_registered(cluster: str, guildnet_hostapp: HostAppClient,
     "cluster's API server reachable from the Host App (kubernetes.api.reachable shows it from here)",
     timeout=40,
 )
-def check_health(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, object]:
+def check_health(cluster: str, guildnet_hostapp: HostAppClient, guildnet_ids: dict[str, str]) -> dict[str, object]:
     try:
-        entry = guildnet_hostapp.health().cluster(cluster)
+        entry = guildnet_hostapp.health().cluster(guildnet_ids.get(cluster, cluster))
     except ClientError as exc:
         raise _client_failure(exc) from None
     assert entry is not None, f"/api/health does not list cluster {cluster!r} (removed since it was listed?)"
@@ -102,9 +123,9 @@ def check_health(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, obj
     "--kubeconfig PATH`; check_cluster_network → make the API server reachable from the Host App host",
     timeout=40,
 )
-def check_status(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, object]:
+def check_status(cluster: str, guildnet_hostapp: HostAppClient, guildnet_ids: dict[str, str]) -> dict[str, object]:
     try:
-        status = guildnet_hostapp.cluster_status(cluster)
+        status = guildnet_hostapp.cluster_status(guildnet_ids.get(cluster, cluster))
     except ClientError as exc:
         raise _client_failure(exc) from None
     details: dict[str, object] = {
@@ -135,9 +156,9 @@ def check_status(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, obj
     "and the rethinkdb layer (`mgn verify rethinkdb`)",
     timeout=40,
 )
-def check_db_health(cluster: str, guildnet_hostapp: HostAppClient) -> dict[str, object]:
+def check_db_health(cluster: str, guildnet_hostapp: HostAppClient, guildnet_ids: dict[str, str]) -> dict[str, object]:
     try:
-        health = guildnet_hostapp.db_health(cluster)
+        health = guildnet_hostapp.db_health(guildnet_ids.get(cluster, cluster))
     except ClientError as exc:  # DegradedError included: 200 [] means no kube clients
         raise _client_failure(exc) from None
     details: dict[str, object] = {"status": health.status, "addr": health.addr}

@@ -54,29 +54,31 @@ def _cleanup(client: HostAppClient, cluster: str, name: str) -> str | None:
     "address: run mgn on the Host App host",
     timeout=600,
 )
-def check_smoke_test(cluster: str, config: Config, guildnet_hostapp: HostAppClient) -> dict[str, object]:
+def check_smoke_test(cluster: str, config: Config, guildnet_hostapp: HostAppClient,
+                     guildnet_ids: dict[str, str]) -> dict[str, object]:
     if not config["guildnet.smoke_test"]:
         skip("opt-in (it creates and deletes a Workspace): set guildnet.smoke_test=true")
     client, name = guildnet_hostapp, f"mgn-smoke-{secrets.token_hex(4)}"
+    cid = guildnet_ids.get(cluster, cluster)  # the Host App's id (guildnet.cluster.registered found it)
     timeout = min(float(config["guildnet.smoke_timeout"]), 540.0)
     try:
-        client.create_workspace(cluster, name, str(config["guildnet.smoke_image"]),
+        client.create_workspace(cid, name, str(config["guildnet.smoke_image"]),
                                 ports=[{"containerPort": 8080, "name": "http"}])
     except (AuthError, ApiError) as exc:  # a definite answer: nothing was created
         raise AssertionError(f"creating Workspace {name} on cluster {cluster!r} failed: {exc}") from None
     except ClientError as exc:
-        left = _cleanup(client, cluster, name)  # the request may have reached the app
+        left = _cleanup(client, cid, name)  # the request may have reached the app
         raise AssertionError(f"creating Workspace {name} on cluster {cluster!r}: {exc}"
                              + (f"; {left}" if left else "")) from None
     try:
-        phase, waited = _wait_running(client, cluster, name, timeout)
+        phase, waited = _wait_running(client, cid, name, timeout)
     except ClientError as exc:
         phase, waited, failure = None, 0.0, str(exc)
     else:
         failure = "" if phase == "Running" else (
             f"Workspace {name} still {phase or 'without a status (never reconciled)'} after {waited:.0f} s")
     finally:
-        left = _cleanup(client, cluster, name)
+        left = _cleanup(client, cid, name)
     if failure:
         raise AssertionError(f"cluster {cluster!r}: {failure}" + (f"; {left}" if left else "; deleted"))
     assert left is None, f"cluster {cluster!r}: Workspace {name} was Running after {waited:.1f} s, but {left}"

@@ -71,6 +71,14 @@ def guildnet_origins(config: Config, plan: RunPlan) -> dict[str, str]:
     return {t.id: t.origin for t in cluster_targets(config, discovered_cluster_ids(config, plan.selection))}
 
 
+@fixture
+def guildnet_ids(config: Config) -> dict[str, str]:
+    """Each cluster's id in the Host App, filled by ``guildnet.cluster.registered`` (which every
+    other per-cluster check requires): a configured ``prod`` may be the Host App's UUID named
+    ``prod``."""
+    return {}
+
+
 def _ca_text(config: Config) -> str:
     ca = config["api.ca_bundle"]
     return f"the CA in {ca}" if ca else "the system trust store"

@@ -4,7 +4,9 @@ Every time a lifecycle command proceeds although its gate had failures (``--igno
 errors``, ``--skip-verify``, a configured waiver), it appends one line to ``audit.path``
 (default ``~/.metaguildnet/audit.jsonl``; the directory is created, the file is created with
 mode 0600): when, who, where, the command line and what was waived, with the reason. Secrets
-never reach it: argv and messages go through the config's redactor first.
+never reach it: argv and messages go through the config's redactor first. A record is always
+one line, whatever argv holds: JSON escapes control characters, and ``audit_line`` escapes what
+JSON may leave raw (C1 controls, U+2028/U+2029, undecodable bytes).
 
 An override that cannot be recorded does not happen: ``append`` raises ``AuditError`` (exit 2)
 and the command refuses.

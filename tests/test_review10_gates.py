@@ -111,3 +111,16 @@ def test_waivable_must_be_a_bool_and_a_gate_name_must_not_be_blank() -> None:
         check(id="x.y", waivable="no")  # type: ignore[call-overload]  # truthy: it would have been waivable
     with pytest.raises(ValueError, match="gate names must not be blank"):
         check(id="x.y", gates=["install", " "])
+
+
+def test_a_refusal_by_checks_that_cannot_be_waived_does_not_suggest_an_override(
+        lab: Lab, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab.inject("kubernetes.down")
+    try:
+        outcome = preflight(lab, tmp_path, ignore=("all",), reason="I insist")
+    finally:
+        lab.clear("kubernetes.down")
+    assert (outcome.proceed, outcome.exit_code) == (False, 1)
+    verdict = capsys.readouterr().err.strip().splitlines()[-1]
+    assert "--ignore-preflight-errors" not in verdict
+    assert verdict.endswith("nothing was changed (kubernetes.api.reachable[lab] cannot be overridden: fix it first)")

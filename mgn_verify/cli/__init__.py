@@ -23,7 +23,8 @@ _SUBCOMMANDS = {
     "install": ("mgn_verify.cli.install_cmd", "install", "Install GuildNet onto the configured cluster (gated)."),
     "cluster": ("mgn_verify.cli.cluster_cmd", "cluster", "List, register, apply and delete clusters (gated)."),
     "workspace": ("mgn_verify.cli.workspace_cmd", "workspace", "Create, wait for, test and delete workspaces (gated)."),
-    "federation": ("mgn_verify.cli.federation_cmd", "federation", "Deploy a workspace to every cluster of a federation."),
+    "federation": ("mgn_verify.cli.federation_cmd", "federation",
+                   "Deploy a workspace to every cluster of a federation (gated)."),
     "gate": ("mgn_verify.cli.gate_cmd", "gate", "Show the preflight gates and the checks each one runs."),
 }
 

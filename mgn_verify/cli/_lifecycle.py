@@ -8,16 +8,25 @@ INTERFACE FIXED FOR ISSUE 10 (the lead wrote it; helpers may extend it additivel
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from .._exceptions import ClientError, MgnVerifyError
-from ..lifecycle.exits import LifecycleExit
-from ._options import error, parse_overrides
+from ..lifecycle.exits import LifecycleExit, exit_codes_help
+from ._options import error, parse_overrides, warn
 
-__all__ = ["config_options", "context_from", "gate_options", "output_option", "run_lifecycle", "split_ids"]
+if TYPE_CHECKING:
+    from ..lifecycle.context import CommandContext
+
+__all__ = ["COMMAND_SETTINGS", "EPILOG", "GateArgs", "config_options", "context_from", "gate", "gate_options",
+           "mutating", "negative", "not_empty", "output_option", "run_lifecycle", "show_requests", "split_ids"]
+
+#: Every lifecycle command: ``-h`` too, and its exit codes in ``--help``.
+COMMAND_SETTINGS: dict[str, Any] = {"help_option_names": ["-h", "--help"]}
+EPILOG = exit_codes_help()
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -84,3 +93,78 @@ def run_lifecycle(body: Callable[[], int]) -> None:
         code = LifecycleExit.INTERRUPTED
     sys.stdout.flush()
     raise SystemExit(int(code))
+
+
+def not_empty(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:
+    """A click callback: an empty (or blank) value is a usage error, not a request for
+    ``/api/cluster//…`` (what a CI job sends when its CLUSTER variable is unset)."""
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter("must not be empty")
+    return value.strip() if isinstance(value, str) else value
+
+
+def negative(message: str) -> int:
+    """A negative outcome (not found, exists, timed out): one error line, exit 1."""
+    error(message)
+    return int(LifecycleExit.FAILED)
+
+
+@dataclass(frozen=True)
+class GateArgs:
+    """The gate options of one invocation (what ``gate_options`` passes)."""
+
+    ignore: tuple[str, ...] = ()
+    reason: str = ""
+    dry_run: bool = False
+    json_path: str | None = None
+    junit_path: str | None = None
+    verbose: int = 0
+
+    @classmethod
+    def of(cls, ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None,
+           junit_path: str | None, verbose: int, *, skip_verify: bool = False) -> GateArgs:
+        """From the raw options; ``skip_verify`` (the peer's ``install --skip-verify``) ignores all."""
+        return cls(split_ids(ignore) + (("all",) if skip_verify else ()), reason, dry_run, json_path, junit_path,
+                   verbose)
+
+
+def gate(ctx: CommandContext, name: str, clusters: tuple[str, ...], command: str, args: GateArgs, *,
+         settings: Mapping[str, tuple[Any, bool]] | None = None, json_path: str | None = None,
+         junit_path: str | None = None) -> Any:
+    """Run gate ``name`` for ``clusters``: its ``PreflightOutcome`` (``proceed``, ``exit_code``;
+    the report was printed). ``json_path``/``junit_path`` override ``args``'s (per cluster)."""
+    from ..lifecycle.preflight import Preflight, run_preflight
+
+    request = Preflight(gate=name, clusters=clusters, command=command, ignore=args.ignore, reason=args.reason,
+                        dry_run=args.dry_run, json_path=json_path or args.json_path,
+                        junit_path=junit_path or args.junit_path, verbose=args.verbose,
+                        settings=dict(settings or {}))
+    return run_preflight(request, ctx)
+
+
+def show_requests(ctx: CommandContext, requests: Sequence[tuple[str, str, Any]], fmt: str) -> None:
+    """``--dry-run``: the requests that would be sent, ``(method, path, body)``, secrets masked.
+    A table prints ``would METHOD PATH BODY`` lines; json/yaml print ``{"dry_run": true,
+    "requests": [...]}`` and nothing else."""
+    import json
+
+    from ..lifecycle.output import echo_data, mask_secrets
+
+    shown = [{"method": method, "path": path, "body": None if body is None else mask_secrets(body)}
+             for method, path, body in requests]
+    if fmt != "table":
+        echo_data({"dry_run": True, "requests": shown}, fmt, redact=ctx.config.redactor.data)
+        return
+    for request in shown:
+        line = f"would {request['method']} {request['path']}"
+        if request["body"] is not None:
+            line += " " + json.dumps(ctx.config.redactor.data(request["body"]), separators=(",", ":"),
+                                     ensure_ascii=False, default=str)
+        click.echo(line)
+
+
+def mutating(api: Any) -> None:
+    """Before the first mutating request: warn when the Host App will refuse it (not loopback)."""
+    note = api.loopback_note()
+    if note:
+        warn(note)

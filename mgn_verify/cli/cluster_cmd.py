@@ -16,13 +16,25 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .._exceptions import UnreachableError, UsageError
-from ..config.redact import REDACTED
-from ..lifecycle.exits import LifecycleExit, exit_codes_help
+from .._exceptions import UnreachableError
 from ..lifecycle.output import echo_data
-from ._lifecycle import config_options, context_from, gate_options, output_option, run_lifecycle
-from ._options import error, parse_duration, warn
-from .workspace_cmd import GateArgs, gate, mutating, would
+from ..lifecycle.targets import resolve_target
+from ._lifecycle import (
+    COMMAND_SETTINGS,
+    EPILOG,
+    GateArgs,
+    config_options,
+    context_from,
+    gate,
+    gate_options,
+    mutating,
+    negative,
+    not_empty,
+    output_option,
+    run_lifecycle,
+    show_requests,
+)
+from ._options import parse_duration, warn
 
 if TYPE_CHECKING:
     from ..clients.hostapp import ClusterRecord, ClusterStatus
@@ -30,12 +42,10 @@ if TYPE_CHECKING:
 
 __all__ = ["cluster"]
 
-EPILOG = exit_codes_help()
-_SETTINGS = {"help_option_names": ["-h", "--help"]}
 _RECORD_COLUMNS = [("ID", "id"), ("NAME", "name"), ("STATE", "state"), ("HEALTH", "health.status")]
 
 
-@click.group(context_settings=_SETTINGS)
+@click.group(context_settings=COMMAND_SETTINGS)
 def cluster() -> None:
     """List, inspect, register (bootstrap, apply) and delete the Host App's clusters."""
 
@@ -57,15 +67,14 @@ def _status(status: ClusterStatus) -> dict[str, Any]:
             "lastChecked": status.last_checked}
 
 
-def _failed(message: str) -> int:
-    error(message)
-    return int(LifecycleExit.FAILED)
+def _not_found(ref: str) -> int:
+    return negative(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
 
 
 # -- read-only --------------------------------------------------------------------------------
 
 
-@cluster.command("list", epilog=EPILOG, context_settings=_SETTINGS)
+@cluster.command("list", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
 @output_option("table", ("table", "json", "yaml"), "--format")
 @config_options
 def list_cmd(fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
@@ -92,8 +101,8 @@ def _list(fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
     return 0
 
 
-@cluster.command("get", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster_ref", metavar="ID")
+@cluster.command("get", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@click.argument("cluster_ref", metavar="ID", callback=not_empty)
 @output_option("yaml", ("yaml", "json", "table"))
 @config_options
 def get_cmd(cluster_ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
@@ -108,13 +117,13 @@ def _get(ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]
     with ctx.hostapp() as api:
         record = resolve(api, ref)
     if record is None:
-        return _failed(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
+        return _not_found(ref)
     echo_data(_record(record), fmt, redact=ctx.config.redactor.data)
     return 0
 
 
-@cluster.command("status", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster_ref", metavar="ID")
+@cluster.command("status", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@click.argument("cluster_ref", metavar="ID", callback=not_empty)
 @output_option()
 @config_options
 def status_cmd(cluster_ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
@@ -130,10 +139,12 @@ def _status_of(ref: str, fmt: str, config_path: str | None, overrides: tuple[str
     with ctx.hostapp() as api:
         record = resolve(api, ref)
         status = api.cluster_status(record.id if record else ref)
+    if record is None and not status.kubeconfig_present:  # the Host App answers /status for any id
+        return _not_found(ref)
     echo_data(_status(status), fmt, redact=ctx.config.redactor.data)
     if not status.ok:
         why = status.k8s_error or ("no usable kubeconfig" if not status.kubeconfig_valid else "not reachable")
-        return _failed(f"cluster {ref!r} is not usable: {ctx.config.redactor.text(why)}; fix: {status_fix(status)}")
+        return negative(f"cluster {ref!r} is not usable: {ctx.config.redactor.text(why)}; fix: {status_fix(status)}")
     return 0
 
 
@@ -153,17 +164,7 @@ def _gate_settings(ctx: CommandContext, name: str, kubeconfig: str | None) -> di
     return settings
 
 
-def _shown(body: dict[str, Any]) -> dict[str, Any]:
-    """A request body for --dry-run: the kubeconfig (credentials) never shown."""
-    out = dict(body)
-    if isinstance(out.get("cluster"), dict):
-        out["cluster"] = _shown(out["cluster"])
-    if out.get("kubeconfig"):
-        out["kubeconfig"] = REDACTED
-    return out
-
-
-@cluster.command("bootstrap", epilog=EPILOG, context_settings=_SETTINGS)
+@cluster.command("bootstrap", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
 @click.option("--kubeconfig", "kubeconfig", required=True, metavar="PATH", help="The cluster's kubeconfig.")
 @click.option("--name", default="", help="The cluster's name (default: its new id).")
 @output_option()
@@ -174,32 +175,31 @@ def bootstrap_cmd(kubeconfig: str, name: str, fmt: str, ignore: tuple[str, ...],
                   overrides: tuple[str, ...]) -> None:
     """Register the cluster of --kubeconfig with the Host App (POST /api/bootstrap), once the
     cluster.bootstrap gate passes for it. A cluster already registered as --name is left alone."""
-    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    args = GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose)
     run_lifecycle(lambda: _bootstrap(kubeconfig, name, fmt, args, config_path, overrides))
 
 
 def _bootstrap(path: str, name: str, fmt: str, args: GateArgs, config_path: str | None,
                overrides: tuple[str, ...]) -> int:
-    from ..lifecycle.clusters import find_by_name, read_kubeconfig
+    from ..lifecycle.clusters import find_by_kubeconfig, find_by_name, read_kubeconfig
 
     text = read_kubeconfig(path)
     ctx = context_from(config_path, overrides)
     columns = [("ID", "id"), ("NAME", "name")]
-    if name:
-        with ctx.hostapp() as api:
-            existing = find_by_name(api, name)
-        if existing is not None:
-            click.echo(f"cluster {name!r} is already registered (id {existing.id}); nothing to do", err=True)
-            echo_data({"id": existing.id, "name": name}, fmt, columns=columns)
-            return 0
+    with ctx.hostapp() as api:  # by name; without one, a record holding this kubeconfig
+        existing = find_by_name(api, name) if name else find_by_kubeconfig(api, text)
+    if existing is not None:
+        click.echo(f"cluster {existing.name!r} is already registered (id {existing.id}); nothing to do", err=True)
+        echo_data({"id": existing.id, "name": existing.name}, fmt, columns=columns)
+        return 0
     target = name or ctx.default_cluster() or "default"
-    refused = gate(ctx, "cluster.bootstrap", (target,), "cluster bootstrap", args,
-                   _gate_settings(ctx, target, path))
-    if refused is not None:
-        return refused
+    outcome = gate(ctx, "cluster.bootstrap", (target,), "cluster bootstrap", args,
+                   settings=_gate_settings(ctx, target, path))
+    if not outcome.proceed:
+        return int(outcome.exit_code)
     cluster_body: dict[str, Any] = {"kubeconfig": text, **({"name": name} if name else {})}
     if args.dry_run:
-        would(ctx, "POST", "/api/bootstrap", _shown({"cluster": cluster_body}))
+        show_requests(ctx, [("POST", "/api/bootstrap", {"cluster": cluster_body})], fmt)
         return 0
     with ctx.hostapp() as api:
         mutating(api)
@@ -208,15 +208,15 @@ def _bootstrap(path: str, name: str, fmt: str, args: GateArgs, config_path: str 
     return 0
 
 
-@cluster.command("delete", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster_ref", metavar="ID")
+@cluster.command("delete", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@click.argument("cluster_ref", metavar="ID", callback=not_empty)
 @gate_options
 @config_options
 def delete_cmd(cluster_ref: str, ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None,
                junit_path: str | None, verbose: int, config_path: str | None, overrides: tuple[str, ...]) -> None:
     """Delete the record of cluster ID, once the cluster.delete gate passes. The Host App keeps
     the cluster's kubeconfig credential and settings."""
-    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    args = GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose)
     run_lifecycle(lambda: _delete(cluster_ref, args, config_path, overrides))
 
 
@@ -231,16 +231,18 @@ def _delete(ref: str, args: GateArgs, config_path: str | None, overrides: tuple[
         record = None
     else:
         if record is None:
-            return _failed(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
-    refused = gate(ctx, "cluster.delete", (record.id if record else ref,), "cluster delete", args)
-    if refused is not None:
-        return refused
+            return _not_found(ref)
+    # The gate runs for the configured cluster of that id or name (its checks find the record).
+    gate_id = resolve_target(ctx, record.id if record else ref).gate_id
+    outcome = gate(ctx, "cluster.delete", (gate_id,), "cluster delete", args)
+    if not outcome.proceed:
+        return int(outcome.exit_code)
     with ctx.hostapp() as api:
         record = record or resolve(api, ref)
         if record is None:
-            return _failed(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
+            return _not_found(ref)
         if args.dry_run:
-            would(ctx, "DELETE", f"/api/deploy/clusters/{record.id}")
+            show_requests(ctx, [("DELETE", f"/api/deploy/clusters/{record.id}", None)], "table")
             return 0
         mutating(api)
         api.delete_cluster(record.id)
@@ -250,7 +252,7 @@ def _delete(ref: str, args: GateArgs, config_path: str | None, overrides: tuple[
     return 0
 
 
-@cluster.command("apply", epilog=EPILOG, context_settings=_SETTINGS)
+@cluster.command("apply", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
 @click.option("-f", "--file", "file", required=True, metavar="CLUSTER.yaml", help="The cluster template (§7).")
 @click.option("--kubeconfig", metavar="PATH", help="The cluster's kubeconfig (else cluster.kubeconfig, "
               "else the configured kubernetes.kubeconfig).")
@@ -266,7 +268,7 @@ def apply_cmd(file: str, kubeconfig: str | None, wait: str | None, fmt: str, ign
     name, attach its kubeconfig when the stored one differs. Applying twice changes nothing.
     Settings the Host App takes only through a settings PUT (which restarts it) are listed in a
     warning and never sent."""
-    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    args = GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose)
     timeout = parse_duration(wait) if wait is not None else None
     run_lifecycle(lambda: _apply(file, kubeconfig, timeout, fmt, args, config_path, overrides))
 
@@ -274,8 +276,9 @@ def apply_cmd(file: str, kubeconfig: str | None, wait: str | None, fmt: str, ign
 def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, args: GateArgs,
            config_path: str | None, overrides: tuple[str, ...]) -> int:
     from ..lifecycle.clusters import ClusterTemplate, apply_steps, plan_apply, read_kubeconfig, wait_usable
+    from ..lifecycle.files import read_yaml
 
-    template = ClusterTemplate.from_mapping(_load_yaml(file), source=file)
+    template = ClusterTemplate.from_mapping(read_yaml(file, "-f"), source=file)
     ctx = context_from(config_path, overrides)
     # --kubeconfig, else the template's (a path or inline), else the configured one.
     path = kubeconfig or template.kubeconfig_path()
@@ -289,16 +292,15 @@ def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, a
     if text is None:
         warn(f"{file}: no kubeconfig (--kubeconfig, cluster.kubeconfig or kubernetes.kubeconfig): "
              "the cluster is registered without one")
-    refused = gate(ctx, "cluster.apply", (template.name,), "cluster apply", args,
-                   _gate_settings(ctx, template.name, path))
-    if refused is not None:
-        return refused
+    outcome = gate(ctx, "cluster.apply", (template.name,), "cluster apply", args,
+                   settings=_gate_settings(ctx, template.name, path))
+    if not outcome.proceed:
+        return int(outcome.exit_code)
     with ctx.hostapp() as api:
         plan = plan_apply(api, template.name, text)
         if args.dry_run:
-            for step in plan.steps:
-                would(ctx, step.method, step.path, _shown(step.body))
-            if not plan.steps:
+            show_requests(ctx, [(step.method, step.path, step.body) for step in plan.steps], fmt)
+            if not plan.steps and fmt == "table":
                 click.echo(f"cluster {template.name}: unchanged")
             return 0
         if plan.steps:
@@ -324,19 +326,6 @@ def _cluster_progress(name: str) -> Callable[[ClusterStatus], None]:
             click.echo(f"waiting for cluster {name}: {why}", err=True)
 
     return report
-
-
-def _load_yaml(file: str) -> Any:
-    import yaml
-
-    try:
-        return yaml.safe_load(Path(file).expanduser().read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"-f {file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"-f {file}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
-    except yaml.YAMLError as exc:
-        raise UsageError(f"-f {file}: not valid YAML ({str(exc).splitlines()[0]})") from None
 
 
 def _configured_kubeconfig(ctx: CommandContext, name: str) -> str | None:

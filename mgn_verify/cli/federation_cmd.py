@@ -13,8 +13,19 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import ClientError, MgnVerifyError, UsageError
-from ..lifecycle.exits import LifecycleExit, exit_codes_help
-from ._lifecycle import config_options, context_from, gate_options, output_option, run_lifecycle, split_ids
+from ..lifecycle.exits import LifecycleExit
+from ..lifecycle.targets import Target, resolve_target
+from ._lifecycle import (
+    COMMAND_SETTINGS,
+    EPILOG,
+    GateArgs,
+    config_options,
+    context_from,
+    gate,
+    gate_options,
+    output_option,
+    run_lifecycle,
+)
 from ._options import parse_duration
 
 if TYPE_CHECKING:
@@ -29,13 +40,13 @@ COLUMNS = [("CLUSTER", "cluster"), ("PREFLIGHT", "preflight"), ("ACTION", "actio
            ("MESSAGE", "message")]
 
 
-@click.group("federation", context_settings={"help_option_names": ["-h", "--help"]})
+@click.group("federation", context_settings=COMMAND_SETTINGS)
 def federation() -> None:
     """Act on every cluster of a federation (federation.yaml: its clusters and deployment policy)."""
 
 
-@federation.command("deploy", epilog=exit_codes_help()
-                    + "\n\b\nA cluster that was refused, failed or timed out makes the exit code 1.")
+@federation.command("deploy", context_settings=COMMAND_SETTINGS,
+                    epilog=EPILOG + "\n\b\nA cluster that was refused, failed or timed out makes the exit code 1.")
 @click.argument("federation_file", metavar="FEDERATION.yaml", type=click.Path(dir_okay=False))
 @click.argument("workspace_file", metavar="WORKSPACE.yaml", type=click.Path(dir_okay=False))
 @config_options
@@ -69,8 +80,7 @@ def deploy_cmd(federation_file: str, workspace_file: str, config_path: str | Non
         for note in fed.notes:
             click.echo(f"mgn: note: {note}", err=True)
         ctx = context_from(config_path, overrides)
-        options = _Options(ignore=split_ids(ignore), reason=reason, dry_run=dry_run, json_path=json_path,
-                           junit_path=junit_path, verbose=verbose, timeout=seconds,
+        options = _Options(GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose), timeout=seconds,
                            interval=max(0.05, parse_duration(interval)))
         outcome = _Run(ctx, fed, spec, options).deploy()
         _print_summary(ctx, fed, spec, outcome, fmt, dry_run)
@@ -80,17 +90,10 @@ def deploy_cmd(federation_file: str, workspace_file: str, config_path: str | Non
 
 
 def _load_workspace(path: str) -> WorkspaceSpec:
-    import yaml
-
+    from ..lifecycle.files import read_yaml
     from ..lifecycle.workspaces import WorkspaceSpec
 
-    try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the workspace file: {getattr(exc, 'strerror', None) or exc}") \
-            from None
-    except yaml.YAMLError:
-        raise UsageError(f"{path}: not valid YAML") from None
+    data = read_yaml(path, "workspace file")
     if not isinstance(data, Mapping) or not isinstance(data.get("workspace"), Mapping):
         raise UsageError(f"{path}: expected a top-level 'workspace' mapping (the workspace template)")
     try:
@@ -100,10 +103,8 @@ def _load_workspace(path: str) -> WorkspaceSpec:
 
 
 class _Options:
-    def __init__(self, *, ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None,
-                 junit_path: str | None, verbose: int, timeout: float, interval: float) -> None:
-        self.ignore, self.reason, self.dry_run = ignore, reason, dry_run
-        self.json_path, self.junit_path, self.verbose = json_path, junit_path, verbose
+    def __init__(self, gate_args: GateArgs, *, timeout: float, interval: float) -> None:
+        self.gate_args, self.dry_run = gate_args, gate_args.dry_run
         self.timeout, self.interval = timeout, interval
 
 
@@ -116,23 +117,28 @@ class _Run:
 
     def __init__(self, ctx: CommandContext, fed: Federation, spec: WorkspaceSpec, options: _Options) -> None:
         self.ctx, self.fed, self.spec, self.options = ctx, fed, spec, options
+        self.targets: dict[str, Target] = {}
+
+    def _host(self, cluster: str) -> str:
+        return self.targets[cluster].host_id if cluster in self.targets else cluster
 
     def deploy(self) -> Deployment:
         from ..lifecycle.federation import Hooks, deploy
 
         _ = self.ctx.config  # load it here, once: the worker threads only read it
+        with self.ctx.hostapp() as api:  # the Host App's id of each cluster named in the file
+            self.targets = {c.id: resolve_target(self.ctx, c.id, api) for c in self.fed.clusters}
         return deploy(self.fed, Hooks(gate=self.gate, act=self.act, rollback=self.rollback,
                                       progress=_progress), dry_run=self.options.dry_run)
 
     def gate(self, cluster: str) -> GateVerdict:
         from ..lifecycle.federation import GateVerdict
-        from ..lifecycle.preflight import Preflight, run_preflight
 
-        o = self.options
-        outcome = run_preflight(Preflight(
-            gate=GATE, clusters=(cluster,), command="federation deploy", ignore=o.ignore, reason=o.reason,
-            dry_run=o.dry_run, json_path=_per_cluster(o.json_path, cluster),
-            junit_path=_per_cluster(o.junit_path, cluster), verbose=o.verbose), self.ctx)
+        args = self.options.gate_args
+        gate_id = self.targets[cluster].gate_id if cluster in self.targets else cluster
+        outcome = gate(self.ctx, GATE, (gate_id,), "federation deploy", args,
+                       json_path=_per_cluster(args.json_path, cluster),
+                       junit_path=_per_cluster(args.junit_path, cluster))
         if outcome.proceed:
             return GateVerdict(True, 0, "waived" if outcome.overrides else "passed")
         label = "could not verify" if outcome.exit_code == LifecycleExit.CHECK_ERRORS else "refused"
@@ -147,7 +153,7 @@ class _Run:
 
         with self.ctx.hostapp() as api:
             try:
-                workspaces.create(api, cluster, self.spec)
+                workspaces.create(api, self._host(cluster), self.spec)
             except (ClientError, workspaces.WorkspaceExists) as exc:
                 return ActionResult(False, "create", str(exc))
             if not self.fed.deployment.wait_for_ready:
@@ -158,7 +164,7 @@ class _Run:
                     raise _Cancelled("interrupted")
 
             try:
-                view = workspaces.wait_ready(api, cluster, self.spec.name, self.options.timeout,
+                view = workspaces.wait_ready(api, self._host(cluster), self.spec.name, self.options.timeout,
                                              interval=self.options.interval, on_poll=check_cancel)
             except (ClientError, workspaces.WaitTimeout, _Cancelled) as exc:
                 return ActionResult(False, "created", str(exc), created=True)
@@ -169,16 +175,18 @@ class _Run:
         from ..lifecycle import workspaces
 
         with self.ctx.hostapp() as api:
-            gone = workspaces.delete(api, cluster, self.spec.name)
+            gone = workspaces.delete(api, self._host(cluster), self.spec.name)
         return "rolled back: deleted" if gone else "rolled back: already gone"
 
     def _plan(self, cluster: str) -> ActionResult:
         from urllib.parse import quote
 
         from ..lifecycle.federation import ActionResult
+        from ..lifecycle.output import mask_secrets
 
-        path = f"/api/cluster/{quote(cluster, safe='')}/workspaces"
-        request = {"method": "POST", "path": path, "body": _redacted_body(self.spec.body(), self.ctx)}
+        path = f"/api/cluster/{quote(self._host(cluster), safe='')}/workspaces"
+        body = self.ctx.config.redactor.data(mask_secrets(self.spec.body()))
+        request = {"method": "POST", "path": path, "body": body}
         return ActionResult(True, "would create", f"POST {path}", data={"request": request})
 
 
@@ -198,14 +206,6 @@ def _refusal(report: Any) -> str:
         return "refused by the federation.deploy preflight gate"
     more = f" (+{len(roots) - 3} more)" if len(roots) > 3 else ""
     return "refused by the preflight gate: " + ", ".join(roots[:3]) + more
-
-
-def _redacted_body(body: dict[str, Any], ctx: CommandContext) -> Any:
-    from ..config.redact import REDACTED, looks_secret
-
-    env = [{"name": e["name"], "value": REDACTED if looks_secret(e["name"]) else e["value"]}
-           for e in body.get("env", [])]
-    return ctx.config.redactor.data({**body, "env": env})
 
 
 def _progress(result: ClusterResult) -> None:

@@ -9,8 +9,18 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from .._exceptions import ClientError
-from ..lifecycle.exits import LifecycleExit, exit_codes_help
-from ._lifecycle import config_options, context_from, gate_options, output_option, run_lifecycle, split_ids
+from ..lifecycle.exits import LifecycleExit
+from ._lifecycle import (
+    COMMAND_SETTINGS,
+    EPILOG,
+    GateArgs,
+    config_options,
+    context_from,
+    gate,
+    gate_options,
+    output_option,
+    run_lifecycle,
+)
 from ._options import error
 
 if TYPE_CHECKING:
@@ -21,7 +31,7 @@ __all__ = ["install"]
 _COLUMNS = [("KIND", "kind"), ("NAME", "name"), ("ACTION", "action"), ("READY", "ready")]
 
 
-@click.command("install", epilog=exit_codes_help(), context_settings={"help_option_names": ["-h", "--help"]})
+@click.command("install", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
 @click.option("--type", "install_type", type=click.Choice(["local", "bare-metal"]), default="local",
               show_default=True, help="Where to install: local is the cluster of the configured kubeconfig.")
 @click.option("--cluster-name", metavar="NAME",
@@ -48,31 +58,26 @@ def install(install_type: str, cluster_name: str | None, skip_verify: bool, igno
     if install_type != "local":
         raise click.UsageError("--type bare-metal is not supported: mgn install only installs onto the cluster "
                                "of the configured kubeconfig (--type local)")
-    run_lifecycle(lambda: _install(
-        config_path, overrides, cluster_name=cluster_name, ignore=split_ids(ignore) + (("all",) if skip_verify else ()),
-        reason=reason, dry_run=dry_run, json_path=json_path, junit_path=junit_path, verbose=verbose, fmt=fmt))
+    args = GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose, skip_verify=skip_verify)
+    run_lifecycle(lambda: _install(config_path, overrides, cluster_name, args, fmt))
 
 
 def _say(message: str) -> None:
     click.echo(f"mgn: {message}", err=True)
 
 
-def _install(config_path: str | None, overrides: tuple[str, ...], *, cluster_name: str | None,
-             ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None, junit_path: str | None,
-             verbose: int, fmt: str) -> int:
+def _install(config_path: str | None, overrides: tuple[str, ...], cluster_name: str | None, args: GateArgs,
+             fmt: str) -> int:
     from ..lifecycle.install import cluster_name_for, run_install
-    from ..lifecycle.preflight import Preflight, run_preflight
 
     ctx = context_from(config_path, overrides)
     target = ctx.default_cluster()
-    outcome = run_preflight(Preflight(gate="install", clusters=(target,) if target else (), command="install",
-                                      ignore=ignore, reason=reason, dry_run=dry_run, json_path=json_path,
-                                      junit_path=junit_path, verbose=verbose), ctx)
+    outcome = gate(ctx, "install", (target,) if target else (), "install", args)
     if not outcome.proceed:
         return int(outcome.exit_code)
     redact = ctx.config.redactor
     try:
-        result = run_install(ctx, cluster_name_for(ctx, cluster_name), dry_run=dry_run, progress=_say)
+        result = run_install(ctx, cluster_name_for(ctx, cluster_name), dry_run=args.dry_run, progress=_say)
     except ClientError as exc:  # an API's message may quote what was sent: never a credential
         raise ClientError(redact.text(str(exc)), component=exc.component, target=exc.target) from None
     _emit(result, fmt, redact.data)

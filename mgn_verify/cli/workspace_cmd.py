@@ -9,99 +9,55 @@ for the target cluster first and send nothing when it refuses.
 
 from __future__ import annotations
 
-import json
 import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from .._exceptions import ApiError
-from ..config.redact import REDACTED, looks_secret
-from ..lifecycle.exits import LifecycleExit, exit_codes_help
+from ..lifecycle.exits import LifecycleExit
 from ..lifecycle.output import echo_data
-from ._lifecycle import config_options, context_from, gate_options, output_option, run_lifecycle, split_ids
-from ._options import error, parse_duration, warn
+from ..lifecycle.targets import resolve_target
+from ._lifecycle import (
+    COMMAND_SETTINGS,
+    EPILOG,
+    GateArgs,
+    config_options,
+    context_from,
+    gate,
+    gate_options,
+    mutating,
+    negative,
+    not_empty,
+    output_option,
+    run_lifecycle,
+    show_requests,
+)
+from ._options import error, parse_duration
 
-if TYPE_CHECKING:
-    from ..lifecycle.context import CommandContext
-
-__all__ = ["GateArgs", "gate", "mutating", "workspace", "would"]
-
-EPILOG = exit_codes_help()
-_SETTINGS = {"help_option_names": ["-h", "--help"]}
+__all__ = ["workspace"]
 
 
-@click.group(context_settings=_SETTINGS)
+
+@click.group(context_settings=COMMAND_SETTINGS)
 def workspace() -> None:
     """Create, list, inspect, wait for, test and delete workspaces (through the Host App)."""
 
 
-# -- shared by the gated commands (cluster_cmd uses them too) ---------------------------------
+def _cluster_arg(func: Any) -> Any:
+    return click.argument("cluster", callback=not_empty)(func)
 
 
-class GateArgs:
-    """The gate options of one invocation, as ``gate_options`` passes them."""
-
-    def __init__(self, ignore: tuple[str, ...], reason: str, dry_run: bool, json_path: str | None,
-                 junit_path: str | None, verbose: int) -> None:
-        self.ignore = split_ids(ignore)
-        self.reason = reason
-        self.dry_run = dry_run
-        self.json_path = json_path
-        self.junit_path = junit_path
-        self.verbose = verbose
-
-
-def gate(ctx: CommandContext, name: str, clusters: tuple[str, ...], command: str, args: GateArgs,
-         settings: Mapping[str, tuple[Any, bool]] | None = None) -> int | None:
-    """Run gate ``name``; None to proceed, else the exit code (its report was printed)."""
-    from ..lifecycle.preflight import Preflight, run_preflight
-
-    request = Preflight(gate=name, clusters=clusters, command=command, ignore=args.ignore, reason=args.reason,
-                        dry_run=args.dry_run, json_path=args.json_path, junit_path=args.junit_path,
-                        verbose=args.verbose, settings=dict(settings or {}))
-    outcome = run_preflight(request, ctx)
-    return None if outcome.proceed else int(outcome.exit_code)
-
-
-def would(ctx: CommandContext, method: str, path: str, body: Any = None) -> None:
-    """``--dry-run``: the request that would be sent, secrets redacted (stdout)."""
-    line = f"would {method} {path}"
-    if body is not None:
-        shown = ctx.config.redactor.data(_mask_secret_env(body))
-        line += " " + json.dumps(shown, separators=(",", ":"), ensure_ascii=False, default=str)
-    click.echo(line)
-
-
-def mutating(api: Any) -> None:
-    """Before the first mutating request: warn when the Host App will refuse it (not loopback)."""
-    note = api.loopback_note()
-    if note:
-        warn(note)
-
-
-def _mask_secret_env(value: Any) -> Any:
-    """Secret-looking keys and ``{name: PASSWORD, value: …}`` env entries, masked whole."""
-    if isinstance(value, Mapping):
-        if set(value) == {"name", "value"} and looks_secret(str(value["name"])) and value["value"]:
-            return {"name": value["name"], "value": REDACTED}
-        return {k: REDACTED if v and looks_secret(str(k)) else _mask_secret_env(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_mask_secret_env(v) for v in value]
-    return value
-
-
-def _not_found(what: str) -> int:
-    error(what)
-    return int(LifecycleExit.FAILED)
+def _name_arg(func: Any) -> Any:
+    return click.argument("name", callback=not_empty)(func)
 
 
 # -- create -----------------------------------------------------------------------------------
 
 
-@workspace.command("create", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
+@workspace.command("create", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
 @click.option("--name", required=True, help="The workspace's name.")
 @click.option("--image", required=True, help="The container image.")
 @click.option("--env", "envs", multiple=True, metavar="K=V", help="An environment variable (repeatable).")
@@ -118,7 +74,7 @@ def create_cmd(cluster: str, name: str, image: str, envs: tuple[str, ...], ports
     """Create workspace NAME on CLUSTER, once its workspace.create gate passes.
 
     A workspace of that name already there is an error (exit 1); nothing is sent then."""
-    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    args = GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose)
     run_lifecycle(lambda: _create(cluster, name, image, envs, ports, labels, fmt, args, config_path, overrides))
 
 
@@ -130,20 +86,21 @@ def _create(cluster: str, name: str, image: str, envs: tuple[str, ...], ports: t
     spec = WorkspaceSpec(name, image, env=env_pairs(envs, "--env"), ports=tuple(WorkspacePort(p) for p in ports),
                          labels=env_pairs(labels, "--label"))
     ctx = context_from(config_path, overrides)
-    refused = gate(ctx, "workspace.create", (cluster,), "workspace create", args)
-    if refused is not None:
-        return refused
+    target = resolve_target(ctx, cluster)
+    outcome = gate(ctx, "workspace.create", (target.gate_id,), "workspace create", args)
+    if not outcome.proceed:
+        return int(outcome.exit_code)
     with ctx.hostapp() as api:
         if args.dry_run:
-            if api.workspace_resource(cluster, name) is not None:
-                return _not_found(f"workspace {name!r} already exists on cluster {cluster!r}")
-            would(ctx, "POST", f"/api/cluster/{cluster}/workspaces", spec.body())
+            if api.workspace_resource(target.host_id, name) is not None:
+                return negative(f"workspace {name!r} already exists on cluster {cluster!r}")
+            show_requests(ctx, [("POST", f"/api/cluster/{target.host_id}/workspaces", spec.body())], fmt)
             return 0
         mutating(api)
         try:
-            create(api, cluster, spec)
+            create(api, target.host_id, spec)
         except WorkspaceExists as exc:
-            return _not_found(str(exc))
+            return negative(str(exc))
     echo_data({"id": name, "cluster": cluster, "status": "pending"}, fmt,
               columns=[("ID", "id"), ("CLUSTER", "cluster"), ("STATUS", "status")])
     return 0
@@ -152,9 +109,9 @@ def _create(cluster: str, name: str, image: str, envs: tuple[str, ...], ports: t
 # -- delete -----------------------------------------------------------------------------------
 
 
-@workspace.command("delete", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
-@click.argument("name")
+@workspace.command("delete", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
+@_name_arg
 @gate_options
 @config_options
 def delete_cmd(cluster: str, name: str, ignore: tuple[str, ...], reason: str, dry_run: bool,
@@ -162,7 +119,7 @@ def delete_cmd(cluster: str, name: str, ignore: tuple[str, ...], reason: str, dr
                overrides: tuple[str, ...]) -> None:
     """Delete workspace NAME from CLUSTER, once its workspace.delete gate passes (exit 1 when
     the Host App does not find it)."""
-    args = GateArgs(ignore, reason, dry_run, json_path, junit_path, verbose)
+    args = GateArgs.of(ignore, reason, dry_run, json_path, junit_path, verbose)
     run_lifecycle(lambda: _delete(cluster, name, args, config_path, overrides))
 
 
@@ -170,18 +127,19 @@ def _delete(cluster: str, name: str, args: GateArgs, config_path: str | None, ov
     from ..lifecycle.workspaces import delete
 
     ctx = context_from(config_path, overrides)
-    refused = gate(ctx, "workspace.delete", (cluster,), "workspace delete", args)
-    if refused is not None:
-        return refused
+    target = resolve_target(ctx, cluster)
+    outcome = gate(ctx, "workspace.delete", (target.gate_id,), "workspace delete", args)
+    if not outcome.proceed:
+        return int(outcome.exit_code)
     with ctx.hostapp() as api:
         if args.dry_run:
-            if api.workspace_resource(cluster, name) is None:
-                return _not_found(f"workspace {name!r} not found on cluster {cluster!r}")
-            would(ctx, "DELETE", f"/api/cluster/{cluster}/workspaces/{name}")
+            if api.workspace_resource(target.host_id, name) is None:
+                return negative(f"workspace {name!r} not found on cluster {cluster!r}")
+            show_requests(ctx, [("DELETE", f"/api/cluster/{target.host_id}/workspaces/{name}", None)], "table")
             return 0
         mutating(api)
-        if not delete(api, cluster, name):
-            return _not_found(f"workspace {name!r} not found on cluster {cluster!r}")
+        if not delete(api, target.host_id, name):
+            return negative(f"workspace {name!r} not found on cluster {cluster!r}")
     click.echo(f"workspace {name} deleted from cluster {cluster}")
     return 0
 
@@ -189,8 +147,8 @@ def _delete(cluster: str, name: str, args: GateArgs, config_path: str | None, ov
 # -- read-only --------------------------------------------------------------------------------
 
 
-@workspace.command("list", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
+@workspace.command("list", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
 @output_option()
 @config_options
 def list_cmd(cluster: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
@@ -201,9 +159,10 @@ def list_cmd(cluster: str, fmt: str, config_path: str | None, overrides: tuple[s
 def _list(cluster: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
-        servers = api.servers(cluster)
+        host_id = resolve_target(ctx, cluster, api).host_id
+        servers = api.servers(host_id)
         if not servers:  # the Host App answers [] also when it cannot list: say which
-            status = api.cluster_status(cluster)
+            status = api.cluster_status(host_id)
             if not status.ok:
                 from ..lifecycle.clusters import status_fix
 
@@ -223,9 +182,9 @@ _VIEW_COLUMNS = [("NAME", "name"), ("CLUSTER", "cluster"), ("IMAGE", "image"), (
                  ("READY", "readyReplicas"), ("SERVICE", "serviceDNS")]
 
 
-@workspace.command("get", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
-@click.argument("name")
+@workspace.command("get", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
+@_name_arg
 @output_option()
 @config_options
 def get_cmd(cluster: str, name: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> None:
@@ -239,16 +198,16 @@ def _get(cluster: str, name: str, fmt: str, config_path: str | None, overrides: 
 
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
-        resource = api.workspace_resource(cluster, name)
+        resource = api.workspace_resource(resolve_target(ctx, cluster, api).host_id, name)
     if resource is None:
-        return _not_found(f"workspace {name!r} not found on cluster {cluster!r}")
+        return negative(f"workspace {name!r} not found on cluster {cluster!r}")
     echo_data(view(cluster, resource), fmt, columns=_VIEW_COLUMNS, redact=ctx.config.redactor.data)
     return 0
 
 
-@workspace.command("logs", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
-@click.argument("name")
+@workspace.command("logs", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
+@_name_arg
 @click.option("--tail", type=click.IntRange(1), default=100, show_default=True, help="The last N lines.")
 @click.option("-f", "--follow", is_flag=True, hidden=True)  # the peer's flag: accepted, not streamed
 @output_option("table", ("table", "json", "yaml"))
@@ -263,11 +222,11 @@ def _logs(cluster: str, name: str, tail: int, fmt: str, config_path: str | None,
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
         try:
-            lines = api.workspace_logs(cluster, name, tail)
+            lines = api.workspace_logs(resolve_target(ctx, cluster, api).host_id, name, tail)
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            return _not_found(f"workspace {name!r} on cluster {cluster!r} has no pods (not found, or not "
+            return negative(f"workspace {name!r} on cluster {cluster!r} has no pods (not found, or not "
                               "started yet)")
     redact = ctx.config.redactor
     if fmt == "table":
@@ -281,9 +240,9 @@ def _logs(cluster: str, name: str, tail: int, fmt: str, config_path: str | None,
 # -- wait and test ----------------------------------------------------------------------------
 
 
-@workspace.command("wait", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
-@click.argument("name")
+@workspace.command("wait", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
+@_name_arg
 @click.option("--timeout", default="5m", show_default=True, metavar="DURATION",
               help="Give up after this long (90s, 5m, 1h).")
 @click.option("--interval", default="2s", show_default=True, metavar="DURATION", help="Time between polls.")
@@ -304,10 +263,11 @@ def _wait(cluster: str, name: str, timeout: float, interval: float, fmt: str, co
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
         try:
-            result = wait_ready(api, cluster, name, timeout, interval=max(interval, 0.05),
+            result = wait_ready(api, resolve_target(ctx, cluster, api).host_id, name, timeout,
+                                interval=max(interval, 0.05),
                                 on_poll=_progress(name))
         except WaitTimeout as exc:
-            return _not_found(str(exc))
+            return negative(str(exc))
     if fmt == "table":
         click.echo(f"workspace {name} is Running ({result['readyReplicas']} ready)")
     else:
@@ -331,9 +291,9 @@ def _progress(name: str) -> Callable[[dict[str, Any] | None], None]:
     return report
 
 
-@workspace.command("test", epilog=EPILOG, context_settings=_SETTINGS)
-@click.argument("cluster")
-@click.argument("name")
+@workspace.command("test", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
+@_cluster_arg
+@_name_arg
 @click.option("--http-check", "paths", multiple=True, required=True, metavar="PATH",
               help="GET this path through the Host App's proxy (repeatable).")
 @click.option("--expected-status", type=click.IntRange(100, 599), default=200, show_default=True)
@@ -355,12 +315,14 @@ def _test(cluster: str, name: str, paths: tuple[str, ...], expected: int, retrie
 
     ctx = context_from(config_path, overrides)
     failed = 0
-    # No bearer token: the Host App's proxy forwards the caller's Authorization header to the
-    # cluster's API server (client-go keeps one that is set), which rejects the Host App's token
-    # with 401. Proxied GETs need no token at the Host App.
-    with ctx.hostapp(token="") as api:
+    with ctx.hostapp() as api:  # proxy_get sends no token (the Host App would forward it upstream)
+        host_id = resolve_target(ctx, cluster, api).host_id
+        # The proxy answers 200 [] when the Host App has no kube clients for the cluster (as every
+        # GET then does): the workspace must be there first, or a check would pass on nothing.
+        if api.workspace_resource(host_id, name) is None:
+            return negative(f"workspace {name!r} not found on cluster {cluster!r}")
         for path in paths:
-            ok, line = http_check(api, cluster, name, path, expected, retries=retries, interval=interval)
+            ok, line = http_check(api, host_id, name, path, expected, retries=retries, interval=interval)
             click.echo(ctx.config.redactor.text(line))
             failed += not ok
     if failed:

@@ -65,7 +65,10 @@ class DegradedError(UnavailableError):
 
 def is_loopback_url(url: str) -> bool:
     """Whether ``url``'s host is loopback: 127.0.0.0/8, ::1 or ``localhost``."""
-    host = (urlsplit(url).hostname or "").lower()
+    try:
+        host = (urlsplit(url).hostname or "").lower()
+    except ValueError:  # "https://[::1": not a URL (the transport says so when it is used)
+        return False
     if host == "localhost" or host.endswith(".localhost"):
         return True
     try:

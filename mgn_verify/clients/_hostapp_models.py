@@ -6,12 +6,23 @@ omits empty ones): the field's empty value stands in.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["ClusterRecord", "ClusterStatus", "DbHealth", "HealthEntry", "HealthReport", "LogLine", "ProxyAnswer",
-           "Server", "ServerPort", "Workspace"]
+__all__ = [
+    "ClusterRecord",
+    "ClusterStatus",
+    "DbHealth",
+    "HealthEntry",
+    "HealthReport",
+    "LogLine",
+    "ProxyAnswer",
+    "Server",
+    "ServerPort",
+    "Workspace",
+    "cluster_matches",
+]
 
 
 def _str(data: dict[str, Any], key: str) -> str | None:
@@ -33,6 +44,14 @@ class ClusterRecord:
     def parse(cls, data: dict[str, Any]) -> ClusterRecord:
         return cls(str(data.get("id") or ""), str(data.get("name") or ""), str(data.get("state") or ""),
                    _str(data, "createdAt"), _str(data, "updatedAt"))
+
+
+def cluster_matches(records: Sequence[ClusterRecord], ref: str) -> list[ClusterRecord]:
+    """The records ``ref`` names: the one with that id, else every one with that name. Each
+    bootstrap makes a new UUID, so people name a cluster by its name; more than one match means
+    the name is ambiguous (the Host App does not de-duplicate names)."""
+    by_id = [r for r in records if r.id == ref]
+    return by_id or [r for r in records if r.name == ref]
 
 
 @dataclass(frozen=True, slots=True)

@@ -186,6 +186,9 @@ class Transport:
     retry_after_max: float = 10.0
     #: Where the jitter comes from (``random.random``); a test may pin it.
     draw: Callable[[], float] = field(default=random.random, repr=False)
+    #: Use ``HTTPS_PROXY``/``NO_PROXY`` (and ``.netrc``) from the environment; a client of a
+    #: loopback-only API turns it off: through a proxy its calls would no longer be loopback.
+    trust_env: bool = True
 
     def __post_init__(self) -> None:
         import httpx  # lazy: only a run that talks to this component pays for it
@@ -197,6 +200,7 @@ class Transport:
         try:
             self._client = httpx.Client(
                 base_url=self.base_url, verify=verify, timeout=self.timeout, headers=dict(self.headers or {}),
+                trust_env=self.trust_env,
             )
         except httpx.InvalidURL as exc:  # a bad port or host: a config error, said in one line
             raise self._bad_url(exc) from None
@@ -220,18 +224,19 @@ class Transport:
 
     def request(self, method: str, path: str, *, json: Any = None, timeout: float | None = None,
                 retries: int | None = None, idempotent: bool | None = None,
-                retry_statuses: Collection[int] | None = None) -> httpx.Response:
+                retry_statuses: Collection[int] | None = None, anonymous: bool = False) -> httpx.Response:
         """The answer to ``method path``. Retried (see the module docs) only when idempotent:
         by its method, or ``idempotent=True`` for a call that is so whatever its method (a POST
         that replaces a value). ``retry_statuses`` narrows the statuses worth retrying (``()``:
-        only connection failures, for a caller that wants every answer as is)."""
+        only connection failures, for a caller that wants every answer as is). ``anonymous``
+        leaves out the client's ``Authorization`` header (for a request a proxy passes on)."""
         policy = self.policy(retries, retry_statuses)
         safe = method.upper() in IDEMPOTENT if idempotent is None else idempotent
         attempts = 1 + max(policy.retries, 0) if safe else 1
         for attempt in range(attempts):
             last = attempt == attempts - 1
             try:
-                response = self._send(method, path, json, timeout)
+                response = self._send(method, path, json, timeout, anonymous)
             except Unreachable as exc:
                 # A certificate does not get better by asking again, nor a slow server faster.
                 if last or exc.reason not in RETRY_REASONS:
@@ -249,13 +254,17 @@ class Transport:
             self.sleep(wait)
         raise AssertionError("unreachable")  # pragma: no cover - the loop always returns or raises
 
-    def _send(self, method: str, path: str, body: Any, timeout: float | None) -> httpx.Response:
+    def _send(self, method: str, path: str, body: Any, timeout: float | None,
+              anonymous: bool = False) -> httpx.Response:
         import httpx
 
         url = f"{self.shown}{path}"
         kwargs: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
         try:
-            return self._client.request(method, path, json=body, **kwargs)
+            request = self._client.build_request(method, path, json=body, **kwargs)
+            if anonymous:
+                request.headers.pop("Authorization", None)
+            return self._client.send(request)
         except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
             raise self._bad_url(exc) from None
         except httpx.TimeoutException as exc:

@@ -59,6 +59,7 @@ from ._hostapp_models import (
     Server,
     ServerPort,
     Workspace,
+    cluster_matches,
 )
 from ._http import TimedOut, TlsVerificationError, Transport, Unreachable, shown_url
 
@@ -85,6 +86,7 @@ __all__ = [
     "TlsVerificationError",
     "Unreachable",
     "Workspace",
+    "cluster_matches",
     "is_loopback_url",
     "loopback_note",
 ]
@@ -111,8 +113,10 @@ class HostAppClient:
         self.redactor = redactor if redactor is not None else Redactor()
         if token:
             self.redactor.add(token)
+        # A proxy from the environment would make a loopback call non-loopback: mutations refused.
         self._transport = Transport(base_url, COMPONENT, ca_bundle=ca_bundle, timeout=timeout,
-                                    retries=retries, backoff=backoff, headers=headers)
+                                    retries=retries, backoff=backoff, headers=headers,
+                                    trust_env=not is_loopback_url(base_url))
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HostAppClient:
@@ -335,10 +339,13 @@ class HostAppClient:
                   timeout: float | None = None) -> ProxyAnswer:
         """``GET /api/cluster/{id}/proxy/server/{service}/{path}``: what the workspace (or the
         proxy on its way, ``502 upstream error``) answered, any status, never raised. Retried
-        only when no answer came from the Host App (a status is the workspace's answer)."""
+        only when no answer came from the Host App (a status is the workspace's answer). Sent
+        without the bearer token: the Host App passes a caller's ``Authorization`` header on to the
+        cluster's API server (client-go then keeps it instead of the cluster's own credentials),
+        which would refuse the request and learn the token."""
         rest = path.lstrip("/")
         url = f"/api/cluster/{_seg(cluster_id)}/proxy/server/{_seg(service)}/{quote(rest, safe='/?&=%:@+,;~')}"
-        response = self._transport.request("GET", url, timeout=timeout, retry_statuses=())
+        response = self._transport.request("GET", url, timeout=timeout, retry_statuses=(), anonymous=True)
         return ProxyAnswer(response.status_code, response.text, dict(response.headers))
 
     # -- plumbing ------------------------------------------------------------------------------

@@ -32,12 +32,12 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, TypeVar
-from urllib.parse import urlsplit
 
 import yaml
 
 from mgn_verify.lab._faults import FaultSet
-from mgn_verify.lab._lab_clusters import LabCluster, cluster_entry, cluster_faults, prober, start_cluster
+from mgn_verify.lab._lab_clusters import LabCluster, cluster_faults, prober, start_cluster
+from mgn_verify.lab._lab_config import lab_config
 from mgn_verify.lab._tailnet import Tailnet
 
 if TYPE_CHECKING:
@@ -83,13 +83,6 @@ def _need(value: _T | None, what: str) -> _T:
     if value is None:
         raise RuntimeError(f"lab is not running: no {what}")
     return value
-
-
-def _port(url: str) -> int:
-    port = urlsplit(url).port
-    if port is None:
-        raise ValueError(f"simulator URL without a port: {url}")
-    return port
 
 
 class Lab:
@@ -266,53 +259,7 @@ class Lab:
 
     def config(self, kubeconfig: Path) -> dict[str, Any]:
         """The mgn config (as written to ``config_path``) for this running lab."""
-        ca_bundle = str(self.ca.ca_path)
-        hostapp_url = self.hostapp.url.rstrip("/")
-        kube_url = self.kube.url.rstrip("/")
-        return self._with_clusters(kubeconfig, {
-            "api": {"base_url": hostapp_url, "token": self.api_token, "ca_bundle": ca_bundle},
-            "defaults": {"cluster": self.cluster_id},
-            "kubernetes": {"kubeconfig": str(kubeconfig), "context": _current_context(kubeconfig)},
-            "rethinkdb": {
-                "host": "127.0.0.1",
-                "port": self.rethinkdb.port,
-                "user": "admin",
-                "password": self.rethinkdb_password,
-                "write_test": True,  # the lab is throwaway: show the write round-trip too
-            },
-            "tailscale": {
-                "socket": self.tailscale.socket_path,
-                # Peers by host name and by MagicDNS name (both forms are accepted).
-                "expected_peers": ["guildnet-host", "talos-cp-1.guildnet.lab", "talos-worker-1"],
-            },
-            "headscale": {
-                "url": self.headscale.url,
-                "api_key": self.headscale.api_key,
-                "expected_routes": ["10.96.0.0/12", "10.244.0.0/16"],  # the cluster's services and pods
-            },
-            "network": {
-                "tcp_endpoints": [
-                    f"127.0.0.1:{_port(kube_url)}",
-                    f"127.0.0.1:{self.rethinkdb.port}",
-                    f"127.0.0.1:{_port(hostapp_url)}",
-                    f"127.0.0.1:{self.headscale.port}",
-                ],
-                "https_endpoints": [f"{hostapp_url}/healthz", f"{kube_url}/livez"],
-                "ca_bundle": ca_bundle,
-            },
-        })
-
-    def _with_clusters(self, kubeconfig: Path, config: dict[str, Any]) -> dict[str, Any]:
-        """With extra clusters, the ``clusters:`` list (the first cluster included)."""
-        if not self._extra:
-            return config
-        entries = [cluster_entry(self.cluster_id, kubeconfig, _current_context(kubeconfig), self.rethinkdb.port,
-                                 self.rethinkdb_password)]
-        for extra in self._extra.values():
-            path = _need(extra.kubeconfig_path, "kubeconfig")
-            entries.append(cluster_entry(extra.id, path, _current_context(path),
-                                         _need(extra.rethinkdb, "rethinkdb").port, extra.rethinkdb_password))
-        return {**config, "clusters": entries}
+        return lab_config(self, kubeconfig, list(self._extra.values()))
 
     def summary(self) -> dict[str, Any]:
         """What a human (or ``mgn lab status``) wants to know about the running lab."""
@@ -435,13 +382,3 @@ class Lab:
         state = f"running in {self._workdir}" if self.running else "stopped"
         return f"<Lab {state}{', bare' if self.bare else ''}, faults={sorted(self.faults)}>"
 
-
-def _current_context(kubeconfig: Path) -> str:
-    data = yaml.safe_load(kubeconfig.read_text()) or {}
-    current = data.get("current-context")
-    if current:
-        return str(current)
-    contexts = data.get("contexts") or []
-    if contexts:
-        return str(contexts[0]["name"])
-    raise ValueError(f"{kubeconfig} names no context")

@@ -27,6 +27,7 @@ __all__ = [
     "ClusterWaitTimeout",
     "Step",
     "apply_steps",
+    "find_by_kubeconfig",
     "find_by_name",
     "plan_apply",
     "read_kubeconfig",
@@ -139,6 +140,17 @@ def find_by_name(api: HostAppClient, name: str) -> ClusterRecord | None:
     return matches[0] if matches else None
 
 
+def find_by_kubeconfig(api: HostAppClient, kubeconfig: str) -> ClusterRecord | None:
+    """The (oldest) record whose stored kubeconfig reaches the same API server with the same
+    credentials: ``bootstrap`` without ``--name`` twice must not register the cluster twice."""
+    records = sorted(api.clusters(), key=lambda r: r.created_at or "")
+    for record in records:
+        stored = api.cluster_kubeconfig(record.id)
+        if stored is not None and same_kubeconfig(stored, kubeconfig):
+            return record
+    return None
+
+
 def resolve(api: HostAppClient, ref: str) -> ClusterRecord | None:
     """A record by id, else by name when exactly one has it."""
     record = api.cluster(ref)
@@ -150,15 +162,11 @@ def resolve(api: HostAppClient, ref: str) -> ClusterRecord | None:
 
 def read_kubeconfig(path: str, *, what: str = "--kubeconfig") -> str:
     """The kubeconfig file's text (a one-line UsageError naming the option and the file)."""
-    file = Path(path).expanduser()
-    try:
-        text = file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{what} {file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{what} {file}: cannot read it ({getattr(exc, 'strerror', None) or exc})") from None
+    from .files import read_text
+
+    text = read_text(path, what)
     if not text.strip():
-        raise UsageError(f"{what} {file}: the file is empty")
+        raise UsageError(f"{what} {path}: the file is empty")
     return text
 
 

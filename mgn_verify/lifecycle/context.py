@@ -21,6 +21,11 @@ if TYPE_CHECKING:
 
 __all__ = ["CommandContext"]
 
+#: What the settings alone are loaded with. An empty selection means every layer to the
+#: plugins: the per-cluster ones would ask the Host App for its clusters (a request, and a third
+#: of a second) just to print a workspace. The system layer registers its checks contacting nothing.
+_SETTINGS_ONLY = ("system",)
+
 
 class CommandContext:
     """``config_path`` and ``settings`` as ``mgn verify`` takes them (``settings``: what
@@ -51,10 +56,10 @@ class CommandContext:
 
     @property
     def config(self) -> Config:
-        """The resolved settings (loaded without selecting any check)."""
+        """The resolved settings (those of the first load, else loaded without contacting anything)."""
         if self._loaded:
             return next(iter(self._loaded.values())).config
-        return self.load(()).config
+        return self.load(_SETTINGS_ONLY).config
 
     def hostapp(self, **overrides: Any) -> HostAppClient:
         """A Host App client from ``api.*`` (TLS verified with ``api.ca_bundle``)."""

@@ -97,21 +97,9 @@ class Federation:
 
 def load_federation(path: str | Path) -> Federation:
     """Read and check a federation file; every problem is a ``UsageError`` naming the file and key."""
-    import yaml
+    from .files import read_yaml
 
-    where = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{where}: cannot read the federation file: {getattr(exc, 'strerror', None) or exc}") \
-            from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f" (line {mark.line + 1})" if mark is not None else ""
-        raise UsageError(f"{where}: not valid YAML{line}") from None
-    return parse_federation(data, where)
+    return parse_federation(read_yaml(path, "federation file"), str(path))
 
 
 def parse_federation(data: Any, where: str = "<federation>") -> Federation:

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-__all__ = ["FORMATS", "echo_data", "render"]
+__all__ = ["FORMATS", "echo_data", "mask_secrets", "render"]
 
 FORMATS = ("table", "json", "yaml")
 
@@ -46,6 +46,22 @@ def echo_data(data: Any, fmt: str, *, columns: Sequence[tuple[str, str]] = (),
               redact: Callable[[Any], Any] | None = None) -> None:
     """Print :func:`render` to stdout."""
     click.echo(render(data, fmt, columns=columns, redact=redact))
+
+
+def mask_secrets(value: Any) -> Any:
+    """A request body as it may be shown: the value of a secret-looking key, of a
+    ``{name: PASSWORD, value: …}`` env entry and of a ``kubeconfig`` (credentials) masked
+    whole. What the redactor cannot know: these secrets were never configured."""
+    from mgn_verify.config.redact import REDACTED, looks_secret
+
+    if isinstance(value, Mapping):
+        if set(value) == {"name", "value"} and looks_secret(str(value["name"])) and value["value"]:
+            return {"name": value["name"], "value": REDACTED}
+        return {k: REDACTED if v and (looks_secret(str(k)) or k == "kubeconfig") else mask_secrets(v)
+                for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_secrets(v) for v in value]
+    return value
 
 
 def _pick(row: Any, key: str) -> Any:

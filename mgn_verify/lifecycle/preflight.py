@@ -84,7 +84,8 @@ def run_preflight(request: Preflight, ctx: CommandContext) -> PreflightOutcome:
     root causes and remediation first, when it refuses or something was waived), writes
     ``json_path``/``junit_path``, turns failures matched by ``ignore`` into ``waived`` (never for
     a check declared not waivable) and, when any result was waived, appends one line to the audit
-    log (``audit.path``) and records the overrides in the JSON report.
+    log (``audit.path``) and records the overrides in the JSON report. The reason is made one
+    line of visible text first (``clean_reason``); one over ``MAX_REASON`` characters refuses (2).
     """
     from mgn_verify._exceptions import MgnVerifyError
     from mgn_verify.cli._signals import SignalScope
@@ -193,7 +194,7 @@ def _run_gate(request: Preflight, ctx: CommandContext, loaded: LoadedSession, ou
         code = int(report.exit_code)
         if audit_path is not None:  # the audit log must not claim an override that did not happen
             _audit(request, ctx, loaded, report, overrides, "refuse")
-    _verdict(request, report, code, overrides, audit_path)
+    _verdict(request, report, code, overrides, audit_path, _refusal_hint(loaded, report))
     return PreflightOutcome(proceed=code == 0, exit_code=code, report=report, overrides=overrides,
                             audit_path=audit_path)
 
@@ -298,8 +299,20 @@ def _clusters(request: Preflight) -> str:
     return f" [{', '.join(request.clusters)}]" if request.clusters else ""
 
 
+def _refusal_hint(loaded: LoadedSession, report: RunReport) -> str:
+    """How to get past a refusal: an override, unless every root cause is a check that cannot
+    be waived (then only fixing it helps)."""
+    specs = loaded.graph.specs
+    causes = [result.id for result, _ in report.root_causes()]
+    stuck = [cid for cid in causes if cid in specs and not specs[cid].waivable]
+    if causes and len(stuck) == len(causes):
+        it = "it" if len(stuck) == 1 else "them"
+        return f" ({', '.join(stuck)} cannot be overridden: fix {it} first)"
+    return " (override with --ignore-preflight-errors=ID --reason TEXT)"
+
+
 def _verdict(request: Preflight, report: RunReport, code: int, overrides: list[dict[str, Any]],
-             audit_path: str | None) -> None:
+             audit_path: str | None, hint: str) -> None:
     """The one line that says what the preflight decided."""
     from mgn_verify._text import escape_controls
 
@@ -312,7 +325,7 @@ def _verdict(request: Preflight, report: RunReport, code: int, overrides: list[d
     elif code != 0:
         found = [f"{counts[k]} {k}" for k in ("fail", "error", "blocked") if counts[k]]
         why = ", ".join(found) or "; ".join(report.errors[-1:]) or "refused"
-        hint = "" if code == 2 else " (override with --ignore-preflight-errors=ID --reason TEXT)"
+        hint = "" if code == 2 else hint
         line = f"{head}: refused: {why} (exit {code}); nothing was changed{hint}"
     else:
         line = f"{head}: {passed} check{'' if passed == 1 else 's'} passed"

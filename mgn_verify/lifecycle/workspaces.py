@@ -13,8 +13,9 @@ the top-level ``status`` mapping as a string, so its ``wait`` always timed out.
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -32,10 +33,14 @@ __all__ = [
     "delete",
     "http_check",
     "is_ready",
+    "poll_delays",
     "view",
     "wait_ready",
 ]
 
+#: The operator names the workspace's Service after it: an RFC 1035 label (what Kubernetes
+#: requires of a Service name), else the Host App answers a bare 500 after the preflight.
+_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
 _TEMPLATE_KEYS = frozenset({"name", "image", "env", "ports", "args", "resources", "labels", "notes"})
 
 
@@ -102,6 +107,10 @@ class WorkspaceSpec:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise UsageError("workspace name: a non-empty string is required")
+        if not _DNS_LABEL.fullmatch(self.name):
+            raise UsageError(f"workspace name {self.name!r}: not a DNS label (lowercase letters, digits and '-', "
+                             "starting with a letter, ending with a letter or digit, at most 63 characters): "
+                             "the operator names the workspace's Service after it")
         if not isinstance(self.image, str) or not self.image.strip():
             raise UsageError("workspace image: a non-empty string is required")
         object.__setattr__(self, "env", _pairs(self.env, "env"))
@@ -314,21 +323,33 @@ def is_ready(workspace_view: Mapping[str, Any]) -> bool:
     return workspace_view.get("phase") == "Running" and int(workspace_view.get("readyReplicas") or 0) > 0
 
 
+def poll_delays(interval: float) -> Iterator[float]:
+    """The sleeps between polls: quick at first (0.25 s, doubling) up to ``interval``, so a
+    workspace that is Running within a second is seen within a second, then every ``interval``."""
+    delay = min(0.25, interval)
+    while True:
+        yield delay
+        delay = min(delay * 2, interval)
+
+
 def wait_ready(api: HostAppClient, cluster: str, name: str, timeout: float, *, interval: float = 2.0,
                on_poll: Callable[[dict[str, Any] | None], None] | None = None) -> dict[str, Any]:
     """Poll until the workspace is Running with a ready replica; returns its :func:`view`.
 
     ``on_poll`` gets each view (None while the Host App does not find it). The timeout is
     honoured (the last sleep is cut short); a Host App that does not answer for a moment is
-    waited out. Raises :class:`WaitTimeout` naming the last phase seen."""
+    waited out. Raises :class:`WaitTimeout` naming the last phase seen, or, when the last poll
+    got no answer from the Host App, an ``UnreachableError`` (it is not known whether it is ready)."""
     deadline = time.monotonic() + max(0.0, timeout)
-    last = "not found"
+    delays = poll_delays(interval)
+    last, unreachable = "not found", None
     while True:
         try:
             resource = api.workspace_resource(cluster, name)
         except UnreachableError as exc:
-            resource, last = None, f"unknown ({exc})"
+            resource, unreachable = None, exc
         else:
+            unreachable = None
             current = None if resource is None else view(cluster, resource)
             if on_poll is not None:
                 on_poll(current)
@@ -340,17 +361,20 @@ def wait_ready(api: HostAppClient, cluster: str, name: str, timeout: float, *, i
                 last = "not found"
         remaining = deadline - time.monotonic()
         if remaining <= 0:
+            if unreachable is not None:
+                raise UnreachableError(f"workspace {name!r} on cluster {cluster!r} is not ready after {timeout:g} s "
+                                       f"as far as is known: {unreachable}", component=unreachable.component,
+                                       target=unreachable.target)
             raise WaitTimeout(cluster, name, timeout, last)
-        time.sleep(min(interval, remaining))
+        time.sleep(min(next(delays), remaining))
 
 
 def http_check(api: HostAppClient, cluster: str, name: str, path: str, expected: int, *,
                retries: int = 0, interval: float = 1.0) -> tuple[bool, str]:
     """GET ``path`` of the workspace through the Host App's proxy
     (``/api/cluster/{c}/proxy/server/{name}{path}``): ``(ok, one line)``. Tried ``1 + retries``
-    times while it differs (a workspace that just became Running may not serve yet). Use a
-    client without a token: the proxy forwards an ``Authorization`` header to the cluster's API
-    server, which judges it (and rejects the Host App's token)."""
+    times while it differs (a workspace that just became Running may not serve yet). Raises
+    ``UnreachableError`` when the last try got no answer from the Host App at all."""
     path = path if path.startswith("/") else f"/{path}"
     line = ""
     for attempt in range(1 + max(0, retries)):
@@ -358,8 +382,9 @@ def http_check(api: HostAppClient, cluster: str, name: str, path: str, expected:
             time.sleep(interval)
         try:
             status = api.proxy_get(cluster, name, path).status
-        except UnreachableError as exc:
-            line = f"FAIL {path}: {exc}"
+        except UnreachableError:
+            if attempt == max(0, retries):
+                raise
             continue
         if status == expected:
             return True, f"ok   {path} -> HTTP {status}"

@@ -88,3 +88,15 @@ def test_an_error_body_is_redacted_before_it_is_cut() -> None:
 def test_a_non_finite_retry_after_is_ignored() -> None:
     assert retry_after_seconds("inf") is None and retry_after_seconds("nan") is None
     assert retry_after_seconds("1e400") is None and retry_after_seconds("2.5") == 2.5
+
+
+def test_a_proxy_from_the_environment_never_carries_a_loopback_call(lab: Lab, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTPS_PROXY set for the company network would send 127.0.0.1 through the proxy, and the
+    Host App refuses mutations that do not come from loopback."""
+    dead = f"http://127.0.0.1:{free_port()}"
+    for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.setenv(name, dead)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    with HostAppClient(lab.hostapp.url, ca_bundle=str(lab.ca.ca_path), retries=0) as api:
+        assert api.healthz() == "ok"

@@ -87,10 +87,12 @@ def test_status_of_a_usable_and_an_unusable_cluster(lab: Lab) -> None:
     assert json.loads(ok.stdout)["k8sReachable"] is True
     assert any(r.path == "/api/cluster/lab/status" for r in lab.hostapp_requests)
     assert not any(r.path == "/api/cluster/lab/health" for r in lab.hostapp_requests)  # the dead route
-    bad = mgn(lab, "cluster", "status", "unknown-cluster")
+    with api(lab) as client:
+        client.register_cluster("no-kubeconfig")  # a record without a kubeconfig
+    bad = mgn(lab, "cluster", "status", "no-kubeconfig")
     assert bad.exit_code == 1
     assert "recommendedAction  attach_kubeconfig" in bad.stdout
-    assert bad.stderr.strip() == ("mgn: error: cluster 'unknown-cluster' is not usable: no usable kubeconfig; "
+    assert bad.stderr.strip() == ("mgn: error: cluster 'no-kubeconfig' is not usable: no usable kubeconfig; "
                                   "fix: attach its kubeconfig: mgn cluster apply -f cluster.yaml --kubeconfig PATH")
 
 

@@ -131,6 +131,17 @@ def go_string(value: Any) -> str:
     return str(value)
 
 
+def _go_yaml_error(exc: Exception) -> str:
+    """A PyYAML error as go-yaml words it: the line and the problem, never the text itself."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or "could not parse the document"
+    if mark is None:
+        return f"yaml: {problem}"
+    # go-yaml counts a scanner error's line one further than a parser error's.
+    line = int(mark.line) + (1 if type(exc).__name__ == "ScannerError" else 0)
+    return f"yaml: line {max(line, 1)}: {problem}"
+
+
 def parse_kubeconfig(raw: str) -> Clients:
     """Validate a kubeconfig like client-go's loader; raise ValueError with its complaint."""
     import yaml  # project dependency; only needed when a kubeconfig is actually posted
@@ -138,7 +149,9 @@ def parse_kubeconfig(raw: str) -> Clients:
     try:
         data = yaml.safe_load(raw)
     except yaml.YAMLError as exc:
-        raise ValueError(f"couldn't get version/kind; json parse error: {exc}") from exc
+        # go-yaml's wording (``yaml: line N: problem``): PyYAML's own message quotes the offending
+        # line, which in a kubeconfig may well be the token.
+        raise ValueError(f"couldn't get version/kind; json parse error: {_go_yaml_error(exc)}") from None
     if not isinstance(data, dict):
         raise ValueError("invalid configuration: no configuration has been provided")
     current = data.get("current-context")

@@ -62,6 +62,11 @@ def _go_error(exc: BaseException, hostport: str) -> str:
     return str(exc) or type(exc).__name__
 
 
+def _canonical(name: str) -> str:
+    """``http.CanonicalHeaderKey``: ``x-forwarded-for`` -> ``X-Forwarded-For``."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
 def _headers(ctx: Ctx, prefix: str, service: str) -> dict[str, str]:
     headers = {k: v for k, v in ctx.req.headers.items() if k not in _HOP}
     forwarded = headers.get("x-forwarded-for")
@@ -108,6 +113,9 @@ def proxy_server(ctx: Ctx, clients: Clients, cluster_id: str, service: str, rest
     headers = _headers(ctx, prefix, service)
     headers.setdefault("authorization", f"Bearer {clients.token}")  # only when the caller sent none
     hostport = api.netloc
+    invalid = next((k for k, v in headers.items() if any(c in v for c in "\r\n\0")), None)
+    if invalid is not None:  # Go's transport refuses before dialing, naming the header, never its value
+        return text(502, f'upstream error: net/http: invalid header field value for "{_canonical(invalid)}"')
     conn: http.client.HTTPConnection
     try:
         if api.scheme == "https":

@@ -26,7 +26,8 @@ from typing import Any, ClassVar
 from mgn_verify.lab._faults import FaultSet
 from mgn_verify.lab._httpserver import DropConnection, HTTPSimulator, LabHTTPServer, Request, Response
 from mgn_verify.lab._tls import LabCA, server_ssl_context
-from mgn_verify.lab.hostapp.cluster import bootstrap, clusters_api, handle_cluster
+from mgn_verify.lab.hostapp.cluster import handle_cluster
+from mgn_verify.lab.hostapp.deploy import bootstrap, clusters_api
 from mgn_verify.lab.hostapp.model import (
     Clients,
     Ctx,

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable
 from typing import Protocol
 
+from mgn_verify.lab.kube import builders as kb
 from mgn_verify.lab.kube import resources as kr
 from mgn_verify.lab.kube.resources import Obj, ResourceType
 
@@ -149,7 +150,7 @@ class WorkloadController:
         for name in names:
             old = pods.get((ns, name))
             ip = ((old or {}).get("status") or {}).get("podIP") or self.host.next_pod_ip()
-            pod = kr.pod(name, ns, {**labels, **({"statefulset.kubernetes.io/pod-name": name}
+            pod = kb.pod(name, ns, {**labels, **({"statefulset.kubernetes.io/pod-name": name}
                                                   if owner["kind"] == "StatefulSet" else {})},
                          containers, node_name=_NODE, pod_ip=ip, host_ip=_NODE_IP, running=ready, when=when,
                          owner=owner)

@@ -42,7 +42,17 @@ def type_from_crd(crd: Obj) -> ResourceType | None:
     return ResourceType(
         str(spec.get("group") or ""), version, str(names.get("plural") or ""),
         str(names.get("singular") or kind.lower()), kind, spec.get("scope") == "Namespaced",
-        short_names=tuple(str(s) for s in names.get("shortNames") or ()), custom=True)
+        short_names=tuple(str(s) for s in names.get("shortNames") or ()), custom=True,
+        status_subresource=_declares_status(spec, version))
+
+
+def _declares_status(spec: Obj, version: str) -> bool:
+    """The served version has ``subresources: {status: {}}``."""
+    for v in spec.get("versions") or []:
+        if isinstance(v, dict) and v.get("name") == version:
+            subresources = v.get("subresources")
+            return isinstance(subresources, dict) and "status" in subresources
+    return False
 
 
 def _required(causes: list[tuple[str, str, str]], value: Any, field: str) -> None:

@@ -24,6 +24,7 @@ import copy
 from collections.abc import Callable
 
 from mgn_verify.lab._faults import FaultSet
+from mgn_verify.lab.kube import builders as kb
 from mgn_verify.lab.kube import resources as kr
 from mgn_verify.lab.kube.resources import Obj, ResourceType
 
@@ -91,7 +92,7 @@ class FaultView:
         """``obj`` as the faulty cluster shows it."""
         plural, key, when = rtype.plural, _key(obj), kr.isotime()
         if plural == "nodes" and self._on("kubernetes.node_not_ready") and key[1] == self.node_not_ready_name:
-            return kr.not_ready(obj, when)
+            return kb.not_ready(obj, when)
         if plural == "pods" and self._on("kubernetes.pod_crashloop") and key == (_CRASH_NS, _CRASH_POD):
             return self._crashing(obj, when)
         if plural == "daemonsets" and self._on("kubernetes.pod_crashloop") and key == (_CRASH_NS, _CRASH_DS):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
+from mgn_verify.lab.kube import builders as kb
 from mgn_verify.lab.kube import resources as kr
 from mgn_verify.lab.kube.resources import Obj, ResourceType
 
@@ -91,16 +92,16 @@ class GuildNetOperator:
             lb = None
             if (spec.get("exposure") or {}).get("type") == "LoadBalancer":
                 lb = f"10.0.0.{240 + len(services) % 10}"
-            svc = kr.service(name, ns, self.host.next_cluster_ip(), ports, labels=labels, selector=labels,
+            svc = kb.service(name, ns, self.host.next_cluster_ip(), ports, labels=labels, selector=labels,
                              lb_ip=lb, when=when, owner=owner)
             svc["spec"]["publishNotReadyAddresses"] = True
             self.host.put(self.host.rtype("", "services"), svc)
-        self.host.put(self.host.rtype("apps", "deployments"), kr.deployment(
+        self.host.put(self.host.rtype("apps", "deployments"), kb.deployment(
             name, ns, labels, [("workspace", image)], ready=1 if running else 0, when=when, owner=owner))
         pod_name = f"{name}-{kr.fake_uid(ws['metadata']['uid'])[:10]}-{kr.fake_uid(name)[-5:]}"
         pods = self.host.objects(("", "pods"))
         old_ip = ((pods.get((ns, pod_name)) or {}).get("status") or {}).get("podIP")
-        pod = kr.pod(pod_name, ns, labels, [("workspace", image)], node_name="lab-worker",
+        pod = kb.pod(pod_name, ns, labels, [("workspace", image)], node_name="lab-worker",
                      pod_ip=old_ip or self.host.next_pod_ip(), host_ip="10.0.0.11", running=running, when=when,
                      owner=owner)
         pod["spec"]["containers"][0]["ports"] = [

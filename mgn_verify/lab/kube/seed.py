@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
+from mgn_verify.lab.kube import builders as kb
 from mgn_verify.lab.kube import resources as kr
 from mgn_verify.lab.kube.crds import crd
 from mgn_verify.lab.kube.resources import Obj, ResourceType
@@ -58,8 +59,8 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int], *, guildnet: boo
         )
         state.put(t("", "serviceaccounts"), {"metadata": kr.meta("default", ns, created=when)})
     _seed_rbac(state, when, guildnet=guildnet)
-    state.put(t("", "nodes"), kr.node("lab-control-plane", "10.0.0.10", control_plane=True, when=when))
-    state.put(t("", "nodes"), kr.node("lab-worker", "10.0.0.11", control_plane=False, when=when))
+    state.put(t("", "nodes"), kb.node("lab-control-plane", "10.0.0.10", control_plane=True, when=when))
+    state.put(t("", "nodes"), kb.node("lab-worker", "10.0.0.11", control_plane=False, when=when))
     workloads: list[tuple[str, str, dict[str, str], str, str, str]] = [
         (
             "kube-system",
@@ -131,19 +132,19 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int], *, guildnet: boo
             "controller": True,
         }
         if kind == "deploy":
-            state.put(t("apps", "deployments"), kr.deployment(name, ns, labels, containers, when=when))
+            state.put(t("apps", "deployments"), kb.deployment(name, ns, labels, containers, when=when))
             pods = [f"{name}-5d8f7c9b6d-{s}" for s in ("x7k2p", "q9m4z")[: 2 if name == "coredns" else 1]]
         elif kind == "ds":
             state.put(
                 t("apps", "daemonsets"),
-                kr.daemonset(name, ns, labels, containers, desired=2, ready=2, when=when),
+                kb.daemonset(name, ns, labels, containers, desired=2, ready=2, when=when),
             )
             pods = [f"{name}-{s}" for s in ("h5v8n", "w2c6r")]
             owner = {**owner, "kind": "DaemonSet", "name": name, "uid": kr.fake_uid("ds", ns, name)}
         else:
             state.put(
                 t("apps", "statefulsets"),
-                kr.statefulset(name, ns, labels, containers, replicas=1, ready=1, when=when),
+                kb.statefulset(name, ns, labels, containers, replicas=1, ready=1, when=when),
             )
             pods = [f"{name}-0"]
             owner = {**owner, "kind": "StatefulSet", "name": name, "uid": kr.fake_uid("sts", ns, name)}
@@ -153,7 +154,7 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int], *, guildnet: boo
             )
             state.put(
                 t("", "pods"),
-                kr.pod(
+                kb.pod(
                     pname,
                     ns,
                     labels,
@@ -175,7 +176,7 @@ def seed_cluster(state: SeedTarget, rethinkdb: tuple[str, int], *, guildnet: boo
          {"k8s-app": "kube-dns"}),
     ]
     for name, ns, ip, ports, labels, selector in services:
-        state.put(t("", "services"), kr.service(name, ns, ip, ports, labels=labels, selector=selector, when=when))
+        state.put(t("", "services"), kb.service(name, ns, ip, ports, labels=labels, selector=selector, when=when))
     state.put(
         t("storage.k8s.io", "storageclasses"),
         {
@@ -219,7 +220,7 @@ def _seed_rethinkdb(state: SeedTarget, rethinkdb: tuple[str, int], when: str) ->
     )
     state.put(
         t("", "services"),
-        kr.service(
+        kb.service(
             "rethinkdb",
             "default",
             "10.96.0.20",

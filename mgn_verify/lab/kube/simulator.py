@@ -6,8 +6,10 @@ endpoints, legacy discovery, and list/get/create/delete for the resource types i
 protocols.md §2 (Status objects, ``ok`` without newline, SSAR answered with 201, ...).
 
 Lists honour ``labelSelector``, ``fieldSelector``, ``limit`` and ``continue``
-(:mod:`~mgn_verify.lab.kube.select`), and ``watch=true`` streams changes
-(:mod:`~mgn_verify.lab.kube.watch`).
+(:mod:`~mgn_verify.lab.kube.select`), ``watch=true`` streams changes
+(:mod:`~mgn_verify.lab.kube.watch`), and a read asked for with ``Accept: ...;as=Table`` (kubectl)
+answers the Table of the real printers (:mod:`~mgn_verify.lab.kube.listing`,
+:mod:`~mgn_verify.lab.kube.tables`).
 
 Writes: POST, PUT (``resourceVersion`` checked), PATCH (merge, JSON, strategic-merge and
 server-side apply with ``fieldManager``/``force``, :mod:`~mgn_verify.lab.kube.patch`) and DELETE,
@@ -26,6 +28,7 @@ Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
 from __future__ import annotations
 
 import base64
+import functools
 import ssl
 import threading
 from pathlib import Path
@@ -43,23 +46,25 @@ from mgn_verify.lab._httpserver import (
 )
 from mgn_verify.lab._tls import LabCA, server_ssl_context
 from mgn_verify.lab.kube import resources as kr
-from mgn_verify.lab.kube.access import access_review
+from mgn_verify.lab.kube.access import access_review, authorize, forbidden_path
 from mgn_verify.lab.kube.endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
 from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
 from mgn_verify.lab.kube.faults import OBJECT_FAULTS, FaultView
 from mgn_verify.lab.kube.kubeconfig import kubeconfig_yaml
+from mgn_verify.lab.kube.listing import list_response, object_response, watch_response
 from mgn_verify.lab.kube.proxy import parse_proxy_path, service_proxy
 from mgn_verify.lab.kube.resources import Obj, ResourceType
-from mgn_verify.lab.kube.select import field_matcher, label_matcher, paginate
 from mgn_verify.lab.kube.store import AccessRule, KubeState
-from mgn_verify.lab.kube.watch import WatchRequest, watch_stream
 from mgn_verify.lab.kube.workload import WorkloadServer
 from mgn_verify.lab.kube.write_requests import json_body, write_request
-from mgn_verify.lab.kube.writes import user_agent_manager
+from mgn_verify.lab.kube.writes import has_status, user_agent_manager
 
 __all__ = ["AccessRule", "KubeApiError", "KubeConnectionError", "KubeSimulator", "KubeState"]
 
 _TRUE = ("true", "True", "TRUE", "1", "t", "T")  # strconv.ParseBool
+#: Registries with ``ReturnDeletedObject``: a DELETE answers with the object, not a Status.
+_RETURN_DELETED = frozenset({("", "namespaces"), ("", "pods"), ("", "services"), ("", "serviceaccounts"),
+                             ("storage.k8s.io", "storageclasses")})
 
 
 class _Target(NamedTuple):
@@ -230,7 +235,7 @@ class KubeSimulator(HTTPSimulator):
         if path.split("/")[1:2] and f"/{path.split('/')[1]}" in HEALTH_PATHS:
             return health(req, path, failing=self._failing_health())
         if user is None:
-            raise self._forbidden_path("system:anonymous", req.method, path)
+            raise forbidden_path("system:anonymous", req.method, path)
         if path in ("/api", "/apis") or path.startswith(("/api/v1", "/apis/")):
             document = discovery(path, self.port, self.state.served_types())
             if document is not None:
@@ -257,34 +262,9 @@ class KubeSimulator(HTTPSimulator):
             raise KubeApiError(401, "Unauthorized", "Unauthorized")
         return self.state.user
 
-    @staticmethod
-    def _forbidden_path(user: str, method: str, path: str) -> KubeApiError:
-        return KubeApiError(
-            403, "Forbidden", f'forbidden: User "{user}" cannot {method.lower()} path "{path}"', {}
-        )
-
     def _authorize(self, verb: str, resource: str, group: str, namespace: str, name: str | None) -> None:
-        if resource == "selfsubjectaccessreviews":
-            return  # system:basic-user lets every authenticated user ask
-        if not self.faults.active("kubernetes.forbidden") and self.state.review_access(
-            verb, resource, group, namespace
-        ):
-            return
-        qualified = f"{resource}.{group}" if group else resource
-        subject = f'{qualified} "{name}"' if name else qualified
-        scope = f'in the namespace "{namespace}"' if namespace else "at the cluster scope"
-        details: Obj = {"kind": resource}
-        if group:
-            details["group"] = group
-        if name:
-            details["name"] = name
-        raise KubeApiError(
-            403,
-            "Forbidden",
-            f'{subject} is forbidden: User "{self.state.user}" cannot {verb} '
-            f'resource "{resource}" in API group "{group}" {scope}',
-            details,
-        )
+        authorize(self.state, verb, resource, group, namespace, name,
+                  forbidden=self.faults.active("kubernetes.forbidden"))
 
     # -- health -------------------------------------------------------------------------------------
 
@@ -341,7 +321,8 @@ class KubeSimulator(HTTPSimulator):
         verbs = {"GET": "get" if name else "list", "POST": "create", "DELETE": "delete", "PUT": "update",
                  "PATCH": "patch"}
         verb = verbs.get(req.method)
-        if verb is None or (verb == "create" and name) or (verb in ("delete", "update", "patch") and not name):
+        if verb is None or (verb == "create" and (name or (rt.namespaced and ns is None))) or \
+                (verb in ("delete", "update", "patch") and not name):
             raise KubeApiError(
                 405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
             )
@@ -349,10 +330,12 @@ class KubeSimulator(HTTPSimulator):
         self._authorize("watch" if watching else verb, rt.plural if not sub else f"{rt.plural}/{sub}", rt.group,
                         ns or "", name)
         self._etcd_check()
+        view = functools.partial(self._view, rt)
         if watching:
-            return self._watch(req, rt, ns)
+            return watch_response(self.state, req, rt, ns, view, stopped=lambda: self._server.stopping.is_set()
+                                  or self.faults.active("kubernetes.down"))
         if verb == "list":
-            return self._list(req, rt, ns)
+            return list_response(self.state, req, rt, ns, view, self.fault_view.extra(rt, ns))
         if verb == "create":
             return json_response(201, self.state.create(rt, ns, self._body(req), manager=self._manager(req)))
         assert name is not None
@@ -363,12 +346,12 @@ class KubeSimulator(HTTPSimulator):
             if sub == "log" and rt.plural == "pods":
                 lines = self.state.pod_log(ns or "", name)
                 return text_response(200, "".join(f"{line}\n" for line in lines))
-            if sub not in (None, "status"):
+            if sub not in (None, "status") or (sub == "status" and not has_status(rt)):
                 raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
-            return json_response(200, self._view(rt, obj))
+            return object_response(self.state, req, rt, self._view(rt, obj))
         deleted = self.state.delete(rt, ns, name)
-        if rt.plural == "namespaces":
-            return json_response(200, deleted)  # graceful: the namespace, Terminating
+        if rt.key in _RETURN_DELETED:
+            return json_response(200, deleted)  # e.g. a namespace: Terminating
         details: Obj = {"name": name, "kind": rt.plural, "uid": deleted["metadata"].get("uid", "")}
         if rt.group:
             details["group"] = rt.group
@@ -385,36 +368,7 @@ class KubeSimulator(HTTPSimulator):
         status, obj = write_request(self.state, req, rt, ns, name, sub, self._manager(req))
         return json_response(status, obj)
 
-    def _selection(self, req: Request, rt: ResourceType) -> tuple[Any, bool]:
-        labels = label_matcher(req.query_value("labelSelector") or None)
-        fields = field_matcher(rt, req.query_value("fieldSelector") or None)
-        filtered = bool(req.query_value("labelSelector") or req.query_value("fieldSelector"))
-        return (lambda obj: labels(obj) and fields(obj)), filtered
-
-    def _list(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
-        matches, filtered = self._selection(req, rt)
-        rv = int(self.state.resource_version)
-        objs = [self._view(rt, o) for o in self.state.list(rt, ns)] + self.fault_view.extra(rt, ns)
-        page = paginate([o for o in objs if matches(o)], rv=rv, limit=req.query_value("limit"),
-                        token=req.query_value("continue"), resource_version=req.query_value("resourceVersion"),
-                        filtered=filtered)
-        items = [self._view(rt, o, strip=True) for o in page.items]
-        return json_response(200, {"kind": f"{rt.kind}List", "apiVersion": rt.group_version,
-                                   "metadata": page.metadata, "items": items})
-
-    def _watch(self, req: Request, rt: ResourceType, ns: str | None) -> Response:
-        matches, _ = self._selection(req, rt)
-        try:
-            timeout = float(req.query_value("timeoutSeconds") or 1800)
-        except ValueError:
-            raise KubeApiError(400, "BadRequest", "invalid value for timeoutSeconds") from None
-        watch = WatchRequest(rt, ns, matches, lambda o: self._view(rt, o), req.query_value("resourceVersion"),
-                             timeout)
-        stream = watch_stream(self.state, watch, stopped=lambda: self._server.stopping.is_set()
-                              or self.faults.active("kubernetes.down"))
-        return Response(200, content_type="application/json", stream=stream)
-
-    def _view(self, rt: ResourceType, obj: Obj, *, strip: bool = False) -> Obj:
+    def _view(self, rt: ResourceType, obj: Obj, strip: bool = False) -> Obj:
         obj = self.fault_view.obj(rt, obj)
         if strip and not rt.custom:
             # Typed lists carry apiVersion/kind on the list only; custom resources keep them.

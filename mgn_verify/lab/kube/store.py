@@ -8,7 +8,8 @@ through what kube-apiserver does (:mod:`~mgn_verify.lab.kube.admission`,
 served only while its CRD exists, namespaced objects need their namespace, deleting a
 namespace deletes its objects, owner references are garbage-collected. Two controllers run
 lazily on every access: the workload controller (:mod:`~mgn_verify.lab.kube.controllers`) and
-the GuildNet operator (:mod:`~mgn_verify.lab.kube.operator`).
+the GuildNet operator (:mod:`~mgn_verify.lab.kube.operator`). Storage, served types, the change
+log and reads are :class:`~mgn_verify.lab.kube.objects.ObjectStore`; the write path is here.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import collections
 import copy
 import threading
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,33 +28,19 @@ from mgn_verify.lab.kube import writes
 from mgn_verify.lab.kube.admission import default_object, validate_object
 from mgn_verify.lab.kube.controllers import WorkloadController
 from mgn_verify.lab.kube.errors import KubeApiError
-from mgn_verify.lab.kube.network import ServiceNetwork, carry_allocations
+from mgn_verify.lab.kube.network import carry_allocations
+from mgn_verify.lab.kube.objects import CRD, WS, Key, ObjectStore, WatchEvent
 from mgn_verify.lab.kube.operator import WORKSPACE_LABEL, GuildNetOperator
 from mgn_verify.lab.kube.patch import APPLY, apply, json_patch, merge_patch, record_update, strategic_merge_patch
 from mgn_verify.lab.kube.resources import Obj, ResourceType
 from mgn_verify.lab.kube.seed import seed_cluster
-from mgn_verify.lab.kube.select import label_matcher
 
 __all__ = ["WORKSPACE_LABEL", "AccessRule", "KubeState", "WatchEvent"]
 
-_WS = ("guildnet.io", "workspaces")
-_CRD = ("apiextensions.k8s.io", "customresourcedefinitions")
 _NS = ("", "namespaces")
 _WORKLOADS = (("apps", "deployments"), ("apps", "statefulsets"))
 _PROTECTED_NS = ("default", "kube-system", "kube-public")
 _LOG_SIZE = 1000  # changes kept for watches that resume from a resourceVersion (the watch cache)
-Key = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class WatchEvent:
-    """One change as a watch sees it: ``prev`` is the object before a MODIFIED (for selectors)."""
-
-    rv: int
-    type: str  # ADDED, MODIFIED, DELETED
-    key: tuple[str, str]
-    obj: Obj
-    prev: Obj | None = None
 
 
 @dataclass(frozen=True)
@@ -72,7 +58,7 @@ class AccessRule:
                    ((self.verb, verb), (self.resource, resource), (self.group, group), (self.namespace, namespace)))
 
 
-class KubeState(ServiceNetwork):
+class KubeState(ObjectStore):
     """Thread-safe objects of one simulated cluster."""
 
     def __init__(self, *, workspace_pending_delay: float = 0.5, workspace_running_delay: float = 2.0,
@@ -99,151 +85,12 @@ class KubeState(ServiceNetwork):
         if seed:
             seed_cluster(self, rethinkdb_endpoint, guildnet=not bare)
 
-    # -- types --------------------------------------------------------------------------------
-
-    def rtype(self, group: str, plural: str) -> ResourceType:
-        return self._crd_types.get((group, plural)) or self._types[(group, plural)]
-
-    def served(self, rtype: ResourceType) -> bool:
-        with self._lock:
-            return not rtype.custom or rtype.key in self._crd_types
-
-    def served_types(self) -> builtins.list[ResourceType]:
-        with self._lock:
-            return [rt for rt in kr.RESOURCE_TYPES if not rt.custom] + builtins.list(self._crd_types.values())
-
-    def find_type(self, group: str, version: str, plural: str) -> ResourceType | None:
-        for rt in self.served_types():
-            if (rt.group, rt.version, rt.plural) == (group, version, plural):
-                return rt
-        return None
-
-    def _require_served(self, rtype: ResourceType) -> None:
-        if not self.served(rtype):
-            raise KubeApiError.not_served()
-
-    def _register(self, crd: Obj, *, present: bool) -> None:
-        rtype = kcrd.type_from_crd(crd)
-        if rtype is None:
-            return
-        if present:
-            self._crd_types[rtype.key] = rtype
-            self._objects.setdefault(rtype.key, {})
-            return
-        self._crd_types.pop(rtype.key, None)
-        for (ns, name) in builtins.list(self._objects.get(rtype.key, {})):
-            self.remove(rtype, ns, name)  # a deleted CRD takes its objects along
-
-    # -- generic store (unchecked: seeding, controllers) ---------------------------------------
-
-    def objects(self, key: Key) -> dict[Key, Obj]:
-        """The stored objects of one type, by (namespace, name): the caller holds the lock."""
-        return self._objects.setdefault(key, {})
-
-    def _next_rv(self) -> str:
-        self._rv += 1
-        return str(self._rv)
-
-    @property
-    def resource_version(self) -> str:
-        with self._lock:
-            return str(self._rv)
-
-    def put(self, rtype: ResourceType, obj: Obj) -> Obj:
-        """Store ``obj`` as-is (no validation), filling apiVersion/kind/resourceVersion."""
-        with self._lock:
-            obj = {"apiVersion": rtype.group_version, "kind": rtype.kind, **obj}
-            obj["metadata"]["resourceVersion"] = self._next_rv()
-            ns = obj["metadata"].get("namespace", "") if rtype.namespaced else ""
-            prev = self.objects(rtype.key).get((ns, obj["metadata"]["name"]))
-            self.objects(rtype.key)[(ns, obj["metadata"]["name"])] = obj
-            self._record("ADDED" if prev is None else "MODIFIED", rtype.key, obj, prev)
-            if rtype.key == _CRD:
-                self._register(obj, present=True)
-            return obj
-
-    def remove(self, rtype: ResourceType, namespace: str, name: str) -> Obj | None:
-        """Delete one object and (recursively) what it owns, logging DELETED events."""
-        with self._lock:
-            key = (namespace if rtype.namespaced else "", name)
-            obj = self.objects(rtype.key).pop(key, None)
-            if obj is None:
-                return None
-            gone = copy.deepcopy(obj)
-            gone["metadata"]["resourceVersion"] = self._next_rv()
-            self._record("DELETED", rtype.key, gone)
-            if rtype.key == ("", "pods"):
-                self._pod_logs.pop(key, None)
-            if rtype.key == _WS:
-                self.operator.forget(key)
-            if rtype.key == _CRD:
-                self._register(obj, present=False)
-            uid = obj["metadata"].get("uid")
-            for rkey, store in builtins.list(self._objects.items()):
-                for (ons, oname), other in builtins.list(store.items()):
-                    if any(o.get("uid") == uid for o in other["metadata"].get("ownerReferences") or []):
-                        self.remove(self.rtype(*rkey), ons, oname)
-            return obj
-
-    def _record(self, kind: str, key: Key, obj: Obj, prev: Obj | None = None) -> None:
-        self._log.append(WatchEvent(int(obj["metadata"]["resourceVersion"]), kind, key, copy.deepcopy(obj),
-                                    copy.deepcopy(prev) if prev is not None else None))
-        self._changed.notify_all()
-
-    def touch(self, key: Key, obj: Obj) -> None:
-        """``obj`` (already stored under ``key``) was changed in place: new resourceVersion, logged."""
-        prev = self._log_prev(key, obj)
-        obj["metadata"]["resourceVersion"] = self._next_rv()
-        self._record("MODIFIED", key, obj, prev)
-
-    def _log_prev(self, key: Key, obj: Obj) -> Obj | None:
-        uid = obj["metadata"].get("uid")
-        for event in reversed(self._log):
-            if event.key == key and event.obj["metadata"].get("uid") == uid:
-                return event.obj
-        return None
-
-    def changes_since(self, rv: int) -> builtins.list[WatchEvent] | None:
-        """Changes after ``rv``, oldest first; None when ``rv`` is older than what is kept (410)."""
-        with self._lock:
-            self._reconcile()
-            if self._log and rv < self._log[0].rv - 1 and len(self._log) == self._log.maxlen:
-                return None
-            return [e for e in self._log if e.rv > rv]
-
-    def wait_for_change(self, rv: int, timeout: float) -> None:
-        """Block until something newer than ``rv`` is logged, or ``timeout`` seconds pass."""
-        with self._lock:
-            self._reconcile()
-            if self._rv <= rv:
-                self._changed.wait(timeout)
-
-    # -- the API: read -----------------------------------------------------------------------------
-
-    def list(self, rtype: ResourceType, namespace: str | None = None,
-             label_selector: str | None = None) -> builtins.list[Obj]:
-        matches = label_matcher(label_selector)
-        with self._lock:
-            self._require_served(rtype)
-            self._reconcile()
-            items = [o for (ns, _), o in sorted(self.objects(rtype.key).items())
-                     if (namespace is None or ns == namespace) and matches(o)]
-            return copy.deepcopy(items)
-
-    def get(self, rtype: ResourceType, namespace: str | None, name: str) -> Obj:
-        with self._lock:
-            self._require_served(rtype)
-            self._reconcile()
-            obj = self.objects(rtype.key).get(((namespace or "") if rtype.namespaced else "", name))
-            if obj is None:
-                raise KubeApiError.not_found(rtype, name)
-            return copy.deepcopy(obj)
-
     # -- the API: write ----------------------------------------------------------------------------
 
     def create(self, rtype: ResourceType, namespace: str | None, body: Any, *, manager: str = "hostapp") -> Obj:
         if not isinstance(body, dict):
             raise KubeApiError(400, "BadRequest", "the object provided is unrecognized")
+        writes.check_namespace(rtype, namespace, body)
         with self._lock:
             self._require_served(rtype)
             self._reconcile()
@@ -272,9 +119,9 @@ class KubeState(ServiceNetwork):
 
     def _admit_and_store(self, rtype: ResourceType, old: Obj | None, obj: Obj) -> Obj:
         name, ns = obj["metadata"]["name"], obj["metadata"].get("namespace", "")
-        if rtype.key == _WS and old is None:
+        if rtype.key == WS and old is None:
             writes.prepare_workspace(name, obj)
-        if rtype.key == _CRD:
+        if rtype.key == CRD:
             kcrd.validate_crd(name, obj)
             kcrd.establish(obj)
         validate_object(rtype, name, obj)
@@ -297,7 +144,7 @@ class KubeState(ServiceNetwork):
         if rtype.key == _NS and old is None:
             self._namespace_controllers(name)
         now = time.monotonic()
-        if rtype.key == _WS and old is None:
+        if rtype.key == WS and old is None:
             self.operator.track((ns, name), now)
         if rtype.key in _WORKLOADS:
             ready = int(((old or {}).get("status") or {}).get("availableReplicas") or 0) > 0
@@ -314,6 +161,7 @@ class KubeState(ServiceNetwork):
     def replace(self, rtype: ResourceType, namespace: str | None, name: str, body: Any, *, manager: str,
                 status_only: bool = False) -> Obj:
         """PUT: resourceVersion (when given) must be current, the name must match the URL."""
+        writes.check_namespace(rtype, namespace, body)
         with self._lock:
             old = self.get(rtype, namespace, name)
             meta = body.get("metadata") if isinstance(body, dict) else None
@@ -367,6 +215,7 @@ class KubeState(ServiceNetwork):
         if meta.get("name") != name:
             raise KubeApiError(400, "BadRequest", f"the name of the object ({meta.get('name') or ''}) does not match "
                                f"the name on the URL ({name})")
+        writes.check_namespace(rtype, namespace, config)
         applied = apply(old, config, manager, force=force)
         if old is not None:
             return self._admit_and_store(rtype, old, writes.merge_update(rtype, old, applied)), False
@@ -394,24 +243,10 @@ class KubeState(ServiceNetwork):
 
     # -- helpers for the Host App, the service proxy and tests ---------------------------------------
 
-    def pod_log(self, namespace: str, name: str) -> builtins.list[str]:
-        with self._lock:
-            self.get(self.rtype("", "pods"), namespace, name)
-            return builtins.list(self._pod_logs.get((namespace, name), []))
-
-    def set_pod_log(self, namespace: str, name: str, lines: Iterable[str]) -> None:
-        with self._lock:
-            self._pod_logs[(namespace, name)] = builtins.list(lines)
-
     def review_access(self, verb: str, resource: str, group: str, namespace: str) -> bool:
         with self._lock:
             for rule in self.access_rules:
                 if rule.matches(verb, resource, group, namespace):
                     return rule.allowed
         return False
-
-    def _reconcile(self) -> None:
-        now = time.monotonic()
-        self.controller.reconcile(now)
-        self.operator.reconcile(now)
 

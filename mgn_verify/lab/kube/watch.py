@@ -35,10 +35,12 @@ class WatchRequest:
     view: Callable[[Obj], Obj]  # what the server shows of a stored object (faults applied)
     resource_version: str
     timeout: float
+    render: Callable[[Obj], Obj] | None = None  # what an event carries instead of the object (a Table row)
 
 
-def _line(kind: str, obj: Obj) -> bytes:
-    return json.dumps({"type": kind, "object": obj}).encode() + b"\n"
+def _line(kind: str, obj: Obj, req: WatchRequest | None = None) -> bytes:
+    shown = req.render(obj) if req is not None and req.render is not None and kind != "ERROR" else obj
+    return json.dumps({"type": kind, "object": shown}).encode() + b"\n"
 
 
 def _in_scope(req: WatchRequest, event: WatchEvent) -> bool:
@@ -51,15 +53,15 @@ def _translate(req: WatchRequest, event: WatchEvent) -> bytes | None:
     now = req.matches(req.view(event.obj))
     before = event.prev is not None and req.matches(req.view(event.prev))
     if event.type == "ADDED":
-        return _line("ADDED", req.view(event.obj)) if now else None
+        return _line("ADDED", req.view(event.obj), req) if now else None
     if event.type == "DELETED":
-        return _line("DELETED", req.view(event.obj)) if now else None
+        return _line("DELETED", req.view(event.obj), req) if now else None
     if now and before:
-        return _line("MODIFIED", req.view(event.obj))
+        return _line("MODIFIED", req.view(event.obj), req)
     if now:
-        return _line("ADDED", req.view(event.obj))
+        return _line("ADDED", req.view(event.obj), req)
     if before:
-        return _line("DELETED", req.view(event.obj))
+        return _line("DELETED", req.view(event.obj), req)
     return None
 
 
@@ -72,11 +74,11 @@ def watch_stream(state: KubeState, req: WatchRequest, *, stopped: Callable[[], b
     """The chunks of one watch response (see the module docstring)."""
     deadline = time.monotonic() + min(req.timeout, MAX_WATCH_SECONDS)
     if req.resource_version in ("", "0"):
-        last = int(state.resource_version)
-        for obj in state.list(req.rtype, req.namespace):
+        last, items = state.list_at(req.rtype, req.namespace)  # the ADDEDs and where changes resume: one moment
+        for obj in items:
             shown = req.view(obj)
             if req.matches(shown):
-                yield _line("ADDED", shown)
+                yield _line("ADDED", shown, req)
     else:
         try:
             last = int(req.resource_version)

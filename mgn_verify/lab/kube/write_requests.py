@@ -9,6 +9,7 @@ from mgn_verify.lab._httpserver import Request
 from mgn_verify.lab.kube.errors import KubeApiError
 from mgn_verify.lab.kube.patch import APPLY, PATCH_TYPES
 from mgn_verify.lab.kube.resources import Obj, ResourceType
+from mgn_verify.lab.kube.writes import has_status
 
 if TYPE_CHECKING:
     from mgn_verify.lab.kube.store import KubeState
@@ -38,7 +39,7 @@ def _yaml_body(req: Request) -> Any:
 def write_request(state: KubeState, req: Request, rt: ResourceType, ns: str | None, name: str, sub: str | None,
                   manager: str) -> tuple[int, Obj]:
     """(status, object) of a PUT or PATCH; an apply that creates is a 201."""
-    if sub not in (None, "status"):
+    if sub not in (None, "status") or (sub == "status" and not has_status(rt)):
         raise KubeApiError(404, "NotFound", "the server could not find the requested resource")
     status_only = sub == "status"
     if req.method == "PUT":

@@ -12,8 +12,8 @@ from mgn_verify.lab.kube import resources as kr
 from mgn_verify.lab.kube.errors import KubeApiError
 from mgn_verify.lab.kube.resources import Obj, ResourceType, prune_workspace_spec
 
-__all__ = ["STATUS_SUBRESOURCE", "bump_generation", "check_name", "merge_update", "new_metadata", "prepare_workspace",
-           "same_object", "user_agent_manager"]
+__all__ = ["STATUS_SUBRESOURCE", "bump_generation", "check_name", "check_namespace", "has_status", "merge_update",
+           "new_metadata", "prepare_workspace", "same_object", "user_agent_manager"]
 
 _DNS1123 = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _RBAC = "rbac.authorization.k8s.io"
@@ -21,6 +21,15 @@ _RBAC = "rbac.authorization.k8s.io"
 STATUS_SUBRESOURCE = frozenset({("", "namespaces"), ("", "nodes"), ("", "pods"), ("", "services"),
                                 ("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
                                 ("apps", "replicasets"), ("apiextensions.k8s.io", "customresourcedefinitions")})
+#: Kinds whose registry keeps ``metadata.generation`` (custom resources too); the others have none.
+_GENERATION = frozenset({("apps", "deployments"), ("apps", "statefulsets"), ("apps", "daemonsets"),
+                         ("apps", "replicasets"), ("apiextensions.k8s.io", "customresourcedefinitions")})
+
+
+def has_status(rtype: ResourceType) -> bool:
+    """``status`` is a subresource: the built-in kinds that have one, and custom resources whose
+    CRD declares it (elsewhere a write of the object sets ``status`` and ``/status`` is a 404)."""
+    return rtype.key in STATUS_SUBRESOURCE or rtype.status_subresource
 
 
 def user_agent_manager(user_agent: str) -> str:
@@ -41,6 +50,16 @@ def check_name(rtype: ResourceType, name: str) -> None:
             "characters, '-' or '.', and must start and end with an alphanumeric character")])
 
 
+def check_namespace(rtype: ResourceType, namespace: str | None, body: Any) -> None:
+    """``rest.EnsureObjectNamespaceMatchesRequestNamespace``: a namespaced object's own
+    namespace, when it names one, is the URL's (cluster-scoped ones simply lose theirs)."""
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    given = meta.get("namespace") if isinstance(meta, dict) else None
+    if rtype.namespaced and given and namespace and given != namespace:
+        raise KubeApiError(400, "BadRequest", "the namespace of the provided object does not match the namespace "
+                           "sent on the request")
+
+
 def prepare_workspace(name: str, obj: Obj) -> None:
     """The Workspace CRD's pruning and its one required field (guildnet-host-app.md §3.1)."""
     obj["spec"] = prune_workspace_spec(obj.get("spec"))
@@ -52,8 +71,11 @@ def prepare_workspace(name: str, obj: Obj) -> None:
 
 def new_metadata(rtype: ResourceType, obj: Obj, name: str, ns: str) -> None:
     m = obj["metadata"]
-    m.update(name=name, uid=kr.fake_uid(rtype.plural, ns, name, secrets.token_hex(4)),
-             creationTimestamp=kr.isotime(), generation=1)
+    m.update(name=name, uid=kr.fake_uid(rtype.plural, ns, name, secrets.token_hex(4)), creationTimestamp=kr.isotime())
+    if rtype.key in _GENERATION or rtype.custom:
+        m["generation"] = 1
+    else:
+        m.pop("generation", None)
     m.pop("generateName", None)
     m.pop("resourceVersion", None)
     if rtype.namespaced:
@@ -80,7 +102,7 @@ def merge_update(rtype: ResourceType, old: Obj, new: Any, *, status_only: bool =
             meta.pop(key, None)
     meta.pop("resourceVersion", None)
     out["apiVersion"], out["kind"] = old.get("apiVersion", rtype.group_version), old.get("kind", rtype.kind)
-    if rtype.key in STATUS_SUBRESOURCE or rtype.custom:
+    if has_status(rtype):
         if "status" in old:
             out["status"] = copy.deepcopy(old["status"])
         else:
@@ -92,7 +114,7 @@ def bump_generation(old: Obj, new: Obj) -> None:
     """A change of anything but metadata and status is a new ``generation`` (after defaulting)."""
     content = {k: v for k, v in new.items() if k not in ("metadata", "status", "apiVersion", "kind")}
     before = {k: v for k, v in old.items() if k not in ("metadata", "status", "apiVersion", "kind")}
-    if content != before:
+    if content != before and "generation" in old["metadata"]:
         new["metadata"]["generation"] = int(old["metadata"].get("generation", 1)) + 1
 
 

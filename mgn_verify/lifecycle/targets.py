@@ -1,0 +1,62 @@
+"""Which cluster a command's CLUSTER argument names, for the Host App and for the preflight gate.
+
+People name a cluster (``mgn workspace create prod …``); the Host App keys it by a UUID (each
+bootstrap makes one) and keeps the name beside it; the config names it in ``clusters`` or
+``defaults.cluster``. A CLUSTER argument is the Host App record with that id, else the only record
+with that name; the gate runs for the configured cluster of that id or name, so its ``kubernetes``
+checks use the configured kubeconfig and its ``guildnet`` checks the same record.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from mgn_verify._exceptions import ClientError, UsageError
+
+if TYPE_CHECKING:
+    from mgn_verify.clients.hostapp import HostAppClient
+
+    from .context import CommandContext
+
+__all__ = ["Target", "resolve_target"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """``ref``: what the user typed; ``host_id``: the Host App's id (for its routes);
+    ``gate_id``: the cluster id the preflight gate's per-cluster checks run for."""
+
+    ref: str
+    host_id: str
+    gate_id: str
+
+
+def resolve_target(ctx: CommandContext, ref: str, api: HostAppClient | None = None) -> Target:
+    """``ref`` resolved through the Host App's cluster list (one GET). When the Host App cannot
+    be asked, ``ref`` stands for itself: the gate then says why the Host App is not usable."""
+    from mgn_verify.clients.hostapp import cluster_matches
+
+    # The checks ship as mgn_verify.checks (a package-dir mapping mypy does not follow).
+    clusters: Any = importlib.import_module("mgn_verify.checks._clusters")
+
+    try:
+        if api is None:
+            with ctx.hostapp() as own:
+                records = own.clusters()
+        else:
+            records = api.clusters()
+    except ClientError:
+        return Target(ref, ref, ref)
+    found = cluster_matches(records, ref)
+    if len(found) > 1:
+        ids = ", ".join(r.id for r in found)
+        raise UsageError(f"cluster {ref!r} is ambiguous: {len(found)} clusters of the Host App are named so ({ids}); "
+                         "name one by its id")
+    if not found:
+        return Target(ref, ref, ref)
+    record = found[0]
+    configured = set(clusters.configured_cluster_ids(ctx.config))
+    gate_id = next((c for c in (ref, record.name, record.id) if c in configured), record.id)
+    return Target(ref, record.id, gate_id)
