@@ -137,6 +137,10 @@ def check_hostapp_certificate(config: Config) -> dict[str, object]:
     except TlsFailure as exc:
         if exc.kind == "connect":
             skip(f"no TLS answer at {host}:{port} ({exc}): guildnet.hostapp.reachable says why")
+        if exc.kind == "unknown-ca":  # not a certificate to renew: a trust anchor to configure
+            raise AssertionError(f"Host App certificate at {host}:{port}: {exc}; fix: set api.ca_bundle "
+                                 "(MGN_API_CA_BUNDLE) to the CA that signs it (GuildNet's own: certs/ca.crt)"
+                                 ) from None
         raise AssertionError(f"Host App certificate at {host}:{port}: {exc}") from None
     days, margin = info.days_left(), config["guildnet.cert_warn_days"]
     if days < margin:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -107,6 +107,10 @@ class RunReport:
             result.requires = tuple(map(text, result.requires))
             result.blocked_by = tuple(map(text, result.blocked_by))
             result.details = redactor.data(result.details)
+            if result.waiver is not None:  # its reason is free text (--reason): it may quote a secret
+                waiver = result.waiver
+                result.waiver = replace(waiver, pattern=text(waiver.pattern), reason=text(waiver.reason),
+                                        source=text(waiver.source))
         self.argv = [text(arg) for arg in self.argv]
         if self.gate is not None:
             self.gate = redactor.data(self.gate)

@@ -4,7 +4,9 @@ stays fast and never pays for the verification engine."""
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -42,15 +44,43 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Help for the lazy commands without importing them.
-        rows = [(name, help_) for name, (_, _, help_) in sorted(_SUBCOMMANDS.items())]
+        rows = sorted([(name, help_) for name, (_, _, help_) in _SUBCOMMANDS.items()]
+                      + [(name, command.get_short_help_str()) for name, command in self.commands.items()])
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
 
+def _export(name: str) -> Callable[[click.Context, click.Parameter, str | None], None]:
+    """A global option of the existing GuildNet ``mgn`` that every subcommand honours: it sets the
+    environment variable the configuration reads (so a subcommand's own option still wins)."""
+
+    def store(_ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+        if value is not None:
+            os.environ[name] = value
+
+    return store
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "-V", "--version", prog_name="mgn")
+@click.option("--api-url", metavar="URL", expose_value=False, callback=_export("MGN_API_URL"),
+              help="Host App URL for every subcommand (as MGN_API_URL).")
+@click.option("--token", metavar="TOKEN", expose_value=False, callback=_export("MGN_API_TOKEN"),
+              help="Host App bearer token (as MGN_API_TOKEN; never shown).")
+@click.option("--config", metavar="PATH", expose_value=False, callback=_export("MGN_CONFIG"),
+              help="Config file for every subcommand (as MGN_CONFIG).")
+@click.option("-v", "--verbose", count=True, expose_value=False, help="Accepted for compatibility "
+              "(subcommands have their own -v).")
 def cli() -> None:
-    """MetaGuildNet command line: verify a GuildNet installation before you act on it."""
+    """MetaGuildNet command line: verify a GuildNet installation before you act on it, then act.
+
+    The global options are those of GuildNet's existing `mgn`, so its scripts keep working."""
+
+
+@cli.command("version")
+def version() -> None:
+    """Print the version (as mgn --version)."""
+    click.echo(f"mgn, version {__version__}")
 
 
 def main(argv: list[str] | None = None) -> Any:

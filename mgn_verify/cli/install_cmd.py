@@ -62,6 +62,10 @@ def install(install_type: str, cluster_name: str | None, skip_verify: bool, igno
     run_lifecycle(lambda: _install(config_path, overrides, cluster_name, args, fmt))
 
 
+#: The image deploy-operator.sh defaults to (contract doc §3.3): no registry serves it.
+PLACEHOLDER_IMAGE = "ghcr.io/your/module/hostapp:latest"
+
+
 def _say(message: str) -> None:
     click.echo(f"mgn: {message}", err=True)
 
@@ -76,6 +80,10 @@ def _install(config_path: str | None, overrides: tuple[str, ...], cluster_name: 
     if not outcome.proceed:
         return int(outcome.exit_code)
     redact = ctx.config.redactor
+    if ctx.config["install.operator_image"] == PLACEHOLDER_IMAGE:
+        _say(f"warning: install.operator_image is {PLACEHOLDER_IMAGE}, the placeholder of GuildNet's "
+             "deploy-operator.sh: a real cluster cannot pull it; set it to your operator image "
+             "(e.g. --set install.operator_image=REGISTRY/hostapp:TAG)")
     try:
         result = run_install(ctx, cluster_name_for(ctx, cluster_name), dry_run=args.dry_run, progress=_say)
     except ClientError as exc:  # an API's message may quote what was sent: never a credential

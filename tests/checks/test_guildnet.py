@@ -161,6 +161,8 @@ def test_wrong_ca_fails_reachable(lab: Lab, tmp_path: Path) -> None:
     assert reachable["status"] == "fail"
     assert "TLS verification failed" in str(reachable["message"]) and "api.ca_bundle" in str(reachable["message"])
     assert run.statuses["guildnet.cluster.health[lab]"] == "blocked"
+    certificate = run.result("guildnet.hostapp.certificate")  # its fix is the trust anchor, not a renewal
+    assert certificate["status"] == "fail" and "set api.ca_bundle" in str(certificate["message"]), certificate
 
 
 def _port_8090_free() -> bool:

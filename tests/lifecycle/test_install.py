@@ -387,3 +387,10 @@ def test_ctrl_c_while_waiting_exits_130(installed: Lab, tmp_path: Path) -> None:
             proc.kill()
     assert proc.returncode == 130, "".join(seen) + rest
     assert "mgn: interrupted" in rest and "Traceback" not in rest
+
+
+def test_the_placeholder_operator_image_is_warned_about(installed: Lab, install: Callable[..., Run]) -> None:
+    warned = install("--dry-run")
+    assert "install.operator_image is ghcr.io/your/module/hostapp:latest" in warned.stderr
+    chosen = install("--dry-run", "--set", "install.operator_image=registry.example/hostapp:1.0")
+    assert "install.operator_image is" not in chosen.stderr
