@@ -32,6 +32,7 @@ __all__ = [
     "cluster_targets",
     "configured_cluster_ids",
     "explicitly_selected",
+    "local_cluster_checks",
     "local_cluster_targets",
     "not_found",
     "per_cluster",
@@ -192,6 +193,11 @@ def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_onl
             known.add(cluster_id)
             targets.append(ClusterTarget(id=cluster_id, kubeconfig=None, context=None,
                                          rethinkdb=_rethink(config, {}), origin="hostapp"))
+    for cluster_id in _gate_targets(config):  # a gated command's target: gated through the Host App
+        if cluster_id not in known:
+            known.add(cluster_id)
+            targets.append(ClusterTarget(id=cluster_id, kubeconfig=None, context=None,
+                                         rethinkdb=_rethink(config, {}), origin="remote"))
     only = [str(c) for c in config["verify.clusters"]]
     if only:
         missing = [c for c in only if c not in known]
@@ -200,6 +206,36 @@ def cluster_targets(config: Config, discovered: Iterable[str] = (), *, local_onl
                              f"known: {', '.join(sorted(known))}")
         targets = [t for t in targets if t.id in only]
     return [t for t in targets if t.origin not in ("hostapp", "remote")] if local_only else targets
+
+
+def _gate_targets(config: Config) -> list[str]:
+    """``verify.gate_targets``: the clusters a gated command acts on. One that is neither configured
+    nor discovered (the Host App is down, or does not know it) is still a target: its gate then
+    fails (``guildnet.hostapp.reachable``, ``guildnet.cluster.registered``) instead of the command
+    stopping on a usage error. ``mgn verify --cluster`` never sets it: a typo there stays one."""
+    if "verify.gate_targets" not in config:
+        return []
+    return [str(c).strip() for c in config["verify.gate_targets"] or [] if str(c).strip()]
+
+
+def local_cluster_checks(layers: Iterable[str]) -> list[tuple[str, tuple[str, ...], bool]]:
+    """``(id, gates, waivable)`` of the built-in per-cluster checks of ``layers`` (kubernetes,
+    rethinkdb) from their metadata: what a cluster without a local kubeconfig does not run."""
+    import importlib
+
+    from mgn_verify._marks import get_marks
+
+    found: list[tuple[str, tuple[str, ...], bool]] = []
+    for layer in layers:
+        if layer not in ("kubernetes", "rethinkdb"):
+            continue
+        module = importlib.import_module(f"mgn_verify.checks.{layer}")
+        for func in getattr(module, "CLUSTER_CHECKS", ()):
+            for mark in get_marks(func, "check"):
+                if mark.kwargs.get("id"):
+                    found.append((str(mark.kwargs["id"]), tuple(mark.kwargs.get("gates") or ()),
+                                  bool(mark.kwargs.get("waivable", True))))
+    return found
 
 
 def kubeconfig_candidates(target: ClusterTarget, env: os._Environ[str] | dict[str, str] | None = None

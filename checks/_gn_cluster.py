@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from mgn_verify import Config, check, skip, warn
 from mgn_verify._exceptions import ClientError
+from mgn_verify._text import did_you_mean
 
 if TYPE_CHECKING:
     from mgn_verify.clients.hostapp import ClusterRecord, HostAppClient
@@ -56,8 +57,9 @@ def check_registered(cluster: str, config: Config, guildnet_hostapp: HostAppClie
         if guildnet_origins.get(cluster) == "defaults" and not named:
             skip(f"cluster {cluster!r} (the default cluster, not configured) is not registered in the Host App, "
                  f"which lists: {listed}; name them in `clusters` to verify them here")
-        raise AssertionError(f"cluster {cluster!r} is not registered in the Host App (by id or name), "
-                             f"which lists: {listed}")
+        names = [n for r in records for n in (r.id, r.name) if n]
+        raise AssertionError(f"cluster {cluster!r} is not registered in the Host App (by id or name)"
+                             f"{did_you_mean(cluster, names)}, which lists: {listed}")
     guildnet_ids[cluster] = record.id  # the Host App's routes take its id (a bootstrap makes a UUID)
     details: dict[str, object] = {"id": record.id, "name": record.name, "state": record.state,
                                   "created_at": record.created_at}

@@ -103,6 +103,7 @@ def check_hostapp_reachable(config: Config, plan: Any, guildnet_hostapp: HostApp
         body = guildnet_hostapp.healthz(timeout=min(float(config["api.timeout"]), 5.0))
     except TlsVerificationError as exc:
         hint = ("; renew it: guildnet.hostapp.certificate shows its dates" if exc.expired
+                else f" (verified with {_ca_text(config)})" if "api.ca_bundle" in str(exc)  # the client says the fix
                 else f" (verified with {_ca_text(config)}; set api.ca_bundle to the CA that signed it)")
         raise AssertionError(f"{exc}{hint}") from None
     except Unreachable as exc:

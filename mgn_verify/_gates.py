@@ -15,6 +15,7 @@ run targets (none for a cluster without a local kubeconfig).
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,6 +24,7 @@ from ._exceptions import ConfigError, UsageError
 from ._match import IdMatcher
 from ._model import CheckSpec
 from ._text import did_you_mean
+from ._waivers import setting_where
 
 if TYPE_CHECKING:
     from .config import Config
@@ -83,9 +85,22 @@ def explain_gates(book: GateBook, spec: CheckSpec) -> list[str]:
     gates = book.gates_of(spec.id)
     lines = [f"  gates:       {', '.join(name for name, _ in gates) or '(none)'}"]
     lines += [f"    {name}: {via}" for name, via in gates]
-    lines.append("  waivable:    " + ("yes" if spec.waivable else "no (--ignore-preflight-errors and waivers cannot "
-                                                                "override a failure: the operation could only fail)"))
+    lines.append(f"  waivable:    {_waivability(spec)}")
     return lines
+
+
+#: The built-in connection checks: without them the operation itself could only fail.
+_CONNECTION_CHECKS = frozenset({"kubernetes.config", "kubernetes.api.reachable", "guildnet.hostapp.reachable"})
+
+
+def _waivability(spec: CheckSpec) -> str:
+    if spec.waivable:
+        return "yes"
+    if spec.base_id in _CONNECTION_CHECKS:
+        return ("no (--ignore-preflight-errors and waivers cannot override a failure: the operation could "
+                "only fail)")
+    return ("no (declared not waivable by its check: --ignore-preflight-errors, waivers and config gates.NAME.remove "
+            "cannot override it)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +151,15 @@ class GateBook:
                     hint = did_you_mean(name, BUILTIN_GATES)
                     if hint:
                         warn(f"check {spec.id} joins gate {name!r}, which is not built in{hint}")
+        known = list(self._origins)  # built-in and plugin gates: a config gate close to one is a typo
         for name, entry in self._entries.items():
             if name in self._origins:
                 continue
             if entry["add"]:
                 self._origins[name] = self._file
+                hint = did_you_mean(name, known)
+                if hint:
+                    warn(f"{self._file}: gates.{name} defines a new gate{hint}")
             else:
                 warn(f"{self._file}: gates.{name}: unknown gate{did_you_mean(name, self._origins)}; "
                      "the entry is ignored (give it 'add' to define a new gate)")
@@ -173,6 +192,17 @@ class GateBook:
                     self._index.setdefault(member.id, []).append((name, member.via))
         return list(self._index.get(check_id, []))
 
+    def would_include(self, name: str, base_id: str, gates: Iterable[str], waivable: bool) -> bool:
+        """Whether a check that is not loaded (``base_id``, joining ``gates`` by its metadata)
+        would be a member of gate ``name``: to name what a run leaves out."""
+        entry = self._entries.get(name, {"add": [], "remove": []})
+
+        def hit(pattern: str) -> bool:
+            return fnmatch.fnmatchcase(base_id, pattern)
+
+        removed = waivable and any(hit(p) for p in entry["remove"])
+        return (name in gates or any(hit(p) for p in entry["add"])) and not removed
+
     def _resolve(self, name: str) -> Gate:
         members: dict[str, GateMember] = {}
         for spec in self._specs:
@@ -184,11 +214,17 @@ class GateBook:
                 members.setdefault(spec.id, GateMember(spec.id, spec.base_id,
                                                        f"{self._file} key gates.{name}.add"))
         removed = []
+        key = f"{self._file} key gates.{name}.remove"
         for pattern in entry["remove"]:
             for spec in self._matcher.select(pattern):
-                if spec.id in members:
-                    del members[spec.id]
-                    removed.append(GateMember(spec.id, spec.base_id, f"{self._file} key gates.{name}.remove"))
+                if spec.id not in members:
+                    continue
+                if not spec.waivable:  # "no override can skip it": config removal is an override too
+                    self._warn(f"{key}: cannot remove {spec.id} from {name}: it is declared not waivable "
+                               "(it stays in the gate)")
+                    continue
+                del members[spec.id]
+                removed.append(GateMember(spec.id, spec.base_id, key))
         builtin = BUILTIN_GATES.get(name)
         origin = self._origins[name]
         description = builtin.description if builtin else f"defined by {origin}"
@@ -208,14 +244,7 @@ class GateBook:
 
 def _where(config: Config | None) -> str:
     """Where ``gates`` was set: the config file, or the command line (``--set gates=...``)."""
-    if config is None:
-        return "config"
-    source = config.source("gates") if "gates" in config else ""
-    if source == "cli":
-        return "command line --set"
-    if source.startswith("env:"):
-        return f"environment {source[len('env:'):]}"
-    return f"config {config.file}" if config.file else "config"
+    return "config" if config is None else setting_where(config, "gates")
 
 
 def _metadata_via(spec: CheckSpec) -> str:

@@ -26,7 +26,7 @@ from ._report import RunOptions, RunPlan, RunReport
 from ._reporting import ReporterRegistry
 from ._text import describe_exception, did_you_mean
 from ._version import __version__
-from ._waivers import WaiverBook, parse_waivers
+from ._waivers import IGNORE_KEY, WaiverBook, parse_waivers, setting_where
 from .config import Config, Redactor
 
 if TYPE_CHECKING:
@@ -133,9 +133,10 @@ class LoadedSession:
         config = self.config
         configured = [*config["verify.ignore_preflight_errors"]]
         waivers = config["verify.waivers"]
-        book = WaiverBook(parse_waivers(waivers, [*configured, *ignore], date.today(),
-                                        source=config.file, ignore_reason=reason), self.graph.specs.values())
-        named = [("--ignore-preflight-errors", ignore), ("verify.ignore_preflight_errors", configured),
+        parsed = parse_waivers(waivers, ignore, date.today(), source=config.file, ignore_reason=reason,
+                               configured=configured, configured_where=setting_where(config, IGNORE_KEY))
+        book = WaiverBook(parsed, self.graph.specs.values())
+        named = [("--ignore-preflight-errors", ignore), (IGNORE_KEY, configured),
                  ("verify.waivers", [w["id"] for w in waivers])]
         for where, patterns in named:
             for pattern, hint in book.unmatched(patterns):

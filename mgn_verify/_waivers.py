@@ -5,18 +5,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._exceptions import ConfigError
 from ._match import IdMatcher
 from ._model import CheckSpec, Waiver
 
-__all__ = ["WaiverBook", "not_waivable", "parse_waivers"]
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["IGNORE_KEY", "WaiverBook", "not_waivable", "parse_waivers", "setting_where", "waiver_label"]
+
+#: The config key of the kubeadm-style ignore list (``--ignore-preflight-errors`` in config).
+IGNORE_KEY = "verify.ignore_preflight_errors"
+
+
+def setting_where(config: Config, key: str) -> str:
+    """Where ``key`` was set, for messages and the audit log: ``config FILE``, ``command line
+    --set`` or ``environment VAR``."""
+    source = config.source(key) if key in config else ""
+    if source == "cli":
+        return "command line --set"
+    if source.startswith("env:"):
+        return f"environment {source[len('env:'):]}"
+    return f"config {config.file}" if config.file else "config"
 
 
 def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date, *,
-                  source: str | None = None, ignore_reason: str = "") -> list[Waiver]:
-    """Config entries (``{id, reason, expires}``) and ignore-flag ids, validated; ``source``
+                  source: str | None = None, ignore_reason: str = "", configured: Iterable[str] = (),
+                  configured_where: str = "config") -> list[Waiver]:
+    """Config entries (``{id, reason, expires}``), ``verify.ignore_preflight_errors`` entries
+    (``configured``, set in ``configured_where``) and ignore-flag ids, validated; ``source``
     (the config file) is named in errors; ``ignore_reason`` is a gated command's ``--reason``."""
     waivers: list[Waiver] = []
     for index, entry in enumerate(entries):
@@ -34,6 +53,9 @@ def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date, *,
                 raise ConfigError(f"'expires' must be a date YYYY-MM-DD, got {expires!r}", source=source,
                                   key=key) from None
         waivers.append(Waiver(entry["id"], str(entry.get("reason", "")), expires, "config", expired))
+    for pattern in configured:  # recorded as config: the command line has no such flag
+        if pattern.strip():
+            waivers.append(Waiver(pattern.strip(), f"{configured_where} key {IGNORE_KEY}", None, "config"))
     for pattern in ignore:
         if pattern.strip():
             why = f"--ignore-preflight-errors ({ignore_reason})" if ignore_reason else "--ignore-preflight-errors"
@@ -41,10 +63,25 @@ def parse_waivers(entries: Iterable[Any], ignore: Iterable[str], today: date, *,
     return waivers
 
 
+def _from_ignore_key(waiver: Waiver) -> bool:
+    return waiver.source == "config" and waiver.reason.endswith(f" key {IGNORE_KEY}")
+
+
+def waiver_label(waiver: Waiver) -> str:
+    """What granted an override, for the report and the audit log: ``--ignore-preflight-errors
+    ID``, ``config FILE key verify.ignore_preflight_errors ID`` or ``config ID`` (a waiver)."""
+    if waiver.source == "cli":
+        return f"--ignore-preflight-errors {waiver.pattern}"
+    if _from_ignore_key(waiver):
+        return f"{waiver.reason} {waiver.pattern}"
+    return f"config {waiver.pattern}"
+
+
 def not_waivable(message: str, waiver: Waiver) -> str:
     """The message of a failure a waiver matched but may not waive (``@check(waivable=False)``):
     overriding it could only lead to a failed operation."""
-    by = "--ignore-preflight-errors" if waiver.source == "cli" else "a configured waiver"
+    by = ("--ignore-preflight-errors" if waiver.source == "cli" else IGNORE_KEY if _from_ignore_key(waiver)
+          else "a configured waiver")
     return f"{message} (not waivable: {by} {waiver.pattern!r} cannot override this check)".strip()
 
 

@@ -33,6 +33,8 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
         "{host, port, user, password, service, namespace}}; empty: defaults.cluster with the "
         "kubernetes.* and rethinkdb.* settings")
     add("verify.clusters", [], help="verify only these cluster ids (--cluster ID)")
+    add("verify.gate_targets", [], help="(internal) a gated command's target clusters: one neither configured "
+        "nor discovered is verified through the Host App only")
     add("kubernetes.kubeconfig", None, kind="str",
         help="kubeconfig of the GuildNet cluster (None: $KUBECONFIG, ~/.guildnet/kubeconfig, ~/.kube/config)")
     add("kubernetes.context", None, kind="str", help="kubeconfig context (default: current-context)")

@@ -87,4 +87,7 @@ EXPECTED.update({
     "kubernetes.pod_crashloop": _fail(_K8S, "kubernetes.pods.platform[lab]", "CrashLoopBackOff"),
     "kubernetes.operator_down": _fail(_K8S, "kubernetes.operator[lab]"),
     "kubernetes.no_default_storageclass": _fail(_K8S, "kubernetes.storage.default_class[lab]"),
+    # Only a new workspace shows it: the opt-in smoke test's Workspace never leaves Pending.
+    "kubernetes.image_pull_failing": _fail("guildnet --set guildnet.smoke_test=true --set guildnet.smoke_timeout=3",
+                                           "guildnet.cluster.smoke_test[lab]", "still Pending"),
 })

@@ -37,7 +37,7 @@ from ._lifecycle import (
 from ._options import parse_duration, warn
 
 if TYPE_CHECKING:
-    from ..clients.hostapp import ClusterRecord, ClusterStatus
+    from ..clients.hostapp import ClusterRecord, ClusterStatus, HostAppClient
     from ..lifecycle.context import CommandContext
 
 __all__ = ["cluster"]
@@ -67,8 +67,11 @@ def _status(status: ClusterStatus) -> dict[str, Any]:
             "lastChecked": status.last_checked}
 
 
-def _not_found(ref: str) -> int:
-    return negative(f"cluster {ref!r} not found (mgn cluster list shows the registered ones)")
+def _not_found(api: HostAppClient, ref: str) -> int:
+    """The one message of every command for a cluster the Host App does not hold (exit 1)."""
+    from ..lifecycle.targets import listed, not_registered
+
+    return negative(str(not_registered(ref, listed(api.clusters()))))
 
 
 # -- read-only --------------------------------------------------------------------------------
@@ -116,8 +119,8 @@ def _get(ref: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
         record = resolve(api, ref)
-    if record is None:
-        return _not_found(ref)
+        if record is None:
+            return _not_found(api, ref)
     echo_data(_record(record), fmt, redact=ctx.config.redactor.data)
     return 0
 
@@ -139,8 +142,8 @@ def _status_of(ref: str, fmt: str, config_path: str | None, overrides: tuple[str
     with ctx.hostapp() as api:
         record = resolve(api, ref)
         status = api.cluster_status(record.id if record else ref)
-    if record is None and not status.kubeconfig_present:  # the Host App answers /status for any id
-        return _not_found(ref)
+        if record is None and not status.kubeconfig_present:  # the Host App answers /status for any id
+            return _not_found(api, ref)
     echo_data(_status(status), fmt, redact=ctx.config.redactor.data)
     if not status.ok:
         why = status.k8s_error or ("no usable kubeconfig" if not status.kubeconfig_valid else "not reachable")
@@ -227,11 +230,10 @@ def _delete(ref: str, args: GateArgs, config_path: str | None, overrides: tuple[
     try:  # the gate's target is the id (a name is not a cluster id the checks know)
         with ctx.hostapp() as api:
             record = resolve(api, ref)
+            if record is None:
+                return _not_found(api, ref)
     except UnreachableError:  # the gate says why, with its report
         record = None
-    else:
-        if record is None:
-            return _not_found(ref)
     # The gate runs for the configured cluster of that id or name (its checks find the record).
     gate_id = resolve_target(ctx, record.id if record else ref).gate_id
     outcome = gate(ctx, "cluster.delete", (gate_id,), "cluster delete", args)
@@ -240,7 +242,7 @@ def _delete(ref: str, args: GateArgs, config_path: str | None, overrides: tuple[
     with ctx.hostapp() as api:
         record = record or resolve(api, ref)
         if record is None:
-            return _not_found(ref)
+            return _not_found(api, ref)
         if args.dry_run:
             show_requests(ctx, [("DELETE", f"/api/deploy/clusters/{record.id}", None)], "table")
             return 0

@@ -153,11 +153,14 @@ class _Run:
 
         with self.ctx.hostapp() as api:
             try:
-                workspaces.create(api, self._host(cluster), self.spec)
-            except (ClientError, workspaces.WorkspaceExists) as exc:
+                action = self._create_or_keep(api, cluster)
+            except ClientError as exc:
                 return ActionResult(False, "create", str(exc))
+            if isinstance(action, ActionResult):
+                return action
+            created = action == "created"
             if not self.fed.deployment.wait_for_ready:
-                return ActionResult(True, "created", "created (not waiting: wait_for_ready is false)", created=True)
+                return ActionResult(True, action, f"{action} (not waiting: wait_for_ready is false)", created=created)
 
             def check_cancel(_view: dict[str, Any] | None) -> None:
                 if cancel.is_set():
@@ -167,9 +170,28 @@ class _Run:
                 view = workspaces.wait_ready(api, self._host(cluster), self.spec.name, self.options.timeout,
                                              interval=self.options.interval, on_poll=check_cancel)
             except (ClientError, workspaces.WaitTimeout, _Cancelled) as exc:
-                return ActionResult(False, "created", str(exc), created=True)
+                return ActionResult(False, action, str(exc), created=created)
             replicas = view.get("readyReplicas", 0)
-            return ActionResult(True, "created", f"{view['status']} ({replicas} ready)", created=True)
+            return ActionResult(True, action, f"{view['status']} ({replicas} ready)", created=created)
+
+    def _create_or_keep(self, api: Any, cluster: str) -> str | ActionResult:
+        """``"created"``; ``"unchanged"`` when the workspace is already there with the same image
+        (a re-run is idempotent: never created again, never rolled back); a failed
+        :class:`ActionResult` naming both images when it is there with another."""
+        from ..lifecycle import workspaces
+        from ..lifecycle.federation import ActionResult
+
+        try:
+            workspaces.create(api, self._host(cluster), self.spec)
+        except workspaces.WorkspaceExists as exc:
+            existing = api.workspace_resource(self._host(cluster), self.spec.name)
+            if existing is None:  # deleted since: say what the Host App said
+                return ActionResult(False, "create", str(exc))
+            image = (existing.get("spec") or {}).get("image")
+            if image != self.spec.image:
+                return ActionResult(False, "exists", _differs(self.spec, cluster, image))
+            return "unchanged"
+        return "created"
 
     def rollback(self, cluster: str) -> str:
         from ..lifecycle import workspaces
@@ -184,10 +206,25 @@ class _Run:
         from ..lifecycle.federation import ActionResult
         from ..lifecycle.output import mask_secrets
 
+        with self.ctx.hostapp() as api:  # a re-run leaves an identical workspace alone
+            try:
+                existing = api.workspace_resource(self._host(cluster), self.spec.name)
+            except ClientError as exc:
+                return ActionResult(False, "would create", str(exc))
+        if existing is not None:
+            image = (existing.get("spec") or {}).get("image")
+            if image == self.spec.image:
+                return ActionResult(True, "unchanged", f"already there with image {image!r}")
+            return ActionResult(False, "exists", _differs(self.spec, cluster, image))
         path = f"/api/cluster/{quote(self._host(cluster), safe='')}/workspaces"
         body = self.ctx.config.redactor.data(mask_secrets(self.spec.body()))
         request = {"method": "POST", "path": path, "body": body}
         return ActionResult(True, "would create", f"POST {path}", data={"request": request})
+
+
+def _differs(spec: WorkspaceSpec, cluster: str, image: Any) -> str:
+    return (f"workspace {spec.name!r} already exists on cluster {cluster!r} with image {image!r}, not "
+            f"{spec.image!r}: delete it first, or deploy the image it runs")
 
 
 def _per_cluster(path: str | None, cluster: str) -> str | None:

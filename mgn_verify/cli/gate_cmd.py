@@ -71,7 +71,8 @@ def show(name: str, clusters: tuple[str, ...], config_path: str | None, override
         extra = {"verify.clusters": (list(wanted), False)} if wanted else {}
         loaded = ctx.load(gate_layers(name), extra)
         found = loaded.gate_book().gate(name)
-        data = {**found.to_dict(), "clusters": list(wanted), "dependencies": _dependencies(loaded, found.ids)}
+        data = {**found.to_dict(), "clusters": list(wanted), "dependencies": _dependencies(loaded, found.ids),
+                "notes": _cluster_notes(loaded, name, wanted)}
         redact = loaded.config.redactor.data
         if fmt != "table":
             echo_data(data, fmt, redact=redact)
@@ -83,8 +84,8 @@ def show(name: str, clusters: tuple[str, ...], config_path: str | None, override
         rows += [{"id": r["id"], "via": f"removed by {r['via']}"} for r in data["removed"]]
         if rows:
             echo_data(rows, fmt, columns=[("CHECK", "id"), ("WHY", "via")], redact=redact)
-        for note in _cluster_notes(loaded, name, found.ids, wanted):
-            click.echo(note)
+        for note in data["notes"]:
+            click.echo(f"note: {note}")
         return 0
 
     run_lifecycle(body)
@@ -105,17 +106,9 @@ def _dependencies(loaded: Any, ids: list[str]) -> list[dict[str, Any]]:
             if cid in closure and cid not in members]
 
 
-def _cluster_notes(loaded: Any, name: str, ids: list[str], clusters: list[str]) -> list[str]:
-    """A cluster without a local kubeconfig simply has no kubernetes instances: say so."""
-    from .._gates import BUILTIN_GATES
+def _cluster_notes(loaded: Any, name: str, clusters: list[str]) -> list[str]:
+    """A cluster without a local kubeconfig has no kubernetes instances: say so (only then: config
+    may also have removed them, and that the WHY column already shows)."""
+    from ..lifecycle.preflight import local_gaps
 
-    builtin = BUILTIN_GATES.get(name)
-    if builtin is None or "kubernetes" not in builtin.layers:
-        return []
-    specs = loaded.graph.specs
-    notes = []
-    for cluster in clusters:
-        if not any(specs[cid].layer == "kubernetes" and specs[cid].target == cluster for cid in ids):
-            notes.append(f"note: cluster {cluster!r} has no local kubeconfig (clusters[].kubeconfig), so the gate "
-                         "runs no kubernetes checks for it: only the Host App's view of it is checked")
-    return notes
+    return [gap.message for gap in local_gaps(loaded, name, clusters)]

@@ -134,12 +134,12 @@ def _delete(cluster: str, name: str, args: GateArgs, config_path: str | None, ov
     with ctx.hostapp() as api:
         if args.dry_run:
             if api.workspace_resource(target.host_id, name) is None:
-                return negative(f"workspace {name!r} not found on cluster {cluster!r}")
+                return _not_found(api, target.host_id, cluster, name)
             show_requests(ctx, [("DELETE", f"/api/cluster/{target.host_id}/workspaces/{name}", None)], "table")
             return 0
         mutating(api)
         if not delete(api, target.host_id, name):
-            return negative(f"workspace {name!r} not found on cluster {cluster!r}")
+            return _not_found(api, target.host_id, cluster, name)
     click.echo(f"workspace {name} deleted from cluster {cluster}")
     return 0
 
@@ -157,25 +157,30 @@ def list_cmd(cluster: str, fmt: str, config_path: str | None, overrides: tuple[s
 
 
 def _list(cluster: str, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
+    from ..lifecycle.clusters import require_usable
+    from ..lifecycle.workspaces import server_row
+
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
-        host_id = resolve_target(ctx, cluster, api).host_id
+        host_id = resolve_target(ctx, cluster, api).require().host_id
         servers = api.servers(host_id)
         if not servers:  # the Host App answers [] also when it cannot list: say which
-            status = api.cluster_status(host_id)
-            if not status.ok:
-                from ..lifecycle.clusters import status_fix
-
-                error(f"cannot list the workspaces of cluster {cluster!r}: the Host App cannot use it "
-                      f"({status.k8s_error or status.recommended_action}); fix: {status_fix(status)}")
-                return int(LifecycleExit.OPERATION_FAILED)
-    rows = [{"id": s.id, "name": s.name, "image": s.image, "status": s.status,
-             "ports": [{"name": p.name, "port": p.port} for p in s.ports]} for s in servers]
+            require_usable(api, host_id, cluster)
+    rows = [server_row(s) for s in servers]
     if fmt == "table":
         for row in rows:
             row["ports"] = [p["port"] for p in row["ports"]]
-    echo_data(rows, fmt, columns=[("NAME", "name"), ("IMAGE", "image"), ("STATUS", "status"), ("PORTS", "ports")])
+    echo_data(rows, fmt, columns=[("NAME", "name"), ("IMAGE", "image"), ("STATUS", "state"), ("PORTS", "ports")])
     return 0
+
+
+def _not_found(api: Any, host_id: str, cluster: str, name: str) -> int:
+    """The Host App's 404 means "not found" only when it can use the cluster (§2.9.6: it
+    answers 404 for any error): else exit 5 saying why."""
+    from ..lifecycle.clusters import require_usable
+
+    require_usable(api, host_id, cluster)
+    return negative(f"workspace {name!r} not found on cluster {cluster!r}")
 
 
 _VIEW_COLUMNS = [("NAME", "name"), ("CLUSTER", "cluster"), ("IMAGE", "image"), ("STATUS", "status"),
@@ -198,9 +203,10 @@ def _get(cluster: str, name: str, fmt: str, config_path: str | None, overrides: 
 
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
-        resource = api.workspace_resource(resolve_target(ctx, cluster, api).host_id, name)
-    if resource is None:
-        return negative(f"workspace {name!r} not found on cluster {cluster!r}")
+        host_id = resolve_target(ctx, cluster, api).require().host_id
+        resource = api.workspace_resource(host_id, name)
+        if resource is None:
+            return _not_found(api, host_id, cluster, name)
     echo_data(view(cluster, resource), fmt, columns=_VIEW_COLUMNS, redact=ctx.config.redactor.data)
     return 0
 
@@ -221,13 +227,17 @@ def logs_cmd(cluster: str, name: str, tail: int, follow: bool, fmt: str, config_
 def _logs(cluster: str, name: str, tail: int, fmt: str, config_path: str | None, overrides: tuple[str, ...]) -> int:
     ctx = context_from(config_path, overrides)
     with ctx.hostapp() as api:
+        host_id = resolve_target(ctx, cluster, api).require().host_id
         try:
-            lines = api.workspace_logs(resolve_target(ctx, cluster, api).host_id, name, tail)
+            lines = api.workspace_logs(host_id, name, tail)
         except ApiError as exc:
             if exc.status != 404:
                 raise
+            from ..lifecycle.clusters import require_usable
+
+            require_usable(api, host_id, cluster)
             return negative(f"workspace {name!r} on cluster {cluster!r} has no pods (not found, or not "
-                              "started yet)")
+                            "started yet)")
     redact = ctx.config.redactor
     if fmt == "table":
         for line in lines:
@@ -251,22 +261,34 @@ def _logs(cluster: str, name: str, tail: int, fmt: str, config_path: str | None,
 def wait_cmd(cluster: str, name: str, timeout: str, interval: str, fmt: str, config_path: str | None,
              overrides: tuple[str, ...]) -> None:
     """Wait until workspace NAME is Running with a ready replica (.status.phase); progress on
-    stderr. Exit 1 with the last phase seen when the timeout passes."""
+    stderr. Exit 1 with the last phase seen when the timeout passes, or as soon as NAME has
+    not been found for five polls (10 s by default; at least 1 s), as kubectl wait does."""
     run_lifecycle(lambda: _wait(cluster, name, parse_duration(timeout), parse_duration(interval), fmt,
                                 config_path, overrides))
 
 
 def _wait(cluster: str, name: str, timeout: float, interval: float, fmt: str, config_path: str | None,
           overrides: tuple[str, ...]) -> int:
-    from ..lifecycle.workspaces import WaitTimeout, wait_ready
+    from ..lifecycle.clusters import require_usable
+    from ..lifecycle.workspaces import WaitTimeout, WorkspaceMissing, wait_ready
 
     ctx = context_from(config_path, overrides)
+    interval = max(interval, 0.05)
+    # The Host App creates the resource before answering a create: one not there after a few
+    # polls will not appear (the grace only covers a create sent by someone else just now).
+    grace = max(1.0, 5 * interval)
     with ctx.hostapp() as api:
+        host_id = resolve_target(ctx, cluster, api).require().host_id
         try:
-            result = wait_ready(api, resolve_target(ctx, cluster, api).host_id, name, timeout,
-                                interval=max(interval, 0.05),
-                                on_poll=_progress(name))
+            result = wait_ready(api, host_id, name, timeout, interval=interval, on_poll=_progress(name),
+                                missing_after=grace if grace < timeout else None)
+        except WorkspaceMissing as exc:
+            require_usable(api, host_id, cluster)
+            return negative(f"workspace {name!r} not found on cluster {cluster!r} (still not there after "
+                            f"{exc.after:g} s)")
         except WaitTimeout as exc:
+            if exc.last_phase == "not found":
+                require_usable(api, host_id, cluster)
             return negative(str(exc))
     if fmt == "table":
         click.echo(f"workspace {name} is Running ({result['readyReplicas']} ready)")
@@ -316,11 +338,11 @@ def _test(cluster: str, name: str, paths: tuple[str, ...], expected: int, retrie
     ctx = context_from(config_path, overrides)
     failed = 0
     with ctx.hostapp() as api:  # proxy_get sends no token (the Host App would forward it upstream)
-        host_id = resolve_target(ctx, cluster, api).host_id
+        host_id = resolve_target(ctx, cluster, api).require().host_id
         # The proxy answers 200 [] when the Host App has no kube clients for the cluster (as every
         # GET then does): the workspace must be there first, or a check would pass on nothing.
         if api.workspace_resource(host_id, name) is None:
-            return negative(f"workspace {name!r} not found on cluster {cluster!r}")
+            return _not_found(api, host_id, cluster, name)
         for path in paths:
             ok, line = http_check(api, host_id, name, path, expected, retries=retries, interval=interval)
             click.echo(ctx.config.redactor.text(line))

@@ -189,6 +189,9 @@ class Transport:
     #: Use ``HTTPS_PROXY``/``NO_PROXY`` (and ``.netrc``) from the environment; a client of a
     #: loopback-only API turns it off: through a proxy its calls would no longer be loopback.
     trust_env: bool = True
+    #: What to do when the certificate's issuer is not trusted (e.g. which CA setting to set),
+    #: appended to that error once, here, so no caller needs to add it.
+    tls_fix: str = ""
 
     def __post_init__(self) -> None:
         import httpx  # lazy: only a run that talks to this component pays for it
@@ -276,8 +279,9 @@ class Transport:
         except httpx.TransportError as exc:
             cert = _cert_error(exc)
             if cert is not None:
+                fix = f"; fix: {self.tls_fix}" if self.tls_fix and cert.verify_code in _UNTRUSTED_ISSUER else ""
                 raise TlsVerificationError(
-                    f"{url}: TLS verification failed: {cert.verify_message or cert.reason}",
+                    f"{url}: TLS verification failed: {cert.verify_message or cert.reason}{fix}",
                     component=self.component, target=self.shown, verify_code=cert.verify_code,
                 ) from None
             if isinstance(_root(exc), ssl.SSLError):
@@ -287,6 +291,12 @@ class Transport:
             # A reset happened after connecting: the message says so rather than "cannot connect".
             message = f"{method} {url}: {text}" if reason == "reset" else f"cannot connect to {url}: {text}"
             raise Unreachable(message, component=self.component, target=self.shown, reason=reason) from None
+
+
+#: OpenSSL's verify codes for "the issuer is not trusted" (what a CA bundle fixes): unable to get
+#: issuer certificate (2), self-signed (18, 19), unable to get local issuer (20), cannot verify
+#: the leaf's signature (21). Not an expired or misnamed certificate: another CA does not help.
+_UNTRUSTED_ISSUER = frozenset({2, 18, 19, 20, 21})
 
 
 def _root(exc: BaseException) -> BaseException:

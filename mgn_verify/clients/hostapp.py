@@ -93,6 +93,8 @@ __all__ = [
 
 #: Seconds a bootstrap may take at least (§2.3: namespaces 10 s, then RethinkDB 10 s).
 BOOTSTRAP_TIMEOUT = 30.0
+#: Appended to a TLS failure whose issuer is not trusted: GuildNet signs its own certificate.
+TLS_FIX = "set api.ca_bundle (MGN_API_CA_BUNDLE) to the CA that signs the Host App's certificate"
 #: Any PUT under these makes the Host App shut down (§0.1 fact 8, §2.4).
 _SETTINGS = ("/api/settings", "/api/api/settings")
 
@@ -116,7 +118,7 @@ class HostAppClient:
         # A proxy from the environment would make a loopback call non-loopback: mutations refused.
         self._transport = Transport(base_url, COMPONENT, ca_bundle=ca_bundle, timeout=timeout,
                                     retries=retries, backoff=backoff, headers=headers,
-                                    trust_env=not is_loopback_url(base_url))
+                                    trust_env=not is_loopback_url(base_url), tls_fix=TLS_FIX)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> HostAppClient:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -165,6 +166,8 @@ def lab() -> None:
 @click.option("--bare", is_flag=True,
               help="A cluster without GuildNet (no CRDs, operator or RethinkDB) and a Host App with no "
                    "cluster registered: what `mgn install` starts from.")
+@click.option("--cluster", "extra", multiple=True, metavar="ID",
+              help="One more cluster, with its own Kubernetes API and RethinkDB (repeatable; the first is 'lab').")
 @click.option(
     "--workdir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -172,7 +175,8 @@ def lab() -> None:
     help="Working directory for certificates, sockets and the config [default: a temp dir].",
 )
 @_state_dir_option
-def up(faults: tuple[str, ...], detach: bool, bare: bool, workdir: Path | None, state_dir: Path | None) -> None:
+def up(faults: tuple[str, ...], detach: bool, bare: bool, extra: tuple[str, ...], workdir: Path | None,
+       state_dir: Path | None) -> None:
     """Start the lab and print the path of its mgn config file."""
     state_dir = (state_dir or default_state_dir()).expanduser().resolve()
     existing = _running_state(state_dir)
@@ -182,13 +186,28 @@ def up(faults: tuple[str, ...], detach: bool, bare: bool, workdir: Path | None, 
             "stop it with `mgn lab down`"
         )
     _validate_faults(faults)
+    clusters = _cluster_ids(extra)
     if detach:
-        _detach(faults, workdir, state_dir, bare=bare)
+        _detach(faults, workdir, state_dir, bare=bare, clusters=clusters)
     else:
-        _foreground(faults, workdir, state_dir, bare=bare)
+        _foreground(faults, workdir, state_dir, bare=bare, clusters=clusters)
 
 
-def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, *, bare: bool = False) -> None:
+def _cluster_ids(extra: tuple[str, ...]) -> tuple[str, ...] | None:
+    """``lab`` plus the ``--cluster`` ids (None: the default single cluster)."""
+    if not extra:
+        return None
+    ids = ("lab", *extra)
+    for cid in extra:
+        if not re.fullmatch(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?", cid):
+            raise click.UsageError(f"--cluster {cid!r}: use a DNS label (lowercase letters, digits, '-')")
+    if len(set(ids)) != len(ids):
+        raise click.UsageError(f"--cluster: each id once, and not 'lab' (got: {', '.join(extra)})")
+    return ids
+
+
+def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, *, bare: bool = False,
+                clusters: tuple[str, ...] | None = None) -> None:
     from mgn_verify.lab import Lab
 
     stop = threading.Event()
@@ -201,7 +220,7 @@ def _foreground(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, 
     # SIGTERM (``mgn lab down``) during startup is remembered and honoured once the lab is up.
     previous_term = signal.signal(signal.SIGTERM, request_stop) if on_main else None
     previous_int = None
-    lab_ = Lab(faults=faults, workdir=workdir, bare=bare)
+    lab_ = Lab(faults=faults, workdir=workdir, bare=bare, clusters=clusters)
     try:
         try:
             lab_.start()  # Ctrl-C in here aborts the start; Lab.start cleans up after itself
@@ -251,13 +270,15 @@ def _bare_note(bare: bool) -> str:
     return "; bare: GuildNet is not installed, no cluster is registered" if bare else ""
 
 
-def _detach(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, *, bare: bool = False) -> None:
+def _detach(faults: tuple[str, ...], workdir: Path | None, state_dir: Path, *, bare: bool = False,
+            clusters: tuple[str, ...] | None = None) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     log_path = state_dir / LOG_FILENAME
     command = [sys.executable, "-m", "mgn_verify.lab", "up", "--state-dir", str(state_dir)]
     command += [f"--fault={name}" for name in faults]
     if bare:
         command.append("--bare")
+    command += [f"--cluster={cid}" for cid in (clusters or ())[1:]]
     if workdir is not None:
         command += ["--workdir", str(workdir.expanduser().resolve())]
     env = dict(os.environ)

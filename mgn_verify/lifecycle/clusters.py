@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mgn_verify._exceptions import MgnVerifyError, UnreachableError, UsageError
+from mgn_verify._exceptions import MgnVerifyError, UnavailableError, UnreachableError, UsageError
 
 if TYPE_CHECKING:
     from mgn_verify.clients.hostapp import ClusterRecord, ClusterStatus, HostAppClient
 
 __all__ = [
     "ClusterTemplate",
+    "ClusterUnusable",
     "ClusterWaitTimeout",
     "Step",
     "apply_steps",
@@ -31,6 +32,7 @@ __all__ = [
     "find_by_name",
     "plan_apply",
     "read_kubeconfig",
+    "require_usable",
     "resolve",
     "same_kubeconfig",
     "status_fix",
@@ -61,6 +63,26 @@ class ClusterWaitTimeout(MgnVerifyError):
         super().__init__(f"cluster {cluster!r} is not usable after {timeout:g} s ({last})")
         self.cluster = cluster
         self.last = last
+
+
+class ClusterUnusable(UnavailableError):
+    """The Host App answered, but cannot use the cluster's Kubernetes API: its ``404 not_found``
+    and ``[]`` then say nothing about the workspace (§2.9.6). Exit 5, as any client error."""
+
+
+def require_usable(api: HostAppClient, cluster_id: str, ref: str) -> None:
+    """After a "not found" (or an empty list): raise :class:`ClusterUnusable` when
+    ``/api/cluster/{id}/status`` says the Host App cannot use the cluster, so the user hears
+    that rather than "not found"."""
+    status = api.cluster_status(cluster_id)
+    if status.ok:
+        return
+    if status.kubeconfig_present and status.kubeconfig_valid:
+        why = f"the Host App cannot reach cluster {ref}'s Kubernetes API: {status.k8s_error or 'unreachable'}"
+    else:
+        why = f"the Host App cannot use cluster {ref}: it has no usable kubeconfig"
+    raise ClusterUnusable(f"{api.redactor.text(why)}; fix: {status_fix(status)}", component="hostapp",
+                          target=api.base_url, status=503, code=status.recommended_action or "k8s_unreachable")
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
     from .context import CommandContext
 
-__all__ = ["MAX_REASON", "Preflight", "PreflightOutcome", "run_preflight"]
+__all__ = ["MAX_REASON", "LocalGap", "Preflight", "PreflightOutcome", "local_gaps", "run_preflight"]
 
 #: Characters a ``--reason`` may have: it is repeated in every waived result and the audit log.
 MAX_REASON = 2000
@@ -101,7 +101,7 @@ def run_preflight(request: Preflight, ctx: CommandContext) -> PreflightOutcome:
                 loaded = _load(request, ctx)
             return _run_gate(request, ctx, loaded, outputs, signals)
         except MgnVerifyError as exc:
-            return _fail_before_run(request, ctx, _worded(str(exc)), int(exc.exit_code))
+            return _fail_before_run(request, ctx, str(exc), int(exc.exit_code))
         except KeyboardInterrupt:
             return _fail_before_run(request, ctx, "interrupted while loading plugins and configuration", 130)
 
@@ -121,20 +121,13 @@ def clean_reason(reason: object) -> str:
     return escape_controls(text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
-def _worded(message: str) -> str:
-    """The cluster loading does not know is the command's target, not a ``--cluster`` option."""
-    if message.startswith("--cluster ") and "is not a known cluster" in message:
-        return ("target cluster " + message[len("--cluster "):] + " (the clusters the Host App manages are "
-                "known only when it answers: mgn verify guildnet)")
-    return message
-
-
 def _load(request: Preflight, ctx: CommandContext) -> LoadedSession:
     from mgn_verify._gates import gate_layers
 
     extra = dict(request.settings)
     if request.clusters:
         extra["verify.clusters"] = (list(request.clusters), False)
+        extra["verify.gate_targets"] = (list(request.clusters), False)  # unknown ones: via the Host App
     loaded = ctx.load(gate_layers(request.gate), extra)
     loaded.gate_book().check_name(request.gate)  # an unknown gate: one line, exit 2
     return loaded
@@ -148,10 +141,11 @@ def override_of(result: Any) -> dict[str, Any]:
     """A waived result as the report and the audit log record it."""
     match = _WAIVED.match(result.message)
     status, message = (match.group(1), match.group(2)) if match else ("fail", result.message)
-    waiver = result.waiver
+    from mgn_verify._waivers import waiver_label
+
     entry = {"id": result.id, "status": status, "message": message}
-    if waiver is not None:
-        entry["waiver"] = f"{'--ignore-preflight-errors' if waiver.source == 'cli' else 'config'} {waiver.pattern}"
+    if result.waiver is not None:
+        entry["waiver"] = waiver_label(result.waiver)
     return entry
 
 
@@ -172,6 +166,10 @@ def _run_gate(request: Preflight, ctx: CommandContext, loaded: LoadedSession, ou
 
     ids, preset = loaded.select(Selection(gate=request.gate))
     _warn_ignored_outside(loaded, request, ids)
+    notes = [gap.message for gap in local_gaps(loaded, request.gate, request.clusters)]
+    for note in notes:  # before the run: the report's warnings carry them too
+        loaded.warn(note)
+    removed = [{"id": m.id, "by": m.via} for m in loaded.gate_book().gate(request.gate).removed]
     config = loaded.config
     options = RunOptions(concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
                          run_deadline=config["verify.run_deadline"], isolate=config["verify.isolate"])
@@ -187,7 +185,7 @@ def _run_gate(request: Preflight, ctx: CommandContext, loaded: LoadedSession, ou
         _warn_without_reason(loaded, report, request, overrides)
         if not request.dry_run:
             audit_path, code = _audit(request, ctx, loaded, report, overrides, "proceed")
-    _set_gate(report, request, code, overrides, audit_path)
+    _set_gate(report, request, code, overrides, audit_path, removed=removed, notes=notes)
     full = code != 0 or bool(overrides) or request.verbose > 0
     _print_and_write(request, loaded, report, outputs, signals, full=full)
     if code == 0 and int(report.exit_code) != 0:  # a report could not be written, or Ctrl-C while writing
@@ -235,11 +233,54 @@ def _audit(request: Preflight, ctx: CommandContext, loaded: LoadedSession, repor
 
 
 def _set_gate(report: RunReport, request: Preflight, code: int, overrides: list[dict[str, Any]],
-              audit_path: str | None) -> None:
+              audit_path: str | None, *, removed: list[dict[str, str]] | None = None,
+              notes: list[str] | None = None) -> None:
+    """The report's ``gate`` section; ``removed``: the members config took out (for an audit),
+    ``notes``: what the gate could not run (a target without a local kubeconfig)."""
     decision = "refuse" if code != 0 else "dry_run" if request.dry_run else "proceed"
     report.gate = {"name": request.gate, "command": request.command, "clusters": list(request.clusters),
                    "decision": decision, "overrides": overrides, "reason": request.reason,
-                   "audit_path": audit_path}
+                   "audit_path": audit_path, "removed": removed or [], "notes": notes or []}
+
+
+@dataclass(frozen=True)
+class LocalGap:
+    """A target cluster without a local kubeconfig, and the gate's members it therefore skips."""
+
+    cluster: str
+    layers: tuple[str, ...]
+    members: tuple[str, ...]
+
+    @property
+    def message(self) -> str:
+        layers = " and ".join(self.layers)
+        return (f"cluster {self.cluster!r} has no local kubeconfig, so the gate does not run its {layers} checks "
+                f"for it: {', '.join(self.members)} (only the Host App's view of it is checked); to run them, "
+                f"configure clusters: [{{id: {self.cluster}, kubeconfig: PATH}}], or kubernetes.kubeconfig "
+                f"with defaults.cluster: {self.cluster}")
+
+
+def local_gaps(loaded: LoadedSession, gate: str, clusters: tuple[str, ...] | list[str]) -> list[LocalGap]:
+    """The target clusters without a local kubeconfig (known only to the Host App, or to nobody)
+    whose gate has members of the layers that need one (kubernetes, rethinkdb)."""
+    import importlib
+
+    from mgn_verify._gates import gate_layers
+
+    layers = gate_layers(gate)
+    layers = [layer for layer in ("kubernetes", "rethinkdb")
+              if ("all" in layers or layer in layers) and layer in {p.name for p in loaded.plugins.loaded}]
+    if not clusters or not layers:
+        return []
+    helpers: Any = importlib.import_module("mgn_verify.checks._clusters")
+    book = loaded.gate_book()
+    members = [cid for cid, gates, waivable in helpers.local_cluster_checks(layers)
+               if book.would_include(gate, cid, gates, waivable)]
+    if not members:
+        return []
+    local = {t.id for t in helpers.local_cluster_targets(loaded.config, gate_layers(gate))}
+    found = tuple(layer for layer in layers if any(m.split(".", 1)[0] == layer for m in members))
+    return [LocalGap(cluster, found, tuple(members)) for cluster in clusters if cluster not in local]
 
 
 def _warn_ignored_outside(loaded: LoadedSession, request: Preflight, ids: list[str]) -> None:

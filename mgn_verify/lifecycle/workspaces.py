@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 from mgn_verify._exceptions import ConflictError, MgnVerifyError, ServerError, UnreachableError, UsageError
 
 if TYPE_CHECKING:
-    from mgn_verify.clients.hostapp import HostAppClient
+    from mgn_verify.clients.hostapp import HostAppClient, Server
 
 __all__ = [
     "WaitTimeout",
     "WorkspaceExists",
+    "WorkspaceMissing",
     "WorkspacePort",
     "WorkspaceSpec",
     "create",
@@ -34,6 +35,7 @@ __all__ = [
     "http_check",
     "is_ready",
     "poll_delays",
+    "server_row",
     "view",
     "wait_ready",
 ]
@@ -69,6 +71,17 @@ class WaitTimeout(MgnVerifyError):
         self.name = name
         self.timeout = timeout
         self.last_phase = last_phase
+
+
+class WorkspaceMissing(MgnVerifyError):
+    """``wait``: the workspace was not found for ``after`` seconds on end (as ``kubectl wait``
+    fails on a missing object, rather than polling until the timeout)."""
+
+    exit_code = 1
+
+    def __init__(self, cluster: str, name: str, after: float) -> None:
+        super().__init__(f"workspace {name!r} not found on cluster {cluster!r} (still not there after {after:g} s)")
+        self.cluster, self.name, self.after = cluster, name, after
 
 
 # -- the spec ---------------------------------------------------------------------------------
@@ -318,6 +331,17 @@ def view(cluster: str, resource: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def server_row(server: Server) -> dict[str, Any]:
+    """A ``/servers`` entry as ``workspace list`` shows it: ``status`` is the Host App's own
+    word (running = Running with a ready replica, pending, failed), kept for scripts; ``state``
+    is the same word as ``get`` prints (Running, Pending, Failed). An unnamed port's name is
+    null (the Host App says ``"<nil>"``, Go's rendering of a nil pointer)."""
+    return {"id": server.id, "name": server.name, "image": server.image, "status": server.status,
+            "state": server.status.capitalize() if server.status else "Unknown",
+            "ports": [{"name": None if p.name in (None, "", "<nil>") else p.name, "port": p.port}
+                      for p in server.ports]}
+
+
 def is_ready(workspace_view: Mapping[str, Any]) -> bool:
     """Running with at least one ready replica."""
     return workspace_view.get("phase") == "Running" and int(workspace_view.get("readyReplicas") or 0) > 0
@@ -333,16 +357,19 @@ def poll_delays(interval: float) -> Iterator[float]:
 
 
 def wait_ready(api: HostAppClient, cluster: str, name: str, timeout: float, *, interval: float = 2.0,
-               on_poll: Callable[[dict[str, Any] | None], None] | None = None) -> dict[str, Any]:
+               on_poll: Callable[[dict[str, Any] | None], None] | None = None,
+               missing_after: float | None = None) -> dict[str, Any]:
     """Poll until the workspace is Running with a ready replica; returns its :func:`view`.
 
     ``on_poll`` gets each view (None while the Host App does not find it). The timeout is
     honoured (the last sleep is cut short); a Host App that does not answer for a moment is
     waited out. Raises :class:`WaitTimeout` naming the last phase seen, or, when the last poll
-    got no answer from the Host App, an ``UnreachableError`` (it is not known whether it is ready)."""
+    got no answer from the Host App, an ``UnreachableError`` (it is not known whether it is ready),
+    or with ``missing_after``, :class:`WorkspaceMissing` once it was not found that long on end."""
     deadline = time.monotonic() + max(0.0, timeout)
     delays = poll_delays(interval)
     last, unreachable = "not found", None
+    missing_since: float | None = time.monotonic()
     while True:
         try:
             resource = api.workspace_resource(cluster, name)
@@ -354,11 +381,13 @@ def wait_ready(api: HostAppClient, cluster: str, name: str, timeout: float, *, i
             if on_poll is not None:
                 on_poll(current)
             if current is not None:
-                last = str(current["phase"] or "no status yet")
+                last, missing_since = str(current["phase"] or "no status yet"), None
                 if is_ready(current):
                     return current
             else:
-                last = "not found"
+                last, missing_since = "not found", missing_since or time.monotonic()
+                if missing_after is not None and time.monotonic() - missing_since >= missing_after:
+                    raise WorkspaceMissing(cluster, name, missing_after)
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             if unreachable is not None:

@@ -78,7 +78,8 @@ def test_get_defaults_to_yaml_and_finds_by_name(lab: Lab) -> None:
     assert got.exit_code == 0 and yaml.safe_load(got.stdout) == {"id": "lab", "name": "lab", "state": "imported"}
     assert json.loads(mgn(lab, "cluster", "get", "lab", "-o", "json").stdout)["id"] == "lab"
     missing = mgn(lab, "cluster", "get", "nowhere")
-    assert missing.exit_code == 1 and missing.stderr.startswith("mgn: error: cluster 'nowhere' not found")
+    assert missing.exit_code == 1
+    assert missing.stderr.startswith("mgn: error: cluster 'nowhere' is not registered in the Host App")
 
 
 def test_status_of_a_usable_and_an_unusable_cluster(lab: Lab) -> None:
@@ -205,7 +206,7 @@ def test_delete_removes_the_record_and_says_the_credential_stays(lab: Lab) -> No
     assert cluster_id not in [r["id"] for r in records(lab)]
     before = len(lab.hostapp_requests)
     missing = mgn(lab, "cluster", "delete", "doomed")
-    assert missing.exit_code == 1 and "not found" in missing.stderr
+    assert missing.exit_code == 1 and "is not registered in the Host App" in missing.stderr
     assert mutations(lab, before) == []
 
 

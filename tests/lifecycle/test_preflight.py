@@ -83,7 +83,8 @@ def test_a_passing_gate_proceeds_with_a_one_line_verdict(lab: Lab, tmp_path: Pat
     data = report(tmp_path)
     assert data["schema_version"] == "1.2"
     assert data["gate"] == {"name": "workspace.create", "command": "workspace create", "clusters": ["lab"],
-                            "decision": "proceed", "overrides": [], "reason": "", "audit_path": None}
+                            "decision": "proceed", "overrides": [], "reason": "", "audit_path": None,
+                            "removed": [], "notes": []}
     ids = set(statuses(data))
     assert {"guildnet.hostapp.reachable", "guildnet.cluster.status[lab]", "kubernetes.crds[lab]",
             "kubernetes.operator[lab]", "kubernetes.nodes.ready[lab]"} <= ids
@@ -223,13 +224,15 @@ def test_an_unknown_gate_is_a_usage_error(lab: Lab, tmp_path: Path, capsys: pyte
     assert report(tmp_path)["summary"]["errors"] and os.path.exists(tmp_path / "preflight.json")
 
 
-def test_an_unknown_target_cluster_is_named_as_the_target(lab: Lab, tmp_path: Path,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_unknown_target_cluster_is_gated_through_the_host_app(lab: Lab, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     outcome = preflight(lab, tmp_path, clusters=("nowhere",))
-    assert (outcome.proceed, outcome.exit_code) == (False, 2)
+    assert (outcome.proceed, outcome.exit_code) == (False, 1)  # refused by the gate, not a usage error
     err = capsys.readouterr().err
-    assert err.startswith("mgn: error: target cluster 'nowhere' is not a known cluster") and "--cluster" not in err
-    assert report(tmp_path)["gate"]["decision"] == "refuse"
+    assert "not a known cluster" not in err and "cluster 'nowhere' is not registered in the Host App" in err
+    data = report(tmp_path)
+    assert data["gate"]["decision"] == "refuse"
+    assert statuses(data)["guildnet.cluster.registered[nowhere]"] == "fail"
 
 
 def test_ctrl_c_during_the_preflight_exits_130_with_the_report_written(lab: Lab, tmp_path: Path) -> None:

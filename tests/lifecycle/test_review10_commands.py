@@ -184,7 +184,7 @@ def test_cluster_status_of_an_unknown_cluster_says_not_found(lab: Lab) -> None:
     run = mgn(lab, "cluster", "status", "nowhere", "-o", "json")
     assert run.exit_code == 1
     assert run.stdout == ""
-    assert one_line(run) == "mgn: error: cluster 'nowhere' not found (mgn cluster list shows the registered ones)"
+    assert one_line(run) == "mgn: error: cluster 'nowhere' is not registered in the Host App (it lists: lab)"
 
 
 # -- bootstrap without --name twice: the same cluster is not registered again ----------------------

@@ -78,7 +78,7 @@ def test_create_wait_get_list_logs_delete(lab: Lab) -> None:
     assert {"name": "life", "status": "running"}.items() <= next(
         s for s in json.loads(listed.stdout) if s["name"] == "life").items()
     table = mgn(lab, "workspace", "list", "lab")
-    assert any(line.split()[:3] == ["life", "nginx:1.27", "running"] for line in table.stdout.splitlines())
+    assert any(line.split()[:3] == ["life", "nginx:1.27", "Running"] for line in table.stdout.splitlines())
 
     logs = mgn(lab, "workspace", "logs", "lab", "life", "--tail", "1")
     assert logs.exit_code == 0 and logs.stdout.count("\n") == 1 and "HTTP server listening" in logs.stdout

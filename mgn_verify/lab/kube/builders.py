@@ -176,8 +176,8 @@ def deployment(
         _cond(
             "Progressing",
             "True",
-            "NewReplicaSetAvailable",
-            f'ReplicaSet "{name}-5d8f7c9b6d" has successfully progressed.',
+            *(("NewReplicaSetAvailable", f'ReplicaSet "{name}-5d8f7c9b6d" has successfully progressed.')
+              if ready >= replicas else ("ReplicaSetUpdated", f'ReplicaSet "{name}-5d8f7c9b6d" is progressing.')),
             when,
         ),
     ]

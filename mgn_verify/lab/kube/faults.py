@@ -16,6 +16,14 @@ describes one state a real cluster can be in, consistently across the objects in
     an ``Unhealthy`` Warning event.
 ``kubernetes.no_default_storageclass``
     The ``standard`` StorageClass exists but is no longer annotated as the default.
+``kubernetes.image_pull_failing``
+    The node reaches no image registry (its DNS answers ``no such host``): a workspace whose pod
+    starts meanwhile stays ``Pending``, its container waiting in ``ErrImagePull`` then
+    ``ImagePullBackOff`` with the kubelet's ``Failed`` Warning events, its Deployment unavailable
+    and the Workspace ``Pending``; running workspaces keep running and a pull retried after the
+    fault is cleared succeeds. Played by the operator (:mod:`~mgn_verify.lab.kube.operator`), so
+    it changes stored objects rather than a view; images under ``.invalid`` and malformed
+    references fail the same way without the fault.
 """
 
 from __future__ import annotations
@@ -31,7 +39,7 @@ from mgn_verify.lab.kube.resources import Obj, ResourceType
 __all__ = ["OBJECT_FAULTS", "FaultView"]
 
 OBJECT_FAULTS = frozenset({"kubernetes.node_not_ready", "kubernetes.pod_crashloop", "kubernetes.operator_down",
-                           "kubernetes.no_default_storageclass"})
+                           "kubernetes.no_default_storageclass", "kubernetes.image_pull_failing"})
 _CRASH_NS, _CRASH_DS, _CRASH_POD = "kube-system", "tailscale-subnet-router", "tailscale-subnet-router-w2c6r"
 _OP_NS, _OP_DEPLOY = "guildnet-system", "workspace-operator"
 _DEFAULT = "storageclass.kubernetes.io/is-default-class"

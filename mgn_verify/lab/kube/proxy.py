@@ -6,7 +6,9 @@ Endpoints are the ready pods the selector picks (no selector: no Endpoints, 404)
 with the port: 503 ``no endpoints available for service "x"``. Then the request goes to the pod,
 i.e. to the lab's pod network (:mod:`~mgn_verify.lab.kube.workload`), without the caller's
 ``Authorization``; a pod that does not listen on the port is the transport's 503
-``error trying to reach service: dial tcp IP:PORT: connect: connection refused``.
+``error trying to reach service: dial tcp IP:PORT: connect: connection refused``, and so is one
+whose container never started (an image that cannot be pulled: a not-ready address is published
+with ``publishNotReadyAddresses``).
 """
 
 from __future__ import annotations
@@ -91,8 +93,8 @@ def service_proxy(state: KubeState, req: Request, t: ProxyTarget, pod_network: t
     pod, port = _resolve(state, t)
     ip = pod["status"]["podIP"]
     refused = _unavailable(f"error trying to reach service: dial tcp {ip}:{port}: connect: connection refused")
-    if t.scheme == "https" or not pod_listens(pod, port):
-        raise refused  # the pod network speaks plain HTTP only
+    if t.scheme == "https" or not pod_listens(pod, port) or pod["status"].get("phase") != "Running":
+        raise refused  # the pod network speaks plain HTTP only; a container that never started listens nowhere
     query = req.target.partition("?")[2]
     headers = {k: v for k, v in req.headers.items() if k not in _HOP}
     forwarded = headers.get("x-forwarded-for")

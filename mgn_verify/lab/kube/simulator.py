@@ -22,7 +22,9 @@ Faults (checked on every request): ``kubernetes.down``, ``kubernetes.slow``,
 ``kubernetes.readyz_failing`` (etcd unreachable: ``[-]etcd`` in /livez and /readyz, reads fail),
 ``kubernetes.shutting_down`` (``[-]shutdown`` in /readyz only), ``kubernetes.forbidden``,
 ``tls.expired``, and the object faults of :mod:`~mgn_verify.lab.kube.faults`
-(``node_not_ready``, ``pod_crashloop``, ``operator_down``, ``no_default_storageclass``).
+(``node_not_ready``, ``pod_crashloop``, ``operator_down``, ``no_default_storageclass``), and
+``kubernetes.image_pull_failing`` (the node reaches no registry: every workspace's pod waits in
+``ErrImagePull``/``ImagePullBackOff``, :mod:`~mgn_verify.lab.kube.images`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from mgn_verify.lab.kube.access import access_review, authorize, forbidden_path
 from mgn_verify.lab.kube.endpoints import HEALTH_PATHS, VERSION_INFO, discovery, health
 from mgn_verify.lab.kube.errors import KubeApiError, KubeConnectionError
 from mgn_verify.lab.kube.faults import OBJECT_FAULTS, FaultView
+from mgn_verify.lab.kube.images import log_refusal
 from mgn_verify.lab.kube.kubeconfig import kubeconfig_yaml
 from mgn_verify.lab.kube.listing import list_response, object_response, watch_response
 from mgn_verify.lab.kube.proxy import parse_proxy_path, service_proxy
@@ -124,6 +127,8 @@ class KubeSimulator(HTTPSimulator):
         )
         # The operator's pod failing its readiness probe stops reconciling (the fault's meaning).
         self.state.operator.gate = lambda: not self.faults.active("kubernetes.operator_down")
+        # No registry answers the node: every workspace image pull fails (``kubernetes.image_pull_failing``).
+        self.state.operator.registry_down = lambda: self.faults.active("kubernetes.image_pull_failing")
         self.pod_network = WorkloadServer(self.state)
         self.slow_delay = slow_delay
         self.node_not_ready_name = node_not_ready_name
@@ -344,6 +349,9 @@ class KubeSimulator(HTTPSimulator):
         if verb == "get":
             obj = self.state.get(rt, ns, name)
             if sub == "log" and rt.plural == "pods":
+                refusal = log_refusal(obj)
+                if refusal is not None:
+                    raise KubeApiError(400, "BadRequest", refusal)
                 lines = self.state.pod_log(ns or "", name)
                 return text_response(200, "".join(f"{line}\n" for line in lines))
             if sub not in (None, "status") or (sub == "status" and not has_status(rt)):
