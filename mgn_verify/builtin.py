@@ -53,6 +53,7 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     add("gates", {}, help="preflight gate membership on top of the checks' metadata: "
         "{GATE: {add: [ids or globs], remove: [ids or globs]}}; a new name with 'add' defines a gate")
     # mgn install: what it applies (guildnet-host-app.md §3.3, §4.1) and how long it waits.
+    # = lifecycle.manifests.PLACEHOLDER_OPERATOR_IMAGE, spelled out: `mgn verify` never imports lifecycle.
     add("install.operator_image", "ghcr.io/your/module/hostapp:latest",
         help="image of the workspace-operator Deployment (a ':local' tag is never pulled)")
     add("install.namespace", "guildnet-system", help="namespace of the workspace operator")

@@ -26,3 +26,13 @@ def test_a_secret_in_a_waiver_reason_is_masked_in_the_json_report(tmp_path: Path
     assert result["status"] == "waived", result
     assert SECRET not in json.dumps(run.report)
     assert "***" in result["waiver"]["reason"]
+
+
+def test_an_option_whose_value_is_a_secret_pair_is_masked_in_argv() -> None:
+    from mgn_verify.config.redact import scrub_argv
+
+    argv = ["mgn", "workspace", "create", "lab", "--env=DB_PASSWORD=hunter2", "--env", "API_TOKEN=t0k",
+            "--label=team=a"]
+    shown = scrub_argv(argv)
+    assert "hunter2" not in " ".join(shown) and "t0k" not in " ".join(shown)
+    assert "--env=DB_PASSWORD=***" in shown and "--label=team=a" in shown

@@ -1,14 +1,15 @@
 """Options and error handling shared by the lifecycle commands (install, cluster, workspace,
 federation): the same ``--config``/``--set`` as ``mgn verify``, ``-o`` where data is printed,
 and the gate options where the command mutates.
-
-INTERFACE FIXED FOR ISSUE 10 (the lead wrote it; helpers may extend it additively).
 """
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import sys
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -16,6 +17,7 @@ import click
 
 from .._exceptions import ClientError, MgnVerifyError
 from ..lifecycle.exits import LifecycleExit, exit_codes_help
+from ..lifecycle.output import FORMATS
 from ._options import error, parse_overrides, warn
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ def config_options(func: F) -> F:
                         help="Config file (default: $MGN_CONFIG or ~/.metaguildnet/config.yaml).")(func)
 
 
-def output_option(default: str = "table", choices: tuple[str, ...] = ("table", "json", "yaml"),
+def output_option(default: str = "table", choices: tuple[str, ...] = FORMATS,
                   *names: str) -> Callable[[F], F]:
     """``-o/--output FORMAT`` (plus any alias in ``names``, e.g. the peer's ``--format``)."""
     decls = ["-o", "--output", *names, "fmt"]
@@ -79,9 +81,11 @@ def split_ids(values: tuple[str, ...]) -> tuple[str, ...]:
 
 def run_lifecycle(body: Callable[[], int]) -> None:
     """Run a command body: framework errors exit 2, client errors (the Host App or the
-    Kubernetes API failed while acting) exit 5, both as one line; Ctrl-C exits 130."""
+    Kubernetes API failed while acting) exit 5, both as one line; Ctrl-C and SIGTERM exit 130
+    whenever they come (a CI job cancelled while the command waits)."""
     try:
-        code = body()
+        with _sigterm_interrupts():
+            code = body()
     except ClientError as exc:
         error(str(exc))
         code = LifecycleExit.OPERATION_FAILED
@@ -93,6 +97,27 @@ def run_lifecycle(body: Callable[[], int]) -> None:
         code = LifecycleExit.INTERRUPTED
     sys.stdout.flush()
     raise SystemExit(int(code))
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM raises ``KeyboardInterrupt`` for the whole body, as Ctrl-C does: the command owns
+    it here rather than relying on the console script's handler (``mgn_verify.cli.main`` may be
+    called without it). A phase with its own handlers (the preflight's ``SignalScope``) puts this
+    one back when it ends. An ignored SIGTERM (``SIG_IGN``) stays ignored; main thread only."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) == signal.SIG_IGN:
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def not_empty(_ctx: click.Context, _param: click.Parameter, value: Any) -> Any:

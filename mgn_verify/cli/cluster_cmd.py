@@ -10,7 +10,8 @@ refuses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,31 +185,40 @@ def bootstrap_cmd(kubeconfig: str, name: str, fmt: str, ignore: tuple[str, ...],
 
 def _bootstrap(path: str, name: str, fmt: str, args: GateArgs, config_path: str | None,
                overrides: tuple[str, ...]) -> int:
-    from ..lifecycle.clusters import find_by_kubeconfig, find_by_name, read_kubeconfig
+    from ..lifecycle.clusters import read_kubeconfig
 
     text = read_kubeconfig(path)
     ctx = context_from(config_path, overrides)
-    columns = [("ID", "id"), ("NAME", "name")]
-    with ctx.hostapp() as api:  # by name; without one, a record holding this kubeconfig
-        existing = find_by_name(api, name) if name else find_by_kubeconfig(api, text)
-    if existing is not None:
-        click.echo(f"cluster {existing.name!r} is already registered (id {existing.id}); nothing to do", err=True)
-        echo_data({"id": existing.id, "name": existing.name}, fmt, columns=columns)
-        return 0
     target = name or ctx.default_cluster() or "default"
+    # The gate first: it says (with its report) why the Host App cannot be asked, and nothing,
+    # not even a stored kubeconfig, is read from the Host App before it passes.
     outcome = gate(ctx, "cluster.bootstrap", (target,), "cluster bootstrap", args,
                    settings=_gate_settings(ctx, target, path))
     if not outcome.proceed:
         return int(outcome.exit_code)
-    cluster_body: dict[str, Any] = {"kubeconfig": text, **({"name": name} if name else {})}
-    if args.dry_run:
-        show_requests(ctx, [("POST", "/api/bootstrap", {"cluster": cluster_body})], fmt)
-        return 0
+    columns = [("ID", "id"), ("NAME", "name")]
     with ctx.hostapp() as api:
+        existing = _registered(api, name, text)
+        if existing is not None:
+            click.echo(f"cluster {existing.name!r} is already registered (id {existing.id}); nothing to do", err=True)
+            echo_data({"id": existing.id, "name": existing.name}, fmt, columns=columns)
+            return 0
+        cluster_body: dict[str, Any] = {"kubeconfig": text, **({"name": name} if name else {})}
+        if args.dry_run:
+            show_requests(ctx, [("POST", "/api/bootstrap", {"cluster": cluster_body})], fmt)
+            return 0
         mutating(api)
         cluster_id = api.bootstrap(text, name=name or None)
     echo_data({"id": cluster_id, "name": name or cluster_id}, fmt, columns=columns)
     return 0
+
+
+def _registered(api: HostAppClient, name: str, kubeconfig: str) -> ClusterRecord | None:
+    """The record ``bootstrap`` would duplicate: by --name (an id or a name, ambiguous: exit 2);
+    without one, a record already holding this kubeconfig."""
+    from ..lifecycle.clusters import find_by_kubeconfig, resolve
+
+    return resolve(api, name) if name else find_by_kubeconfig(api, kubeconfig)
 
 
 @cluster.command("delete", epilog=EPILOG, context_settings=COMMAND_SETTINGS)
@@ -248,7 +258,7 @@ def _delete(ref: str, args: GateArgs, config_path: str | None, overrides: tuple[
             return 0
         mutating(api)
         api.delete_cluster(record.id)
-    click.echo(f"cluster {record.name} ({record.id}) deleted")
+    click.echo(f"cluster {record.name} ({record.id}) deleted", err=True)
     click.echo("note: the Host App deletes only the record: it keeps the cluster's kubeconfig credential and "
                f"settings, so /api/cluster/{record.id}/... still answers", err=True)
     return 0
@@ -284,7 +294,8 @@ def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, a
     ctx = context_from(config_path, overrides)
     # --kubeconfig, else the template's (a path or inline), else the configured one.
     path = kubeconfig or template.kubeconfig_path()
-    text = read_kubeconfig(path) if path else template.kubeconfig_text()
+    text = read_kubeconfig(path, what="--kubeconfig" if kubeconfig else "cluster.kubeconfig") if path \
+        else template.kubeconfig_text()
     if text is None:
         path = _configured_kubeconfig(ctx, template.name)
         text = read_kubeconfig(path, what="kubernetes.kubeconfig") if path else None
@@ -294,8 +305,9 @@ def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, a
     if text is None:
         warn(f"{file}: no kubeconfig (--kubeconfig, cluster.kubeconfig or kubernetes.kubeconfig): "
              "the cluster is registered without one")
-    outcome = gate(ctx, "cluster.apply", (template.name,), "cluster apply", args,
-                   settings=_gate_settings(ctx, template.name, path))
+    with _gate_copy(text if path is None else None) as inline:  # the gate reads a file
+        outcome = gate(ctx, "cluster.apply", (template.name,), "cluster apply", args,
+                       settings=_gate_settings(ctx, template.name, path or inline))
     if not outcome.proceed:
         return int(outcome.exit_code)
     with ctx.hostapp() as api:
@@ -303,7 +315,7 @@ def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, a
         if args.dry_run:
             show_requests(ctx, [(step.method, step.path, step.body) for step in plan.steps], fmt)
             if not plan.steps and fmt == "table":
-                click.echo(f"cluster {template.name}: unchanged")
+                click.echo(f"cluster {template.name}: unchanged", err=True)
             return 0
         if plan.steps:
             mutating(api)
@@ -315,6 +327,25 @@ def _apply(file: str, kubeconfig: str | None, timeout: float | None, fmt: str, a
     echo_data({"id": cluster_id, "name": template.name, "changes": changes}, fmt,
               columns=[("ID", "id"), ("NAME", "name"), ("CHANGES", "changes")])
     return 0
+
+
+@contextmanager
+def _gate_copy(text: str | None) -> Iterator[str | None]:
+    """An inline ``cluster.kubeconfig`` as a private (0600) temporary file, so the gate checks
+    the kubeconfig that gets attached; removed afterwards. None when there is no inline text."""
+    if text is None:
+        yield None
+        return
+    import os
+    import tempfile
+
+    fd, name = tempfile.mkstemp(prefix="mgn-kubeconfig-", suffix=".tmp")  # mkstemp: mode 0600
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+        yield name
+    finally:
+        Path(name).unlink(missing_ok=True)
 
 
 def _cluster_progress(name: str) -> Callable[[ClusterStatus], None]:

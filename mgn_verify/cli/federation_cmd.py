@@ -129,7 +129,13 @@ class _Run:
         with self.ctx.hostapp() as api:  # the Host App's id of each cluster named in the file
             self.targets = {c.id: resolve_target(self.ctx, c.id, api) for c in self.fed.clusters}
         return deploy(self.fed, Hooks(gate=self.gate, act=self.act, rollback=self.rollback,
-                                      progress=_progress), dry_run=self.options.dry_run)
+                                      progress=self.progress), dry_run=self.options.dry_run)
+
+    def progress(self, result: ClusterResult) -> None:
+        """Each cluster's outcome as it is known, on stderr (redacted: a worker's error may quote anything)."""
+        message = f": {result.message}" if result.message else ""
+        click.echo(self.ctx.config.redactor.text(f"mgn: federation: {result.cluster}: {result.status}{message}"),
+                   err=True)
 
     def gate(self, cluster: str) -> GateVerdict:
         from ..lifecycle.federation import GateVerdict
@@ -243,11 +249,6 @@ def _refusal(report: Any) -> str:
         return "refused by the federation.deploy preflight gate"
     more = f" (+{len(roots) - 3} more)" if len(roots) > 3 else ""
     return "refused by the preflight gate: " + ", ".join(roots[:3]) + more
-
-
-def _progress(result: ClusterResult) -> None:
-    message = f": {result.message}" if result.message else ""
-    click.echo(f"mgn: federation: {result.cluster}: {result.status}{message}", err=True)
 
 
 def _print_summary(ctx: CommandContext, fed: Federation, spec: WorkspaceSpec, outcome: Deployment, fmt: str,

@@ -17,6 +17,10 @@ from ._lifecycle import config_options, context_from, output_option, run_lifecyc
 
 __all__ = ["gate"]
 
+#: ``mgn gate list/show`` only read: no gate runs, nothing is refused.
+EPILOG = ("\b\nExit codes:\n    0  done\n    2  usage, configuration or plugin error\n"
+          "  130  interrupted (Ctrl-C or SIGTERM)")
+
 
 @click.group()
 def gate() -> None:
@@ -27,7 +31,7 @@ def gate() -> None:
     (@check(gates=[...])) or config (gates: {NAME: {add: [...], remove: [...]}})."""
 
 
-@gate.command("list")
+@gate.command("list", epilog=EPILOG)
 @config_options
 @output_option()
 def list_(config_path: str | None, overrides: tuple[str, ...], fmt: str) -> None:
@@ -52,7 +56,7 @@ def list_(config_path: str | None, overrides: tuple[str, ...], fmt: str) -> None
     run_lifecycle(body)
 
 
-@gate.command("show")
+@gate.command("show", epilog=EPILOG)
 @click.argument("name")
 @click.option("--cluster", "clusters", multiple=True, metavar="ID",
               help="Only these clusters' checks, as the command targeting them runs them (repeatable).")

@@ -62,26 +62,23 @@ def install(install_type: str, cluster_name: str | None, skip_verify: bool, igno
     run_lifecycle(lambda: _install(config_path, overrides, cluster_name, args, fmt))
 
 
-#: The image deploy-operator.sh defaults to (contract doc §3.3): no registry serves it.
-PLACEHOLDER_IMAGE = "ghcr.io/your/module/hostapp:latest"
-
-
 def _say(message: str) -> None:
     click.echo(f"mgn: {message}", err=True)
 
 
 def _install(config_path: str | None, overrides: tuple[str, ...], cluster_name: str | None, args: GateArgs,
              fmt: str) -> int:
-    from ..lifecycle.install import cluster_name_for, run_install
+    from ..lifecycle.install import cluster_name_for, run_install, target_cluster
+    from ..lifecycle.manifests import PLACEHOLDER_OPERATOR_IMAGE
 
     ctx = context_from(config_path, overrides)
-    target = ctx.default_cluster()
-    outcome = gate(ctx, "install", (target,) if target else (), "install", args)
+    # The gate checks exactly the cluster install acts on (not every configured one).
+    outcome = gate(ctx, "install", (target_cluster(ctx).id,), "install", args)
     if not outcome.proceed:
         return int(outcome.exit_code)
     redact = ctx.config.redactor
-    if ctx.config["install.operator_image"] == PLACEHOLDER_IMAGE:
-        _say(f"warning: install.operator_image is {PLACEHOLDER_IMAGE}, the placeholder of GuildNet's "
+    if ctx.config["install.operator_image"] == PLACEHOLDER_OPERATOR_IMAGE:
+        _say(f"warning: install.operator_image is {PLACEHOLDER_OPERATOR_IMAGE}, the placeholder of GuildNet's "
              "deploy-operator.sh: a real cluster cannot pull it; set it to your operator image "
              "(e.g. --set install.operator_image=REGISTRY/hostapp:TAG)")
     try:
@@ -89,6 +86,9 @@ def _install(config_path: str | None, overrides: tuple[str, ...], cluster_name: 
     except ClientError as exc:  # an API's message may quote what was sent: never a credential
         raise ClientError(redact.text(str(exc)), component=exc.component, target=exc.target) from None
     _emit(result, fmt, redact.data)
+    if result.cluster_id is not None and fmt == "table" and not result.dry_run:  # json/yaml: in the data
+        verb = "registered with the Host App" if result.cluster_action == "registered" else "already registered"
+        _say(f"cluster {result.cluster_name!r}: {verb} as {result.cluster_id}")
     if result.not_ready:
         waiting = "; ".join(f"{s.ref} ({s.detail})" for s in result.not_ready)
         timeout = float(ctx.config["install.wait_timeout"])
@@ -108,9 +108,6 @@ def _emit(result: InstallResult, fmt: str, redact: Any) -> None:
     else:
         rows = [{**o.data(), "name": o.ref.split(" ", 1)[1]} for o in result.objects]
         echo_data(rows, "table", columns=_COLUMNS, redact=redact)
-        if result.cluster_id is not None:
-            verb = "registered with the Host App" if result.cluster_action == "registered" else "already registered"
-            click.echo(f"cluster {result.cluster_name!r}: {verb} as {result.cluster_id}")
 
 
 def _dry_run_text(result: InstallResult, redact: Any) -> str:

@@ -34,7 +34,7 @@ from ._lifecycle import (
     run_lifecycle,
     show_requests,
 )
-from ._options import error, parse_duration
+from ._options import error, parse_duration, warn
 
 __all__ = ["workspace"]
 
@@ -140,7 +140,7 @@ def _delete(cluster: str, name: str, args: GateArgs, config_path: str | None, ov
         mutating(api)
         if not delete(api, target.host_id, name):
             return _not_found(api, target.host_id, cluster, name)
-    click.echo(f"workspace {name} deleted from cluster {cluster}")
+    click.echo(f"workspace {name} deleted from cluster {cluster}", err=True)  # a message, not data
     return 0
 
 
@@ -221,6 +221,9 @@ def _get(cluster: str, name: str, fmt: str, config_path: str | None, overrides: 
 def logs_cmd(cluster: str, name: str, tail: int, follow: bool, fmt: str, config_path: str | None,
              overrides: tuple[str, ...]) -> None:
     """Print the last lines of workspace NAME's logs (every pod, prefixed [pod])."""
+    if follow:  # the peer's flag: accepted so its scripts run, but say it does nothing
+        warn("-f/--follow is not supported (the Host App cuts its log stream after 10 s): "
+             "printing the last lines once")
     run_lifecycle(lambda: _logs(cluster, name, tail, fmt, config_path, overrides))
 
 
@@ -262,7 +265,8 @@ def wait_cmd(cluster: str, name: str, timeout: str, interval: str, fmt: str, con
              overrides: tuple[str, ...]) -> None:
     """Wait until workspace NAME is Running with a ready replica (.status.phase); progress on
     stderr. Exit 1 with the last phase seen when the timeout passes, or as soon as NAME has
-    not been found for five polls (10 s by default; at least 1 s), as kubectl wait does."""
+    not been found for 5 x --interval on end (10 s by default; at least 1 s), as kubectl wait
+    does."""
     run_lifecycle(lambda: _wait(cluster, name, parse_duration(timeout), parse_duration(interval), fmt,
                                 config_path, overrides))
 

@@ -32,6 +32,7 @@ import email.utils
 import math
 import random
 import re
+import socket
 import ssl
 import time
 from collections.abc import Callable, Collection, Mapping
@@ -125,7 +126,8 @@ def _reason(exc: BaseException) -> tuple[str, str]:
         return "reset", f"the connection was reset without a response ({text})"
     if "refused" in low:
         return "refused", "connection refused"
-    if "name or service not known" in low or "nodename nor servname" in low or "getaddrinfo" in low:
+    if isinstance(root, socket.gaierror) or "name or service not known" in low or "nodename nor servname" in low \
+            or "getaddrinfo" in low or "name resolution" in low:
         return "dns", f"name resolution failed ({text})"
     if "reset" in low or "disconnected" in low or "closed" in low:
         return "reset", f"the connection was closed without a response ({text})"

@@ -117,6 +117,9 @@ def _scrub_arg(arg: str, previous: str) -> str:
     if previous == "--set":
         return _scrub_pair(arg, ":")
     if "=" in arg:
+        option, _, rest = arg.partition("=")
+        if option.startswith("-") and not looks_secret(option) and "=" in rest:
+            return f"{option}={_scrub_pair(rest, '')}"  # --env=DB_PASSWORD=x: the pair is the value
         return _scrub_pair(arg, "")
     if previous.startswith("-") and "=" not in previous and previous != "--set" \
             and looks_secret(previous) and not arg.startswith("-"):

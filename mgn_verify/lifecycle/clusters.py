@@ -29,7 +29,6 @@ __all__ = [
     "Step",
     "apply_steps",
     "find_by_kubeconfig",
-    "find_by_name",
     "plan_apply",
     "read_kubeconfig",
     "require_usable",
@@ -155,31 +154,30 @@ def _default(value: Any) -> bool:
 # -- records ----------------------------------------------------------------------------------
 
 
-def find_by_name(api: HostAppClient, name: str) -> ClusterRecord | None:
-    """The record named ``name`` (the oldest when bootstraps made several)."""
-    matches = [r for r in api.clusters() if r.name == name]
-    matches.sort(key=lambda r: r.created_at or "")
-    return matches[0] if matches else None
+def resolve(api: HostAppClient, ref: str) -> ClusterRecord | None:
+    """The record ``ref`` names (:func:`~mgn_verify.clients.hostapp.cluster_matches`: the one with
+    that id, else the one with that name), None when none has it; several of that name are a
+    one-line :class:`UsageError` naming their ids (one GET)."""
+    from mgn_verify.clients.hostapp import cluster_matches
+
+    found = cluster_matches(api.clusters(), ref)
+    if len(found) > 1:
+        ids = ", ".join(r.id for r in found)
+        raise UsageError(f"cluster {ref!r} is ambiguous: {len(found)} clusters of the Host App are named so ({ids}); "
+                         "name one by its id")
+    return found[0] if found else None
 
 
 def find_by_kubeconfig(api: HostAppClient, kubeconfig: str) -> ClusterRecord | None:
     """The (oldest) record whose stored kubeconfig reaches the same API server with the same
-    credentials: ``bootstrap`` without ``--name`` twice must not register the cluster twice."""
+    credentials: ``bootstrap`` without ``--name`` twice must not register the cluster twice.
+    It pulls every stored kubeconfig: call it only once the gate passed."""
     records = sorted(api.clusters(), key=lambda r: r.created_at or "")
     for record in records:
         stored = api.cluster_kubeconfig(record.id)
         if stored is not None and same_kubeconfig(stored, kubeconfig):
             return record
     return None
-
-
-def resolve(api: HostAppClient, ref: str) -> ClusterRecord | None:
-    """A record by id, else by name when exactly one has it."""
-    record = api.cluster(ref)
-    if record is not None:
-        return record
-    matches = [r for r in api.clusters() if r.name == ref]
-    return matches[0] if len(matches) == 1 else None
 
 
 def read_kubeconfig(path: str, *, what: str = "--kubeconfig") -> str:
@@ -264,7 +262,7 @@ class ApplyPlan:
 
 def plan_apply(api: HostAppClient, name: str, kubeconfig: str | None) -> ApplyPlan:
     """What makes the Host App hold cluster ``name`` with ``kubeconfig`` (reads only)."""
-    record = find_by_name(api, name)
+    record = resolve(api, name)
     plan = ApplyPlan(name, record.id if record else None)
     if record is None:
         plan.steps.append(Step("POST", "/api/deploy/clusters", {"name": name}, "register"))

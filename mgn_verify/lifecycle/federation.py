@@ -16,7 +16,8 @@ interleave), then acted on:
   stops the run (the rest of that batch still finishes).
 
 A refused cluster is a failed cluster, and nothing is sent to it. With ``rollback_on_failure``,
-a run that failed deletes what THIS run created (never a workspace that was already there).
+a run that failed (or was aborted by a usage/configuration error, exit 2) deletes what THIS run
+created (never a workspace that was already there); after Ctrl-C nothing more is sent.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mgn_verify._exceptions import MgnVerifyError, UsageError
+from mgn_verify._text import describe_exception, first_line
 
 from .exits import LifecycleExit
 
@@ -296,7 +298,9 @@ def deploy(federation: Federation, hooks: Hooks, *, dry_run: bool = False) -> De
             result.status = "skipped"
             result.message = "not started: the deployment stopped at an earlier failure"
             hooks.progress(result)
-    if not outcome.ok and federation.deployment.rollback_on_failure and outcome.abort_code is None:
+    # An abort (exit 2, e.g. a later gate could not write the audit log) still rolls back what
+    # this run created; only Ctrl-C (returned above) sends nothing more.
+    if not outcome.ok and federation.deployment.rollback_on_failure:
         _roll_back(outcome, hooks)
     return outcome
 
@@ -348,7 +352,10 @@ def _record(result: ClusterResult, future: Future[ActionResult], dry_run: bool) 
     try:
         action = future.result()
     except MgnVerifyError as exc:  # the act hook returns what it knows; this is what it did not expect
-        result.status, result.message = "failed", str(exc)
+        result.status, result.message = "failed", first_line(str(exc))
+        return
+    except Exception as exc:  # a bug in a worker fails its cluster, never the whole run with a traceback
+        result.status, result.message = "failed", describe_exception(exc)
         return
     result.action, result.message, result.created = action.action, action.message, action.created
     result.data.update(action.data)
@@ -361,8 +368,9 @@ def _roll_back(outcome: Deployment, hooks: Hooks) -> None:
             continue
         try:
             message = hooks.rollback(result.cluster)
-        except MgnVerifyError as exc:
-            result.message = f"{result.message}; rollback failed: {exc}".lstrip("; ")
+        except Exception as exc:  # one cluster's failed rollback must not stop the others
+            said = first_line(str(exc)) if isinstance(exc, MgnVerifyError) else describe_exception(exc)
+            result.message = f"{result.message}; rollback failed: {said}".lstrip("; ")
         else:
             result.status = "rolled back"
             result.message = f"{result.message}; {message}".lstrip("; ")

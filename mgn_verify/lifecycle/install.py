@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from .context import CommandContext
 
 __all__ = ["DEFAULT_CLUSTER_NAME", "InstallResult", "Step", "cluster_name_for", "flatten_kubeconfig",
-           "plan_steps", "run_install"]
+           "plan_steps", "run_install", "target_cluster"]
 
 #: The peer CLI's default ``--cluster-name``.
 DEFAULT_CLUSTER_NAME = "guildnet-cluster"
@@ -75,8 +75,9 @@ class InstallResult:
 # -- the target cluster and its kubeconfig ----------------------------------------------------------
 
 
-def _target(ctx: CommandContext) -> Any:
-    """The default cluster's ``ClusterTarget`` (its kubeconfig and context)."""
+def target_cluster(ctx: CommandContext) -> Any:
+    """The ``ClusterTarget`` install acts on (and its gate checks): the default cluster, else the
+    first configured one with a kubeconfig."""
     clusters: Any = importlib.import_module("mgn_verify.checks._clusters")
     targets = clusters.cluster_targets(ctx.config, local_only=True)
     wanted = ctx.default_cluster()
@@ -97,7 +98,7 @@ def connect(ctx: CommandContext) -> KubeConnection:
     config = ctx.config
     timeout = float(config["kubernetes.timeout"]) if "kubernetes.timeout" in config else 5.0
     try:
-        return kube.load(_target(ctx), config=config, timeout=timeout)
+        return kube.load(target_cluster(ctx), config=config, timeout=timeout)
     except (NotConfiguredError, kube.KubeconfigError) as exc:
         raise ConfigError(str(exc)) from None
 
@@ -168,9 +169,12 @@ def redacted_bootstrap_body(cluster_name: str, conn: KubeConnection) -> dict[str
 
 
 def _registered(ctx: CommandContext, name: str) -> str | None:
-    """The id of the Host App's cluster called ``name``, if any (several: a ``ConflictError``)."""
+    """The id of the Host App's cluster ``name`` (an id, else a name), if any (several of that
+    name: a usage error naming them, as every command)."""
+    from .clusters import resolve
+
     with ctx.hostapp() as api:
-        record = api.cluster_by_name(name)
+        record = resolve(api, name)
         return None if record is None else record.id
 
 

@@ -13,11 +13,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["InstallSettings", "capability_crd", "install_objects", "operator_objects", "rethinkdb_objects",
-           "workspace_crd"]
+__all__ = ["PLACEHOLDER_OPERATOR_IMAGE", "InstallSettings", "capability_crd", "install_objects", "operator_objects",
+           "rethinkdb_objects", "workspace_crd"]
 
 Obj = dict[str, Any]
 
+#: The operator image GuildNet's deploy-operator.sh defaults to (contract doc §3.3), and so
+#: ``install.operator_image``'s default: no registry serves it (``mgn install`` warns).
+PLACEHOLDER_OPERATOR_IMAGE = "ghcr.io/your/module/hostapp:latest"
 OPERATOR = "workspace-operator"
 RETHINKDB = "rethinkdb"
 _CONTROL_PLANE_TOLERATIONS = [
@@ -30,7 +33,7 @@ _CONTROL_PLANE_TOLERATIONS = [
 class InstallSettings:
     """The ``install.*`` settings that shape the objects."""
 
-    operator_image: str = "ghcr.io/your/module/hostapp:latest"
+    operator_image: str = PLACEHOLDER_OPERATOR_IMAGE
     namespace: str = "guildnet-system"
     rethinkdb_namespace: str = "default"
     rethinkdb_image: str = "rethinkdb:2.4"

@@ -1,7 +1,5 @@
 """Run a command's preflight gate for its target cluster(s), decide, and audit overrides.
 
-INTERFACE FIXED FOR ISSUE 10 (the lead wrote it; the gates helper implements ``run_preflight``).
-
 ::
 
     outcome = run_preflight(Preflight(gate="workspace.create", clusters=("lab",),

@@ -1,4 +1,4 @@
-"""Workspaces through the Host App: the spec a user writes, create, wait, view, test, delete.
+"""Workspaces through the Host App: create, wait, view, test, delete (the spec: ``workspace_spec``).
 
 Used by ``mgn workspace …`` and by ``mgn federation deploy`` (one workspace, many clusters)::
 
@@ -13,13 +13,13 @@ the top-level ``status`` mapping as a string, so its ``wait`` always timed out.
 
 from __future__ import annotations
 
-import re
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mgn_verify._exceptions import ConflictError, MgnVerifyError, ServerError, UnreachableError, UsageError
+from mgn_verify._exceptions import ApiError, ConflictError, MgnVerifyError, ServerError, UnreachableError
+
+from .workspace_spec import WorkspacePort, WorkspaceSpec, env_pairs
 
 if TYPE_CHECKING:
     from mgn_verify.clients.hostapp import HostAppClient, Server
@@ -30,8 +30,10 @@ __all__ = [
     "WorkspaceMissing",
     "WorkspacePort",
     "WorkspaceSpec",
+    "already_exists",
     "create",
     "delete",
+    "env_pairs",
     "http_check",
     "is_ready",
     "poll_delays",
@@ -40,10 +42,6 @@ __all__ = [
     "wait_ready",
 ]
 
-#: The operator names the workspace's Service after it: an RFC 1035 label (what Kubernetes
-#: requires of a Service name), else the Host App answers a bare 500 after the preflight.
-_DNS_LABEL = re.compile(r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?")
-_TEMPLATE_KEYS = frozenset({"name", "image", "env", "ports", "args", "resources", "labels", "notes"})
 
 
 class WorkspaceExists(ConflictError):
@@ -84,226 +82,38 @@ class WorkspaceMissing(MgnVerifyError):
         self.cluster, self.name, self.after = cluster, name, after
 
 
-# -- the spec ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class WorkspacePort:
-    container_port: int
-    name: str | None = None
-    protocol: str | None = None
-
-    def body(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"containerPort": self.container_port}
-        if self.name:
-            out["name"] = self.name
-        if self.protocol:
-            out["protocol"] = self.protocol
-        return out
-
-
-@dataclass(frozen=True)
-class WorkspaceSpec:
-    """What to create. ``env``: ``(name, value)`` pairs (or ``"K=V"`` strings, or a mapping);
-    ``ports``: :class:`WorkspacePort`, ints, or ``{containerPort, name, protocol}`` mappings;
-    ``labels``: pairs or a mapping. Everything is normalised (and checked) on construction."""
-
-    name: str
-    image: str
-    env: tuple[tuple[str, str], ...] = ()
-    ports: tuple[WorkspacePort, ...] = ()
-    labels: tuple[tuple[str, str], ...] = ()
-    args: tuple[str, ...] = ()
-    resources: Mapping[str, Any] | None = None
-    notes: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name.strip():
-            raise UsageError("workspace name: a non-empty string is required")
-        if not _DNS_LABEL.fullmatch(self.name):
-            raise UsageError(f"workspace name {self.name!r}: not a DNS label (lowercase letters, digits and '-', "
-                             "starting with a letter, ending with a letter or digit, at most 63 characters): "
-                             "the operator names the workspace's Service after it")
-        if not isinstance(self.image, str) or not self.image.strip():
-            raise UsageError("workspace image: a non-empty string is required")
-        object.__setattr__(self, "env", _pairs(self.env, "env"))
-        object.__setattr__(self, "labels", _pairs(self.labels, "labels"))
-        object.__setattr__(self, "ports", tuple(_port(p, f"ports[{i}]") for i, p in enumerate(self.ports)))
-        args: Any = self.args  # whatever a caller passed: checked here
-        if isinstance(args, str) or not all(isinstance(a, str | int | float) for a in args):
-            raise UsageError("workspace args: a list of strings is expected")
-        object.__setattr__(self, "args", tuple(str(a) for a in args))
-        if self.resources is not None and not isinstance(self.resources, Mapping):
-            raise UsageError("workspace resources: a mapping (requests, limits) is expected")
-        if not isinstance(self.notes, str):
-            raise UsageError("workspace notes: a string is expected")
-
-    @classmethod
-    def from_template(cls, mapping: Mapping[str, Any]) -> WorkspaceSpec:
-        """From the §7 ``workspace:`` mapping (or a whole template document holding one)."""
-        if not isinstance(mapping, Mapping):
-            raise UsageError("workspace template: a mapping is expected")
-        if set(mapping) == {"workspace"}:
-            mapping = mapping["workspace"]
-            if not isinstance(mapping, Mapping):
-                raise UsageError("workspace template: 'workspace' must be a mapping")
-        unknown = sorted(str(k) for k in mapping if k not in _TEMPLATE_KEYS)
-        if unknown:
-            raise UsageError(f"workspace template: unknown key workspace.{unknown[0]} "
-                             f"(known: {', '.join(sorted(_TEMPLATE_KEYS))})")
-        for key in ("name", "image"):
-            if not isinstance(mapping.get(key), str) or not str(mapping.get(key)).strip():
-                raise UsageError(f"workspace template: workspace.{key} must be a non-empty string")
-        return cls(name=mapping["name"], image=mapping["image"], env=_template_env(mapping.get("env")),
-                   ports=_template_list(mapping.get("ports"), "ports"),
-                   labels=_template_mapping(mapping.get("labels"), "labels"),
-                   args=_template_list(mapping.get("args"), "args"),
-                   resources=_template_resources(mapping.get("resources")),
-                   notes=_template_notes(mapping.get("notes")))
-
-    def body(self) -> dict[str, Any]:
-        """The ``POST /api/cluster/{id}/workspaces`` body as the Host App reads it: ``env``
-        ``[{name, value}]``, ``ports`` ``[{containerPort, name?, protocol?}]``, ``labels`` a map
-        (``notes`` is not read by the create route, so it is not sent)."""
-        out: dict[str, Any] = {"name": self.name, "image": self.image,
-                               "env": [{"name": k, "value": v} for k, v in self.env],
-                               "ports": [p.body() for p in self.ports]}
-        if self.labels:
-            out["labels"] = dict(self.labels)
-        if self.args:
-            out["args"] = list(self.args)
-        if self.resources:
-            out["resources"] = _plain(self.resources)
-        return out
-
-
-def _pairs(value: Any, what: str) -> tuple[tuple[str, str], ...]:
-    if isinstance(value, Mapping):
-        value = list(value.items())
-    out: list[tuple[str, str]] = []
-    for item in value or ():
-        if isinstance(item, str):
-            key, sep, val = item.partition("=")
-            if not sep or not key:
-                raise UsageError(f"workspace {what}: {item!r} is not KEY=VALUE")
-            out.append((key, val))
-        elif isinstance(item, tuple | list) and len(item) == 2 and isinstance(item[0], str) and item[0]:
-            out.append((item[0], _scalar(item[1], f"{what}.{item[0]}")))
-        else:
-            raise UsageError(f"workspace {what}: {item!r} is not a (name, value) pair")
-    return tuple(out)
-
-
-def _scalar(value: Any, what: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str | int | float):
-        return str(value)
-    raise UsageError(f"workspace {what}: a string value is expected, got {type(value).__name__}")
-
-
-def _port(value: Any, what: str) -> WorkspacePort:
-    if isinstance(value, WorkspacePort):
-        return value
-    if isinstance(value, Mapping):
-        unknown = sorted(str(k) for k in value if k not in ("containerPort", "name", "protocol"))
-        if unknown:
-            raise UsageError(f"workspace template: unknown key workspace.{what}.{unknown[0]}")
-        number, name, protocol = value.get("containerPort"), value.get("name"), value.get("protocol")
-        if name is not None and not isinstance(name, str):
-            raise UsageError(f"workspace template: workspace.{what}.name must be a string")
-        if protocol is not None and protocol not in ("TCP", "UDP", "SCTP"):
-            raise UsageError(f"workspace template: workspace.{what}.protocol must be TCP, UDP or SCTP")
-        return WorkspacePort(_port_number(number, f"workspace.{what}.containerPort"), name, protocol)
-    return WorkspacePort(_port_number(value, f"workspace.{what}"))
-
-
-def _port_number(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit() \
-            or not 1 <= int(value) <= 65535:
-        raise UsageError(f"workspace template: {what} must be a port number (1-65535), got {value!r}")
-    return int(value)
-
-
-def _template_env(value: Any) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if isinstance(value, Mapping):
-        return _pairs(value, "env")
-    if not isinstance(value, list):
-        raise UsageError("workspace template: workspace.env must be a list of {name, value}")
-    out = []
-    for i, item in enumerate(value):
-        if not isinstance(item, Mapping) or not isinstance(item.get("name"), str) or not item.get("name") \
-                or set(item) - {"name", "value"}:
-            raise UsageError(f"workspace template: workspace.env[{i}] must be {{name, value}}")
-        out.append((str(item["name"]), _scalar(item.get("value"), f"env[{i}].value")))
-    return tuple(out)
-
-
-def _template_list(value: Any, key: str) -> tuple[Any, ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, list):
-        raise UsageError(f"workspace template: workspace.{key} must be a list")
-    return tuple(value)
-
-
-def _template_mapping(value: Any, key: str) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if not isinstance(value, Mapping):
-        raise UsageError(f"workspace template: workspace.{key} must be a mapping")
-    return tuple((str(k), _scalar(v, f"{key}.{k}")) for k, v in value.items())
-
-
-def _template_resources(value: Any) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
-    if not isinstance(value, Mapping) or set(value) - {"requests", "limits"} \
-            or not all(isinstance(v, Mapping) for v in value.values()):
-        raise UsageError("workspace template: workspace.resources must be {requests: {...}, limits: {...}}")
-    return value
-
-
-def _template_notes(value: Any) -> str:
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        raise UsageError("workspace template: workspace.notes must be a string")
-    return value
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-# -- operations -------------------------------------------------------------------------------
-
 
 def create(api: HostAppClient, cluster: str, spec: WorkspaceSpec) -> str:
     """Create the workspace (``202 pending``); returns ``"created"``. Raises
     :class:`WorkspaceExists`, having sent nothing, when one of that name is already there."""
     try:  # the client looks the name up first and sends nothing when it exists
         api.create_workspace(cluster, spec.body())
-    except ConflictError:
-        raise WorkspaceExists(cluster, spec.name) from None
-    except ServerError as exc:  # created by someone else between the check and the POST
-        if exc.reason == "AlreadyExists":
+    except (ConflictError, ServerError) as exc:  # ServerError: created by someone else just now
+        if already_exists(exc):
             raise WorkspaceExists(cluster, spec.name) from None
         raise
     return "created"
 
 
+def already_exists(exc: ApiError) -> bool:
+    """Whether the error says the object already exists: the client's ``already_exists``, or
+    Kubernetes' ``AlreadyExists`` reason (a 500 from the Host App carries it too), or a bare 409.
+    A 422 (invalid) or a 409 giving another reason (``Conflict``) is something else."""
+    details = exc.details if isinstance(exc.details, dict) else {}
+    reason = str(getattr(exc, "reason", "") or details.get("reason") or "")
+    if exc.code == "already_exists" or reason == "AlreadyExists":
+        return True
+    return exc.status == 409 and not reason and exc.code in ("", "conflict")
+
+
 def delete(api: HostAppClient, cluster: str, name: str) -> bool:
-    """Delete it; False when the Host App says it is not there."""
-    return bool(api.delete_workspace(cluster, name))
+    """Delete it; False when it is not there (looked up first: nothing is sent then). Once it
+    was there, a 404 to the DELETE means it is gone: the Host App answers it to a retried
+    DELETE whose first attempt went through (a reset or a gateway's 502/504 lost the answer)."""
+    if api.workspace_resource(cluster, name) is None:
+        return False
+    api.delete_workspace(cluster, name)
+    return True
 
 
 def view(cluster: str, resource: Mapping[str, Any]) -> dict[str, Any]:
@@ -403,7 +213,10 @@ def http_check(api: HostAppClient, cluster: str, name: str, path: str, expected:
     """GET ``path`` of the workspace through the Host App's proxy
     (``/api/cluster/{c}/proxy/server/{name}{path}``): ``(ok, one line)``. Tried ``1 + retries``
     times while it differs (a workspace that just became Running may not serve yet). Raises
-    ``UnreachableError`` when the last try got no answer from the Host App at all."""
+    ``UnreachableError`` when the last try got no answer from the Host App at all, and a
+    ``TlsVerificationError`` at once (retrying cannot make a certificate verify)."""
+    from mgn_verify.clients._http import TlsVerificationError
+
     path = path if path.startswith("/") else f"/{path}"
     line = ""
     for attempt in range(1 + max(0, retries)):
@@ -411,6 +224,8 @@ def http_check(api: HostAppClient, cluster: str, name: str, path: str, expected:
             time.sleep(interval)
         try:
             status = api.proxy_get(cluster, name, path).status
+        except TlsVerificationError:
+            raise  # the certificate will not verify on the next try either
         except UnreachableError:
             if attempt == max(0, retries):
                 raise
@@ -419,8 +234,3 @@ def http_check(api: HostAppClient, cluster: str, name: str, path: str, expected:
             return True, f"ok   {path} -> HTTP {status}"
         line = f"FAIL {path} -> HTTP {status} (expected {expected})"
     return False, line
-
-
-def env_pairs(items: Iterable[str], what: str) -> tuple[tuple[str, str], ...]:
-    """``K=V`` command-line values as pairs (``what`` names the option in errors)."""
-    return _pairs(list(items), what)

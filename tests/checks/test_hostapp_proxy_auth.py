@@ -29,3 +29,14 @@ def test_proxy_get_reaches_the_workspace_with_a_token_configured() -> None:
             answer = client.proxy_get("lab", "web", "/")
         assert answer.status == 200, (answer.status, answer.text[:300])
         assert "web" in answer.text
+
+
+def test_a_temporary_name_resolution_failure_is_dns_and_so_not_retried() -> None:
+    import socket
+
+    from mgn_verify.clients._http import RETRY_REASONS, _reason
+
+    error = OSError("[Errno -3] Temporary failure in name resolution")
+    error.__cause__ = socket.gaierror(socket.EAI_AGAIN, "Temporary failure in name resolution")
+    reason, _ = _reason(error)
+    assert reason == "dns" and reason not in RETRY_REASONS

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from mgn_verify.cli import cli
 from mgn_verify.clients.hostapp import HostAppClient
 from mgn_verify.lab import Lab
-from tests.helpers import Run
+from tests.lifecycle.helpers import mgn
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 READ_ONLY_POST = "?action=kubeconfig"  # the Host App serves the stored kubeconfig on a POST only
@@ -26,11 +26,6 @@ def lab() -> Iterator[Lab]:
     """One healthy lab; the tests that register clusters use names of their own."""
     with Lab() as running:
         yield running
-
-
-def mgn(lab: Lab, *args: str) -> Run:
-    result = CliRunner().invoke(cli, [*args, "--config", str(lab.config_path)], catch_exceptions=False)
-    return Run(result.exit_code, result.stdout, result.stderr, None)
 
 
 def mutations(lab: Lab, since: int) -> list[tuple[str, str, int]]:

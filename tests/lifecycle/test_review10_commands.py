@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 import yaml
-from click.testing import CliRunner
 
-from mgn_verify.cli import cli
 from mgn_verify.lab import Lab
 from tests.helpers import Run
+from tests.lifecycle.helpers import mgn, quick_operator
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 DOWN = ("--set", "api.base_url=https://127.0.0.1:1")  # nothing listens there: connection refused
@@ -24,14 +23,8 @@ DOWN = ("--set", "api.base_url=https://127.0.0.1:1")  # nothing listens there: c
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     with Lab() as running:
-        operator = running.kube.state.operator
-        operator.pending_delay, operator.running_delay = 0.05, 0.2
+        quick_operator(running)
         yield running
-
-
-def mgn(lab: Lab, *args: str) -> Run:
-    result = CliRunner().invoke(cli, [*args, "--config", str(lab.config_path)], catch_exceptions=False)
-    return Run(result.exit_code, result.stdout, result.stderr, None)
 
 
 def one_line(run: Run) -> str:

@@ -11,11 +11,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mgn_verify.cli import cli
 from mgn_verify.lab import Lab
-from tests.helpers import Run
+from tests.lifecycle.helpers import error_line, mgn, quick_operator
 
 DOWN = ("--set", "api.base_url=https://127.0.0.1:1")  # nothing listens there: connection refused
 UNKNOWN = "mgn: error: cluster 'nocluster' is not registered in the Host App (it lists: lab)"
@@ -24,21 +22,8 @@ UNKNOWN = "mgn: error: cluster 'nocluster' is not registered in the Host App (it
 @pytest.fixture(scope="module")
 def lab() -> Iterator[Lab]:
     with Lab() as running:
-        operator = running.kube.state.operator
-        operator.pending_delay, operator.running_delay = 0.05, 0.2
+        quick_operator(running)
         yield running
-
-
-def mgn(lab: Lab, *args: str) -> Run:
-    result = CliRunner().invoke(cli, [*args, "--config", str(lab.config_path)], catch_exceptions=False)
-    return Run(result.exit_code, result.stdout, result.stderr, None)
-
-
-def error_line(run: Run) -> str:
-    assert "Traceback" not in run.stderr, run.stderr
-    lines = [line for line in run.stderr.splitlines() if line.startswith("mgn: error:")]
-    assert len(lines) == 1, run.stderr
-    return lines[0]
 
 
 def running(lab: Lab, name: str, image: str = "nginx") -> None:

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from mgn_verify.cli import cli
 from mgn_verify.lab import Lab
 from tests.helpers import REPO, Run
+from tests.lifecycle.helpers import mgn
 
 MUTATING = ("POST", "PUT", "PATCH", "DELETE")
 
@@ -34,11 +35,6 @@ def lab() -> Iterator[Lab]:
         # Load the checks once here, not in the first test (a gated command's first run imports them).
         mgn(running, "workspace", "create", "lab", "--name", "warm-up", "--image", "nginx", "--dry-run")
         yield running
-
-
-def mgn(lab: Lab, *args: str) -> Run:
-    result = CliRunner().invoke(cli, [*args, "--config", str(lab.config_path)], catch_exceptions=False)
-    return Run(result.exit_code, result.stdout, result.stderr, None)
 
 
 def mutations(lab: Lab, since: int) -> list[tuple[str, str, int]]:
