@@ -31,9 +31,7 @@ from .config.redact import scrub_argv
 if TYPE_CHECKING:
     from .config import Redactor
 
-__all__ = ["DEFAULT_AUDIT_PATH", "AuditError", "append", "audit_line", "audit_record"]
-
-DEFAULT_AUDIT_PATH = "~/.metaguildnet/audit.jsonl"
+__all__ = ["AuditError", "append", "audit_line", "audit_record"]
 
 
 class AuditError(MgnVerifyError):
@@ -59,7 +57,11 @@ def audit_record(*, command: str, argv: Sequence[str], gate: str, clusters: Sequ
 def append(path: str, record: Mapping[str, Any]) -> Path:
     """Append ``record`` as one JSON line to ``path`` (``~`` expanded); :class:`AuditError` when
     it cannot be written."""
-    target = Path(path).expanduser()
+    try:
+        target = Path(path).expanduser()
+    except RuntimeError:  # "~" without HOME nor a passwd entry (a container's arbitrary uid)
+        raise AuditError(f"cannot write the audit log {path}: the home directory is unknown; the override is "
+                         "refused (set audit.path to an absolute path)") from None
     line = audit_line(record)
     try:
         target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,7 @@ __all__ = [
     "Step",
     "apply_steps",
     "find_by_kubeconfig",
+    "pick",
     "plan_apply",
     "read_kubeconfig",
     "require_usable",
@@ -158,9 +159,15 @@ def resolve(api: HostAppClient, ref: str) -> ClusterRecord | None:
     """The record ``ref`` names (:func:`~mgn_verify.clients.hostapp.cluster_matches`: the one with
     that id, else the one with that name), None when none has it; several of that name are a
     one-line :class:`UsageError` naming their ids (one GET)."""
+    return pick(api.clusters(), ref)
+
+
+def pick(records: Sequence[ClusterRecord], ref: str) -> ClusterRecord | None:
+    """The record of ``records`` that ``ref`` names (id first, then name), None when none does;
+    several of that name are a one-line :class:`UsageError` naming their ids."""
     from mgn_verify.clients.hostapp import cluster_matches
 
-    found = cluster_matches(api.clusters(), ref)
+    found = cluster_matches(records, ref)
     if len(found) > 1:
         ids = ", ".join(r.id for r in found)
         raise UsageError(f"cluster {ref!r} is ambiguous: {len(found)} clusters of the Host App are named so ({ids}); "

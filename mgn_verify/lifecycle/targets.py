@@ -13,7 +13,7 @@ import importlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from mgn_verify._exceptions import ClientError, MgnVerifyError, UsageError
+from mgn_verify._exceptions import ClientError, MgnVerifyError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -67,7 +67,7 @@ def not_registered(ref: str, clusters: tuple[str, ...]) -> NotRegistered:
 def resolve_target(ctx: CommandContext, ref: str, api: HostAppClient | None = None) -> Target:
     """``ref`` resolved through the Host App's cluster list (one GET). When the Host App cannot
     be asked, ``ref`` stands for itself: the gate then says why the Host App is not usable."""
-    from mgn_verify.clients.hostapp import cluster_matches
+    from .clusters import pick
 
     # The checks ship as mgn_verify.checks (a package-dir mapping mypy does not follow).
     clusters: Any = importlib.import_module("mgn_verify.checks._clusters")
@@ -80,14 +80,9 @@ def resolve_target(ctx: CommandContext, ref: str, api: HostAppClient | None = No
             records = api.clusters()
     except ClientError:
         return Target(ref, ref, ref, None)
-    found = cluster_matches(records, ref)
-    if len(found) > 1:
-        ids = ", ".join(r.id for r in found)
-        raise UsageError(f"cluster {ref!r} is ambiguous: {len(found)} clusters of the Host App are named so ({ids}); "
-                         "name one by its id")
-    if not found:
+    record = pick(records, ref)
+    if record is None:
         return Target(ref, ref, ref, False, listed(records))
-    record = found[0]
     configured = set(clusters.configured_cluster_ids(ctx.config))
     gate_id = next((c for c in (ref, record.name, record.id) if c in configured), record.id)
     return Target(ref, record.id, gate_id, True)
