@@ -58,7 +58,7 @@ def verify() -> None:
 
 
 @verify.command("run", cls=RunCommand, epilog=EXIT_CODES_HELP + "\n\n\b\nSubcommands:\n"
-                "  mgn verify list [--json]    the check catalogue\n"
+                "  mgn verify list [--json]    the check catalogue (--format markdown)\n"
                 "  mgn verify explain ID       what a check does, why, how to fix it\n"
                 "  mgn verify graph            the dependency graph (DOT or Mermaid)")
 @click.argument("layers", nargs=-1, metavar="[all|LAYER...]")
@@ -306,17 +306,30 @@ def _echo_errors(report: RunReport) -> int:
 @verify.command("list")
 @click.argument("layers", nargs=-1, metavar="[all|LAYER...]")
 @loading_options
-@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalogue as JSON (same as --format json).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "markdown"]), default=None,
+              help="table (default), json, or markdown (the page docs/catalogue.md is generated from).")
 def list_(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[str, ...],
-          config_path: str | None, overrides: tuple[str, ...], as_json: bool) -> None:
+          config_path: str | None, overrides: tuple[str, ...], as_json: bool, fmt: str | None) -> None:
     """List the checks: id, layer, severity, requires, title."""
     def body() -> int:
+        if as_json and fmt not in (None, "json"):
+            raise UsageError(f"--json and --format {fmt} conflict: give one of them")
+        chosen = "json" if as_json else (fmt or "table")
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
         # A parametrized id built from a secret is shown as in every report: redacted.
         rows = [session.config.redactor.data(_describe(session, cid)) for cid in ids]
-        if as_json:
+        if chosen == "json":
             click.echo(json.dumps(rows, indent=2))
+            return 0
+        if chosen == "markdown":
+            from ._markdown import catalogue_markdown
+
+            specs, red = session.graph.specs, session.config.redactor.text  # keyed as the (redacted) rows are
+            page = catalogue_markdown(rows, {red(cid): red(specs[cid].base_id or cid) for cid in specs},
+                                      {red(cid): dict(specs[cid].params) for cid in ids})
+            click.echo(session.config.redactor.text(page))  # parameter values as in every report
             return 0
         width = max(len(r["id"]) for r in rows)
         for r in rows:
