@@ -14,7 +14,7 @@ import importlib.util
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
@@ -28,10 +28,14 @@ from ._exceptions import MgnVerifyError, PluginError, UsageError
 from ._registry import Registry
 from ._text import describe_exception, did_you_mean
 
-__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "PluginInfo", "Plugins", "SignalWatch", "load_plugins"]
+__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "TRACE_ENV", "PluginInfo", "Plugins", "SignalWatch", "load_plugins",
+           "tracing_requested"]
 
 ENTRY_POINT_GROUP = "mgn_verify"
 AUTOLOAD_ENV = "MGN_DISABLE_PLUGIN_AUTOLOAD"
+TRACE_ENV = "MGN_TRACE_HOOKS"
+#: Longest trace line written (after redaction): a config or registry repr can be huge.
+TRACE_LINE_MAX = 400
 OWN_DISTRIBUTION = "mgn-verify"
 ESSENTIAL = {"core": "mgn_verify.builtin"}
 
@@ -42,6 +46,8 @@ class PluginInfo:
     module: str
     distribution: str = ""
     version: str = ""
+    #: Where it came from: ``builtin``, ``entry point``, ``-p`` or ``checks-dir``.
+    source: str = ""
 
     def to_dict(self) -> dict[str, str]:
         return {"name": self.name, "module": self.module, "distribution": self.distribution,
@@ -103,21 +109,31 @@ class Plugins:
     known: set[str] = field(default_factory=set)
 
 
+def tracing_requested(env: Mapping[str, str]) -> bool:
+    """Whether ``MGN_TRACE_HOOKS`` asks for hook tracing (anything but empty/0/false/no)."""
+    return env.get(TRACE_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
 def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
-                 env: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None) -> Plugins:
+                 env: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None,
+                 redact: Callable[[str], str] | None = None) -> Plugins:
     """Load every plugin. Any exception raised by a plugin's import (``SystemExit`` and
-    ``KeyboardInterrupt`` included, unless a real signal arrived) is a one-line ``PluginError``."""
+    ``KeyboardInterrupt`` included, unless a real signal arrived) is a one-line ``PluginError``.
+    With ``MGN_TRACE_HOOKS=1`` every hook call is traced to stderr, its text passed through
+    ``redact`` (the session's redactor) before each line is cut to a bounded length."""
     with SignalWatch() as watch:
-        plugins = _load_all(list(requested), checks_dirs, env if env is not None else {}, watch)
+        plugins = _load_all(list(requested), checks_dirs, env if env is not None else {}, watch, redact)
     if warn is not None:
         _warn_unknown_blocked(plugins, list(requested), warn)
     return plugins
 
 
 def _load_all(requested: list[str], checks_dirs: Iterable[str], env: Mapping[str, str],
-              watch: SignalWatch) -> Plugins:
+              watch: SignalWatch, redact: Callable[[str], str] | None = None) -> Plugins:
     pm = _Manager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
+    if tracing_requested(env):
+        _enable_tracing(pm, redact or (lambda text: text))
     plugins = Plugins(pm, Registry())
     wanted: list[str] = []
     for arg in requested:
@@ -129,18 +145,18 @@ def _load_all(requested: list[str], checks_dirs: Iterable[str], env: Mapping[str
         else:
             wanted.append(arg)
     for name, module in ESSENTIAL.items():
-        _register(plugins, name, importlib.import_module(module))
+        _register(plugins, name, importlib.import_module(module), source="builtin")
         plugins.known.add(name)
     autoload = env.get(AUTOLOAD_ENV, "").strip().lower() in ("", "0", "false", "no")
     eps = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
     for ep in sorted(eps.values(), key=lambda e: e.name):
         dist = _distribution(ep)
         if (autoload or dist[0] == OWN_DISTRIBUTION or ep.name in wanted) and not pm.is_blocked(ep.name):
-            _register(plugins, ep.name, _load_entry_point(ep, watch), dist)
+            _register(plugins, ep.name, _load_entry_point(ep, watch), dist, source="entry point")
         plugins.known.add(ep.name)
     for name in wanted:
         if name not in eps and not pm.is_blocked(name):
-            _register(plugins, name, _import_module(name, watch))
+            _register(plugins, name, _import_module(name, watch), source="-p")
     for directory in checks_dirs:
         load_checks_dir(plugins, directory, watch)
     _check_pending(pm)
@@ -191,7 +207,7 @@ def _distribution(ep: EntryPoint) -> tuple[str, str]:
 
 
 def _register(plugins: Plugins, name: str, module: ModuleType, dist: tuple[str, str] = ("", ""),
-              *, undecorated: bool = False) -> None:
+              *, undecorated: bool = False, source: str = "") -> None:
     try:
         plugins.pm.register(module, name=name)
     except ValueError as exc:  # pluggy: the name or the module is registered already
@@ -203,7 +219,7 @@ def _register(plugins: Plugins, name: str, module: ModuleType, dist: tuple[str, 
         plugins.registry.add_module(module, name, undecorated=undecorated)
     except (ValueError, TypeError) as exc:
         raise PluginError(str(exc), plugin=name) from None
-    plugins.loaded.append(PluginInfo(name, module.__name__, *dist))
+    plugins.loaded.append(PluginInfo(name, module.__name__, *dist, source=source))
 
 
 def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None = None) -> None:
@@ -232,7 +248,31 @@ def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None 
             if not watch.from_plugin(exc):
                 raise
             raise PluginError(f"failed to import: {describe_exception(exc)}", plugin=str(path)) from None
-        _register(plugins, str(path), module, undecorated=True)
+        _register(plugins, str(path), module, undecorated=True, source="checks-dir")
+
+
+def _enable_tracing(pm: pluggy.PluginManager, redact: Callable[[str], str]) -> None:
+    """pluggy's own tracing (``pm.enable_tracing``) to stderr, each call also naming the plugins
+    that implement the hook (pluggy's lines give only the hook and its arguments)."""
+    def write(message: str) -> None:
+        lines = redact(message).splitlines()  # redact first: a cut must not split a secret
+        sys.stderr.write("".join(f"mgn-trace: {_cut(line)}\n" for line in lines))
+
+    pm.trace.root.setwriter(write)
+    hooktrace = pm.trace.root.get("hook")
+
+    def before(hook_name: str, impls: Sequence[pluggy.HookImpl], kwargs: Mapping[str, Any]) -> None:
+        names = ", ".join(impl.plugin_name for impl in reversed(impls)) or "-"
+        hooktrace.root.indent += 1
+        hooktrace("plugins", hook_name, "<-", names)
+        hooktrace.root.indent -= 1
+
+    pm.add_hookcall_monitoring(before, lambda *_: None)
+    pm.enable_tracing()  # registered after ours: its "before" (arguments) runs first
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= TRACE_LINE_MAX else line[:TRACE_LINE_MAX - 1] + "…"
 
 
 def _check_pending(pm: pluggy.PluginManager) -> None:

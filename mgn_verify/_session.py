@@ -69,7 +69,9 @@ class Session:
         sources = load_sources(config_path, self.env, settings)
         self._early_redactor = _early_secrets(sources, Redactor())
         dirs = _distinct_dirs([*_configured_checks_dirs(sources), *checks_dirs])
-        loaded = load_plugins(plugins, dirs, self.env, warn=self.warn)
+        # The redactor is looked up per trace line: it learns the plugins' secret settings later.
+        loaded = load_plugins(plugins, dirs, self.env, warn=self.warn,
+                              redact=lambda text: self.redactor.text(text))
         registry = SettingsRegistry()
         self._call_each(loaded, "mgn_add_settings", settings=registry)
         self.config = config = resolve(sources, registry, warn=self.warn)

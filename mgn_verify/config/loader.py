@@ -17,7 +17,7 @@ __all__ = ["DEFAULT_CONFIG_PATH", "NON_SETTING_ENV", "ConfigSources", "early_val
 
 DEFAULT_CONFIG_PATH = Path("~/.metaguildnet/config.yaml")
 #: ``MGN_*`` variables that are not settings, so never "unknown" (the rest must name a setting).
-NON_SETTING_ENV = frozenset({"MGN_CONFIG", "MGN_DISABLE_PLUGIN_AUTOLOAD", "MGN_LAB_STATE_DIR"})
+NON_SETTING_ENV = frozenset({"MGN_CONFIG", "MGN_DISABLE_PLUGIN_AUTOLOAD", "MGN_LAB_STATE_DIR", "MGN_TRACE_HOOKS"})
 
 
 @dataclass
