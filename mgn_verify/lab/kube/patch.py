@@ -14,6 +14,7 @@ the User-Agent up to its first ``/``).
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from mgn_verify.lab.kube import resources as kr
@@ -30,23 +31,22 @@ _MISSING = object()
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    result = copy.deepcopy(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = merge_patch(result.get(key), value)
-    return result
+    """RFC 7386: objects merge key by key, ``null`` deletes, anything else replaces."""
+    return _merge_objects(target, patch, merge_patch)
 
 
 def strategic_merge_patch(target: Any, patch: Any) -> Any:
+    """As :func:`merge_patch`, except that lists of named items (containers, ports, env) merge
+    item by item on ``name``."""
     if isinstance(patch, list) and isinstance(target, list) and _named(patch) and _named(target):
         merged = {item["name"]: item for item in copy.deepcopy(target)}
         for item in patch:
             merged[item["name"]] = strategic_merge_patch(merged.get(item["name"]), item)
         return list(merged.values())
+    return _merge_objects(target, patch, strategic_merge_patch)
+
+
+def _merge_objects(target: Any, patch: Any, merge: Callable[[Any, Any], Any]) -> Any:
     if not isinstance(patch, dict):
         return copy.deepcopy(patch)
     result = copy.deepcopy(target) if isinstance(target, dict) else {}
@@ -54,7 +54,7 @@ def strategic_merge_patch(target: Any, patch: Any) -> Any:
         if value is None:
             result.pop(key, None)
         else:
-            result[key] = strategic_merge_patch(result.get(key), value)
+            result[key] = merge(result.get(key), value)
     return result
 
 
