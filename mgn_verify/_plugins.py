@@ -28,7 +28,7 @@ from ._exceptions import MgnVerifyError, PluginError, UsageError
 from ._registry import Registry
 from ._text import describe_exception, did_you_mean
 
-__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "TRACE_ENV", "PluginInfo", "Plugins", "SignalWatch", "load_plugins",
+__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "MANAGER_LISTENERS", "TRACE_ENV", "PluginInfo", "Plugins", "SignalWatch", "load_plugins",
            "tracing_requested"]
 
 ENTRY_POINT_GROUP = "mgn_verify"
@@ -38,6 +38,9 @@ TRACE_ENV = "MGN_TRACE_HOOKS"
 TRACE_LINE_MAX = 400
 OWN_DISTRIBUTION = "mgn-verify"
 ESSENTIAL = {"core": "mgn_verify.builtin"}
+#: Called with every plugin manager this process creates, before any plugin is registered: the
+#: test kit's hook recorder (``mgn_verify.testing.record_hooks``) watches in-process runs here.
+MANAGER_LISTENERS: list[Callable[[pluggy.PluginManager], None]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +137,8 @@ def _load_all(requested: list[str], checks_dirs: Iterable[str], env: Mapping[str
     pm.add_hookspecs(hookspecs)
     if tracing_requested(env):
         _enable_tracing(pm, redact or (lambda text: text))
+    for listener in list(MANAGER_LISTENERS):
+        listener(pm)
     plugins = Plugins(pm, Registry())
     wanted: list[str] = []
     for arg in requested:

@@ -129,7 +129,7 @@ def test_installed_wheel_ships_the_report_schema(fresh_venv: Path) -> None:
 
 def test_installed_lab_and_its_pytest_plugin_load(fresh_venv: Path) -> None:
     probe = ("from importlib.metadata import entry_points\n"
-             "(ep,) = [e for e in entry_points(group='pytest11') if e.name == 'mgn_verify_lab'][:1]\n"
+             "(ep,) = [e for e in entry_points(group='pytest11') if e.name == 'mgn_verify'][:1]\n"
              "plugin = ep.load()\n"
              "from mgn_verify.lab import Lab\n"
              "from mgn_verify.lab.kube import KubeSimulator\n"

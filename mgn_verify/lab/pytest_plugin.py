@@ -1,8 +1,8 @@
 """pytest fixtures that run the GuildNet lab, for mgn-verify's own tests and for plugin authors.
 
-The plugin is registered through the ``pytest11`` entry point ``mgn_verify_lab``, so installing
+The plugin is loaded by the ``pytest11`` entry point ``mgn_verify`` (``mgn_verify.kit``), so installing
 mgn-verify makes the fixtures available everywhere (without the install:
-``pytest -p mgn_verify.lab.pytest_plugin``). Importing it starts nothing.
+``pytest -p mgn_verify.kit.pytest_plugin``). Importing it starts nothing.
 
 Fixtures
 --------

@@ -304,9 +304,9 @@ def test_start_stop_ten_times_leaks_nothing() -> None:
 def plugin_args() -> list[str]:
     # Once mgn-verify is installed the pytest11 entry point loads the plugin; naming it with -p
     # as well would register the module twice.
-    installed = any(ep.name == "mgn_verify_lab" for ep in importlib.metadata.entry_points(group="pytest11"))
+    installed = any(ep.name == "mgn_verify" for ep in importlib.metadata.entry_points(group="pytest11"))
     autoload = not os.environ.get("PYTEST_DISABLE_PLUGIN_AUTOLOAD")
-    return [] if installed and autoload else ["-p", "mgn_verify.lab.pytest_plugin"]
+    return [] if installed and autoload else ["-p", "mgn_verify.kit.pytest_plugin"]
 
 
 def test_mgn_lab_fixture_and_marker(pytester: pytest.Pytester) -> None:
