@@ -1,8 +1,34 @@
-"""A small kit for testing checks and plugins (ours and third parties').
+"""The test kit for check plugins: run ``mgn`` on your checks from pytest and assert on the report.
 
-``make_config`` gives a check function the ``config`` it would get in a real run, so a check
-can be called directly in a unit test. ``run_verify`` runs the real ``mgn`` in a subprocess
-with a JSON report and hands back the exit code, the output and the parsed report.
+Installed with mgn-verify, its pytest plugin gives every test suite two fixtures:
+
+- ``mgn_kit``: an :class:`MgnKit` on a fresh temporary directory. ``write_checks`` writes
+  ``check_*.py`` files, ``write_config`` writes ``mgn.yaml``, ``verify(*args)`` runs
+  ``mgn verify ARGS`` with them (in-process, or ``process=True`` for a real ``mgn`` process) and
+  returns a :class:`VerifyRun`: ``exit_code``, ``stdout``, ``stderr``, ``report`` (the JSON
+  report), ``statuses()``, ``messages()``, ``result(id)``.
+- ``mgn_hooks``: a :class:`HookRecorder` of every hook call made during the test (in-process
+  runs only): ``calls``, ``names()``, ``get(name)``. Outside pytest: ``with record_hooks() as r``.
+
+Example::
+
+    def test_disk(mgn_kit, mgn_hooks):
+        mgn_kit.write_checks(check_disk='''
+            def mgn_add_settings(settings):
+                settings.add("disk.min_gb", 10, help="free space needed")
+
+            def check_free(config):
+                assert config["disk.min_gb"] <= 50
+        ''')
+        mgn_kit.write_config({"disk": {"min_gb": 100}})
+        run = mgn_kit.verify("disk")            # process=True: the same in a real mgn process
+        assert run.exit_code == 1
+        assert run.statuses() == {"disk.free": "fail"}
+        assert mgn_hooks.get("mgn_add_settings")
+
+``make_config`` gives a check function the ``config`` it would get in a real run, so a check can
+be called directly; ``run_verify`` runs ``mgn verify`` in a subprocess outside any kit directory.
+``MgnCheckWarning`` is the warning a ``warn`` result becomes under ``pytest --mgn-verify``.
 """
 
 from __future__ import annotations
@@ -13,42 +39,29 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ._session import Session
-from .config import Config
+from .kit._kit import MgnKit, VerifyRun
+from .kit._recorder import HookCall, HookRecorder, record_hooks
+from .kit._warning import MgnCheckWarning
 
-__all__ = ["VerifyRun", "make_config", "run_verify"]
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["HookCall", "HookRecorder", "MgnCheckWarning", "MgnKit", "VerifyRun", "make_config", "record_hooks",
+           "run_verify"]
 
 
 def make_config(values: Mapping[str, Any] | None = None, *, plugins: Sequence[str] = (),
                 env: Mapping[str, str] | None = None, config_path: str | None = None) -> Config:
     """The resolved config of a session with these setting overrides (typed values)."""
+    from ._session import Session  # the engine, only when asked for
+
     session = Session(env if env is not None else {"MGN_CONFIG": os.devnull}, lambda message: None)
     loaded = session.load(plugins=list(plugins), checks_dirs=[], config_path=config_path or os.devnull,
                           settings={key: (value, False) for key, value in (values or {}).items()})
     return loaded.config
-
-
-@dataclass(frozen=True, slots=True)
-class VerifyRun:
-    exit_code: int
-    stdout: str
-    stderr: str
-    report: dict[str, Any] | None
-
-    def result(self, check_id: str) -> dict[str, Any]:
-        """The JSON result of one check (KeyError if it did not run)."""
-        assert self.report is not None, f"no JSON report; stderr: {self.stderr}"
-        for result in self.report["results"]:
-            if result["id"] == check_id:
-                return dict(result)
-        raise KeyError(check_id)
-
-    def statuses(self) -> dict[str, str]:
-        return {r["id"]: r["status"] for r in (self.report or {}).get("results", [])}
 
 
 def run_verify(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
