@@ -28,7 +28,7 @@ _SUBCOMMANDS = {
     "federation": ("mgn_verify.cli.federation_cmd", "federation",
                    "Deploy a workspace to every cluster of a federation (gated)."),
     "gate": ("mgn_verify.cli.gate_cmd", "gate", "Show the preflight gates and the checks each one runs."),
-    "plugin": ("mgn_verify.cli.plugin_cmd", "plugin", "List the loaded plugins and the hooks each implements."),
+    "plugin": ("mgn_verify.cli.plugin_cmd", "plugin", "List the loaded plugins and their hooks; start a new one."),
 }
 
 

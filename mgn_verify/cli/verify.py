@@ -90,17 +90,24 @@ def verify() -> None:
               help="Start the GuildNet lab (local simulators) in-process and verify against it.")
 @click.option("--fault", "faults", multiple=True, metavar="NAME",
               help="With --lab: inject this lab fault (repeatable; mgn lab fault list names them).")
+@click.option("--version", "show_version", is_flag=True,
+              help="Show mgn's version and every plugin this run would load (distribution, version, hooks).")
 def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...], tags: tuple[str, ...],
         gate: str | None, plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
         overrides: tuple[str, ...], concurrency: int | None, timeout: float | None, fail_fast: bool,
         wait: str | None, strict: bool | None, isolate: bool | None, ignore: tuple[str, ...], json_path: str | None,
         junit_path: str | None, formats: tuple[str, ...], verbose: int, lab: bool,
-        faults: tuple[str, ...]) -> None:
+        faults: tuple[str, ...], show_version: bool) -> None:
     """Run the checks of all layers, or of the LAYERs named (system, network, kubernetes,
     tailscale, rethinkdb, guildnet). Checks they require are pulled in and run first.
 
     With --lab, the GuildNet lab's simulators are started for the run and stopped after it,
     and its config is used: every layer works on any machine (add --fault to see a failure)."""
+    if show_version:  # the same plugin-loading options as a run (-p, --checks-dir, --config, --set)
+        from .plugin_cmd import show_versions
+
+        show_versions(plugins, checks_dir, config_path, overrides)  # exits
+        return
     settings = parse_overrides(overrides)
     if concurrency is not None:
         settings["verify.concurrency"] = (concurrency, False)
