@@ -127,6 +127,9 @@ if _typing.TYPE_CHECKING:  # the same names, eagerly, for type checkers (explici
     from ._reporting import (
         ReporterRegistry as ReporterRegistry,
     )
+    from ._rewrite import (
+        register_assert_rewrite as register_assert_rewrite,
+    )
     from .config import (
         Config as Config,
     )
@@ -154,6 +157,7 @@ _EXPORTS = {
     ".config": ("Config", "SettingsRegistry"),
     ".hookspecs": ("hookimpl", "hookspec"),
     "._reporting": ("ReporterContext", "ReporterRegistry"),
+    "._rewrite": ("register_assert_rewrite",),
 }
 _MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
 

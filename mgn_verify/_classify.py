@@ -47,8 +47,13 @@ class CallOutcome:
 
 
 def _assert_message(exc: AssertionError) -> str:
+    """A rewritten assert's message is pytest's explanation (``only 2 nodes\\nassert 2 >= 3``,
+    ``+  where`` lines); a plain one's is its own message, or else the failing expression."""
     if exc.args and str(exc):
-        return str(exc)
+        message = str(exc)
+        # `assert False, "why"` / `assert ok, "why"`: "assert False" under the message adds nothing
+        custom, newline, explanation = message.rpartition("\n")
+        return custom if newline and custom and explanation == "assert False" else message
     frames = traceback.extract_tb(exc.__traceback__)
     line = (frames[-1].line or "").strip() if frames else ""
     expression = line[len("assert"):].strip() if line.startswith("assert") else line

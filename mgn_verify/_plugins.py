@@ -26,10 +26,11 @@ import pluggy
 from . import hookspecs
 from ._exceptions import MgnVerifyError, PluginError, UsageError
 from ._registry import Registry
+from ._rewrite import CheckLoader
 from ._text import describe_exception, did_you_mean
 
-__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "MANAGER_LISTENERS", "TRACE_ENV", "PluginInfo", "Plugins", "SignalWatch", "load_plugins",
-           "tracing_requested"]
+__all__ = ["AUTOLOAD_ENV", "ENTRY_POINT_GROUP", "MANAGER_LISTENERS", "TRACE_ENV", "PluginInfo", "Plugins",
+           "SignalWatch", "load_plugins", "tracing_requested"]
 
 ENTRY_POINT_GROUP = "mgn_verify"
 AUTOLOAD_ENV = "MGN_DISABLE_PLUGIN_AUTOLOAD"
@@ -241,7 +242,8 @@ def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None 
             continue
         relative = path.relative_to(root).with_suffix("")
         module_name = ".".join((package, *relative.parts))
-        spec = importlib.util.spec_from_file_location(module_name, path)
+        # asserts rewritten by pytest's rewriter (cached), so a failing one shows its operands
+        spec = importlib.util.spec_from_file_location(module_name, path, loader=CheckLoader(module_name, str(path)))
         if spec is None or spec.loader is None:
             raise PluginError("cannot be imported", plugin=str(path))
         module = importlib.util.module_from_spec(spec)

@@ -22,7 +22,8 @@ import pytest
 
 from tests.helpers import REPO, REPORT_SCHEMA
 
-HEAVY = ("kubernetes", "rethinkdb")
+# pytest's internals too: only a failing rewritten assert imports them (mgn_verify/_assert_support.py).
+HEAVY = ("kubernetes", "rethinkdb", "_pytest")
 # Only the GuildNet layers talk HTTP to the Host App (discovery) and Headscale.
 HEAVY_WITH_HTTPX = (*HEAVY, "httpx")
 # What a wheel is built from (pyproject's package-dir: mgn_verify, checks, reports/schema).

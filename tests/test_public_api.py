@@ -13,7 +13,7 @@ EXPECTED = [
     "ReportWriteError", "ReporterContext", "ReporterRegistry", "Result", "RunPlan", "RunReport", "ServerError",
     "SettingsRegistry", "Severity", "Status", "UnavailableError", "UnknownDependencyError", "UnreachableError",
     "UsageError", "Waiver", "__version__", "check", "fixture",
-    "hookimpl", "hookspec", "parametrize", "skip", "warn",
+    "hookimpl", "hookspec", "parametrize", "register_assert_rewrite", "skip", "warn",
 ]
 
 

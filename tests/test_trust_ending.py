@@ -295,7 +295,7 @@ def check_after(): pass
     assert results["i.ok"]["details"]["odd"].startswith("<function check_ok.<locals>.<lambda> at")
     assert results["i.ok"]["output"] == "hello from the child\n"
     assert results["i.fails"]["status"] == "fail"
-    assert results["i.fails"]["message"] == "one is not two"
+    assert results["i.fails"]["message"] == "one is not two\nassert 1 == 2"  # rewritten in the child too
     assert results["i.after"]["status"] == "blocked"
 
 
