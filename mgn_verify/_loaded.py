@@ -153,8 +153,8 @@ class LoadedSession:
         config = self.config
         waivers = self._waiver_book(ignore, reason)
         pm = self.plugins.pm
-        for reporter in live:
-            pm.register(reporter)
+        for index, reporter in enumerate(live):  # named: traces and the hook recorder show who
+            pm.register(reporter, name=f"live:{type(reporter).__name__}:{index}")
         plan = RunPlan([self.graph.specs[cid] for cid in ids], options, list(selection))
         started_at = datetime.now(UTC)
         started = perf_counter()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import uuid
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,14 @@ class RunOptions:
     run_deadline: float = 0.0
     #: ``--isolate``: sync checks run in child processes, killed at their timeout.
     isolate: bool = False
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any], *, fail_fast: bool = False,
+                    wait: float | None = None) -> RunOptions:
+        """The options the ``verify.*`` settings give, plus the run's own flags."""
+        return cls(concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
+                   fail_fast=fail_fast, wait=wait, strict=config["verify.strict"],
+                   run_deadline=config["verify.run_deadline"], isolate=config["verify.isolate"])
 
 
 @dataclass(slots=True)

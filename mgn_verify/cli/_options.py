@@ -15,7 +15,8 @@ from .._exitcodes import ExitCode
 from .._session import LoadedSession, Session
 from .._text import escape_controls
 
-__all__ = ["error", "loading_options", "open_session", "parse_duration", "run_or_exit", "warn"]
+__all__ = ["error", "loading_options", "open_session", "override_problem", "parse_duration", "run_or_exit",
+           "split_list", "warn"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -74,13 +75,22 @@ _KEY_CHARS = re.compile(r"[\w.\-]*")
 def _check_overrides(_ctx: click.Context, _param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
     """A malformed ``--set`` is a usage error before anything loads (one line, exit 2)."""
     for pair in value:
-        problem = _override_problem(pair)
+        problem = override_problem(pair)
         if problem is not None:
             raise click.BadParameter(problem, param_hint="'--set'")
     return value
 
 
-def _override_problem(pair: str) -> str | None:
+# A comma inside brackets belongs to a parametrized id (``x.y[a,b]``), not to the list.
+_LIST_COMMA = re.compile(r",(?![^\[]*\])")
+
+
+def split_list(values: tuple[str, ...]) -> list[str]:
+    """Comma-separated option values (repeatable options), one list, blanks dropped."""
+    return [item.strip() for value in values for item in _LIST_COMMA.split(value) if item.strip()]
+
+
+def override_problem(pair: str) -> str | None:
     """What is wrong with a ``--set`` argument, never echoing what may be its value (a secret)."""
     key, sep, _ = pair.partition("=")
     if sep and key.strip():
@@ -103,7 +113,7 @@ def parse_overrides(pairs: tuple[str, ...]) -> dict[str, tuple[Any, bool]]:
     if ctx is not None and _CLUSTERS_META in ctx.meta:
         out["verify.clusters"] = (list(ctx.meta[_CLUSTERS_META]), False)
     for pair in pairs:
-        problem = _override_problem(pair)
+        problem = override_problem(pair)
         if problem is not None:
             raise UsageError(f"--set {problem}")
         key, _, value = pair.partition("=")

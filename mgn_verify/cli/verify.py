@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -20,7 +19,16 @@ from .._session import LoadedSession, Selection, Session
 from ..config import Config, Redactor, SettingsRegistry
 from ..config.redact import scrub_argv
 from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, resolve_outputs, stdout_context
-from ._options import error, loading_options, open_session, parse_duration, parse_overrides, run_or_exit, warn
+from ._options import (
+    error,
+    loading_options,
+    open_session,
+    parse_duration,
+    parse_overrides,
+    run_or_exit,
+    split_list,
+    warn,
+)
 from ._signals import SignalScope
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {int(c):>3}  {c.meaning}" for c in ExitCode)
@@ -158,11 +166,8 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
                     loaded.reporters.check(output.format)
                 ids, preset = loaded.select(Selection(list(layers), list(checks), list(skips), list(tags), gate))
                 config = loaded.config
-                options = RunOptions(
-                    concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
-                    fail_fast=fail_fast, wait=parse_duration(wait) if wait else None,
-                    strict=config["verify.strict"], run_deadline=config["verify.run_deadline"],
-                    isolate=config["verify.isolate"])
+                options = RunOptions.from_config(config, fail_fast=fail_fast,
+                                                 wait=parse_duration(wait) if wait else None)
         except MgnVerifyError as exc:
             return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, signals=signals)
         except KeyboardInterrupt:
@@ -174,7 +179,7 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
             stdout_reporters = _stdout_reporters(loaded, outputs, context)
             live = [*stdout_reporters.values()] if context.is_tty else []
             try:
-                report = loaded.run(ids, preset, options, ignore=_split(ignore), argv=sys.argv,
+                report = loaded.run(ids, preset, options, ignore=split_list(ignore), argv=sys.argv,
                                     live=[*live, signals.redeliverer()], selection=selection)
             except MgnVerifyError as exc:  # e.g. a waiver that does not parse
                 return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, guard.stream,
@@ -211,14 +216,6 @@ def _with_lab(faults: tuple[str, ...], body: Callable[[str], int]) -> int:
         return body(str(lab.config_path))
     finally:
         lab.stop()
-
-
-# A comma inside brackets belongs to a parametrized id (``x.y[a,b]``), not to the list.
-_LIST_COMMA = re.compile(r",(?![^\[]*\])")
-
-
-def _split(values: tuple[str, ...]) -> list[str]:
-    return [item.strip() for value in values for item in _LIST_COMMA.split(value) if item.strip()]
 
 
 def _stdout_reporters(loaded: LoadedSession, outputs: list[Output], context: ReporterContext) -> dict[str, Reporter]:

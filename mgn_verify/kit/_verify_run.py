@@ -19,8 +19,7 @@ from .._model import LAYERS, Result, Status
 from .._report import RunOptions
 from .._session import Session
 from .._waivers import waiver_label
-from ..cli._options import _override_problem, parse_overrides
-from ..cli.verify import _split
+from ..cli._options import override_problem, parse_overrides, split_list
 
 __all__ = ["CheckRow", "Outcome", "VerifyOptions", "VerifyState", "override_problem", "selection_words"]
 
@@ -60,15 +59,10 @@ class Outcome:
     output: str = ""
 
 
-def override_problem(pair: str) -> str | None:
-    """What is wrong with a ``--mgn-set`` argument (as ``mgn verify --set`` says it), or None."""
-    return _override_problem(pair)
-
-
 def selection_words(text: str) -> list[str]:
     """``all``, layers, check ids and globs, comma-separated (a comma inside brackets belongs to
     a parametrized id), as ``mgn verify`` splits its lists."""
-    words = _split((text,))
+    words = split_list((text,))
     if not words:
         raise UsageError("--mgn-verify needs a SELECTION: all, layers, or check ids/globs, comma-separated")
     return words
@@ -127,10 +121,7 @@ class VerifyState:
         try:
             ids, preset = loaded.select(Selection(checks=list(self.remaining)))
             config = loaded.config
-            options = RunOptions(
-                concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
-                fail_fast=self.options.fail_fast, strict=config["verify.strict"],
-                run_deadline=config["verify.run_deadline"], isolate=config["verify.isolate"])
+            options = RunOptions.from_config(config, fail_fast=self.options.fail_fast)
             report = loaded.run(ids, preset, options, ignore=[], argv=sys.argv, selection=self._words)
         except MgnVerifyError as exc:  # e.g. a waiver in the config that does not parse
             failed = Outcome("failed", f"mgn: error: {loaded.config.redactor.text(str(exc))}")

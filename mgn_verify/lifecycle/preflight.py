@@ -169,8 +169,7 @@ def _run_gate(request: Preflight, ctx: CommandContext, loaded: LoadedSession, ou
         loaded.warn(note)
     removed = [{"id": m.id, "by": m.via} for m in loaded.gate_book().gate(request.gate).removed]
     config = loaded.config
-    options = RunOptions(concurrency=config["verify.concurrency"], default_timeout=config["verify.timeout"],
-                         run_deadline=config["verify.run_deadline"], isolate=config["verify.isolate"])
+    options = replace(RunOptions.from_config(config), strict=False)  # verify.strict is for mgn verify
     report = loaded.run(ids, preset, options, ignore=list(request.ignore), argv=scrub_argv(ctx.argv),
                         live=[signals.redeliverer()], selection=gate_run_selection(request.gate),
                         reason=request.reason)
