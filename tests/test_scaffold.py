@@ -33,6 +33,7 @@ def _tree(root: Path) -> list[str]:
     (["acme--disk"], "invalid plugin name 'acme--disk': '-' and '_' must join two parts"),
     (["9lives"], "invalid plugin name '9lives': it does not start with a letter"),
     (["acme.disk"], "invalid plugin name 'acme.disk': it has characters other than a-z, 0-9, '-' and '_'"),
+    (["A" * 5000], "invalid plugin name 'AAAAAAAAAAAAAAAAAAAA…': longer than"),  # never echoed whole
     (["class"], "plugin name 'class' is a Python keyword"),
     (["system"], "plugin name 'system' is taken by mgn-verify itself"),
     (["mgn-verify"], "plugin name 'mgn-verify' is taken by mgn-verify itself"),
@@ -84,6 +85,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
     return work / NAME, site, proc.stdout
 
 
+@pytest.mark.slow  # pip, five mgn processes, the generated suite and ruff
 def test_generated_plugin_installs_lists_runs_and_passes_its_tests(
         generated: tuple[Path, Path, str], mgn_process: Callable[..., subprocess.CompletedProcess[str]],
         tmp_path: Path) -> None:
@@ -127,6 +129,7 @@ def test_generated_plugin_installs_lists_runs_and_passes_its_tests(
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
+@pytest.mark.slow  # a cold mypy --strict
 def test_generated_code_is_mypy_strict_clean(generated: tuple[Path, Path, str], tmp_path: Path) -> None:
     root, _, _ = generated
     # MYPYPATH: mgn-verify may be an editable install, whose import hook mypy cannot follow; its

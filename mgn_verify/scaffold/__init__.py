@@ -61,10 +61,10 @@ def check_name(name: str) -> str:
 
 
 def _check_form(name: str) -> str:
+    if len(name) > _MAX_NAME:  # first: an error line never echoes a huge argument
+        raise UsageError(f"invalid plugin name {name[:20] + '…'!r}: longer than {_MAX_NAME} characters")
     if not _NAME.fullmatch(name):
         raise UsageError(f"invalid plugin name {name!r}: {_why_invalid(name)} (use {NAME_RULE}, e.g. acme-disk)")
-    if len(name) > _MAX_NAME:
-        raise UsageError(f"invalid plugin name {name[:20] + '…'!r}: longer than {_MAX_NAME} characters")
     package = name.replace("-", "_")
     if name in BUILTIN_NAMES or package in BUILTIN_NAMES:
         raise UsageError(f"plugin name {name!r} is taken by mgn-verify itself (a built-in plugin or layer)")
@@ -113,12 +113,15 @@ def _importable(package: str) -> bool:
 def generate(name: str, directory: Path) -> Plugin:
     """Write the distribution ``name`` into ``directory/name`` (which must not exist)."""
     package = _check_form(name)
-    if not directory.is_dir():
-        raise UsageError(f"--dir {str(directory)!r} is not an existing directory")
     root = directory / name
-    if root.exists() or root.is_symlink():
-        raise UsageError(f"{str(root)!r} already exists: mgn plugin new never overwrites (choose another "
-                         f"name or --dir)")
+    try:  # is_dir()/exists() raise PermissionError for a directory we may not search
+        if not directory.is_dir():
+            raise UsageError(f"--dir {str(directory)!r} is not an existing directory")
+        if root.exists() or root.is_symlink():
+            raise UsageError(f"{str(root)!r} already exists: mgn plugin new never overwrites (choose another "
+                             f"name or --dir)")
+    except OSError as exc:
+        raise UsageError(f"cannot use --dir {str(directory)!r}: {exc.strerror or exc}") from None
     _check_unused(name, package)
     partial = directory / f".{name}.partial-{secrets.token_hex(4)}"
     values = {"name": name, "pkg": package, "pkg_upper": package.upper()}
