@@ -5,12 +5,13 @@ pytest's rewriter makes a module import ``_pytest.assertion.rewrite as @pytest_a
 a check that passes never imports pytest's internals (about 120 ms); the first helper a failing
 assert needs imports pytest's module and is forwarded to it (module ``__getattr__``, PEP 562).
 
-Four helpers are our own, and differ from pytest's on purpose: the operand reprs are cut only
-*after* the process's secrets are redacted (pytest's ``saferepr`` keeps both ends of a long
-repr, and half a long token would escape redaction); the custom message of ``assert x, msg`` is
-kept verbatim; and pytest's own comparison plugins (``util._reprcompare``, set only inside a
-pytest run) are not consulted, so a check explains itself the same way under ``mgn verify``
-and ``pytest --mgn-verify``.
+Of the allowed helpers (``HELPERS``), four are our own, and differ from pytest's on purpose:
+the operand reprs are cut only *after* the process's secrets are redacted (pytest's
+``saferepr`` keeps both ends of a long repr, and half a long token would escape redaction); the
+custom message of ``assert x, msg`` is kept verbatim; and pytest's own comparison plugins
+(``util._reprcompare``, set only inside a pytest run) are not consulted, so a check explains
+itself the same way under ``mgn verify`` and ``pytest --mgn-verify``. The two of pytest's
+assertion-pass hook are inert stubs; the last two are forwarded to pytest.
 """
 
 from __future__ import annotations
@@ -67,9 +68,27 @@ def _call_reprcompare(ops: Sequence[str], results: Sequence[bool], expls: Sequen
     return expls[-1]
 
 
+def _check_if_assertion_pass_impl() -> bool:
+    """No ``pytest_assertion_pass`` hook outside pytest (emitted only with that hook enabled)."""
+    return False
+
+
+def _call_assertion_pass(lineno: int, orig: str, expl: str) -> None:
+    """Never called: see ``_check_if_assertion_pass_impl``."""
+
+
+#: Every helper rewritten code may call (pytest 9's rewriter: ``self.helper(...)``). A module
+#: whose rewritten code calls anything else is compiled plain instead (``mgn_verify._rewrite``).
+HELPERS = frozenset({"_saferepr", "_format_assertmsg", "_format_explanation", "_call_reprcompare",
+                     "_should_repr_global_name", "_format_boolop",
+                     "_check_if_assertion_pass_impl", "_call_assertion_pass"})
+#: The allowed helpers that are pytest's own, imported from it on first use.
+_FORWARDED = frozenset({"_should_repr_global_name", "_format_boolop"})
+
+
 def __getattr__(name: str) -> Any:
-    # pytest's helpers are all `_private`: a probe for anything else (`__wrapped__`, a plugin
-    # marker looked up on every module global) must not import pytest
-    if not name.startswith("_") or name.startswith("__"):
+    # only the allowed helpers: any other probe (`__wrapped__`, a plugin marker looked up on
+    # every module global, a helper of a newer pytest) must neither import pytest nor succeed
+    if name not in _FORWARDED:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     return getattr(importlib.import_module(PYTEST_REWRITE), name)

@@ -7,8 +7,11 @@ plugin names with ``register_assert_rewrite``, are rewritten: ``mgn verify`` sta
 - ``CheckLoader`` (a ``SourceFileLoader`` whose code is rewritten) loads check files and, through
   the ``sys.meta_path`` finder ``register_assert_rewrite`` installs, registered modules.
 - Rewritten code is cached as pytest caches it: ``__pycache__/<stem>.<tag>-mgn-<pytest
-  version>.pyc``, valid while the source's mtime (ns) and size are unchanged; an unwritable
-  directory just means no cache. A cache hit imports nothing of pytest.
+  version>.pyc``, valid while the source's mtime (ns) and size are unchanged. Where that cannot
+  be written (``PYTHONDONTWRITEBYTECODE``, a read-only checks dir), in the user's cache
+  (``$XDG_CACHE_HOME/mgn-verify/rewritten/<sha1 of the absolute path>.pyc``); else no cache. A
+  cache hit imports nothing of pytest. Code is keyed and named by the absolute path, and always
+  compiled with ``optimize=0``: ``python -O`` must not strip a check's asserts (nor cache that).
 - pytest's module-level import ``_pytest.assertion.rewrite as @pytest_ar`` is redirected to
   ``mgn_verify._assert_support``, which imports pytest's helpers only when an assert fails.
 - A module docstring containing ``PYTEST_DONT_REWRITE`` opts out, as in pytest. If pytest's
@@ -23,12 +26,13 @@ import importlib.machinery
 import importlib.util
 import marshal
 import os
+import re
 import struct
 import sys
+import time
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from functools import cache
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from types import CodeType, ModuleType
 from typing import Any
@@ -39,10 +43,11 @@ PYTEST_REWRITE = "_pytest.assertion.rewrite"
 SUPPORT_MODULE = "mgn_verify._assert_support"
 DONT_REWRITE = "PYTEST_DONT_REWRITE"
 _ALIAS = "@pytest_ar"  # the name pytest's rewriter binds its helper module to
-#: Bump when what is cached changes meaning (the redirect, the helpers, this header).
-_FORMAT = b"mgn1"
-#: Python's bytecode magic, our format, the source's mtime in ns and its size.
-_HEADER = struct.Struct("<4s4sQQ")
+#: Python's bytecode magic, our format (``_format``), the source's mtime in ns and its size.
+_HEADER = struct.Struct("<4s16sQQ")
+#: A source younger than this is not cached: an edit of the same size within the filesystem's
+#: mtime granularity would leave the cache looking fresh.
+_SETTLE_NS = 2_000_000_000
 
 
 class AssertRewriteWarning(UserWarning):
@@ -60,35 +65,80 @@ class CheckLoader(importlib.machinery.SourceFileLoader):
 def code_for(path: Path) -> CodeType:
     """The code of ``path`` with its asserts rewritten, from the cache when it is fresh.
     Raises what reading (``OSError``) or compiling (``SyntaxError``) the source raises."""
+    path = Path(os.path.abspath(path))  # `checks` and `/abs/checks` share the cache
     stat = path.stat()  # before reading: a file edited meanwhile is rewritten again next time
-    cached = _cache_file(path)
-    if cached is not None:
+    for cached in _cache_files(path):
         code = _read_cache(cached, stat, str(path))
         if code is not None:
             return code
     code, cacheable = _compile(path.read_bytes(), str(path))
-    if cached is not None and cacheable and not sys.dont_write_bytecode:
-        _write_cache(cached, stat, code)
+    if cacheable and time.time_ns() - stat.st_mtime_ns >= _SETTLE_NS:
+        data = _HEADER.pack(importlib.util.MAGIC_NUMBER, _format(), stat.st_mtime_ns, stat.st_size) \
+            + marshal.dumps(code)
+        for cached in _cache_files(path, writing=True):
+            if _write_cache(cached, data, (stat.st_mode & 0o666) | 0o600):
+                break
     return code
 
 
 @cache
 def _rewriter_version() -> str:
-    """pytest's version, from its metadata (importing pytest to ask would cost the import)."""
+    """pytest's version, read from ``_pytest/_version.py``: importing it would import ``_pytest``
+    (which a cache hit must not), and its metadata costs some 3 ms."""
     try:
-        return version("pytest")
-    except PackageNotFoundError:
+        spec = importlib.util.find_spec("_pytest")
+        locations = spec.submodule_search_locations if spec is not None else None
+        text = Path(next(iter(locations or ())), "_version.py").read_text(encoding="utf-8")
+    except (ImportError, ValueError, StopIteration, OSError):
         return "none"
+    match = re.search(r"""^(?:__version__ = )?version = ['"]([^'"]+)['"]""", text, re.MULTILINE)
+    return match[1] if match else "unknown"
 
 
-def _cache_file(path: Path) -> Path | None:
+@cache
+def _format() -> bytes:
+    """What the cached code means: mgn-verify's version, the sources of the redirect and of the
+    helpers it calls, and pytest's version; any change invalidates every cache."""
+    import hashlib
+
+    from ._version import __version__
+
+    digest = hashlib.sha1(f"{__version__}\0{_rewriter_version()}".encode(), usedforsecurity=False)
+    for module in ("_rewrite.py", "_assert_support.py"):
+        with contextlib.suppress(OSError):
+            digest.update(Path(__file__).with_name(module).read_bytes())
+    return digest.digest()[:16]
+
+
+def _cache_files(path: Path, *, writing: bool = False) -> Iterator[Path]:
+    """Where the code of ``path`` is cached, in the order tried: next to it (as CPython and
+    pytest cache, unless bytecode writing is off), then the user's cache. Lazy: a hit in the
+    first costs nothing for the second."""
     tag = sys.implementation.cache_tag
     if not tag:  # None: this Python caches no bytecode
-        return None
-    # where pytest puts its own rewritten modules (sys.pycache_prefix honoured the same way)
-    directory = Path(sys.pycache_prefix, *path.resolve().parts[1:-1]) if sys.pycache_prefix \
-        else path.parent / "__pycache__"
-    return directory / f"{path.stem}.{tag}-mgn-{_rewriter_version()}.pyc"
+        return
+    if not (writing and sys.dont_write_bytecode):
+        # where pytest puts its own rewritten modules (sys.pycache_prefix honoured the same way)
+        directory = Path(sys.pycache_prefix, *path.parts[1:-1]) if sys.pycache_prefix \
+            else path.parent / "__pycache__"
+        yield directory / f"{path.stem}.{tag}-mgn-{_rewriter_version()}.pyc"
+    user = _user_cache()
+    if user is not None:
+        import hashlib
+
+        yield user / f"{hashlib.sha1(str(path).encode(), usedforsecurity=False).hexdigest()}.pyc"
+
+
+def _user_cache() -> Path | None:
+    """``$XDG_CACHE_HOME/mgn-verify/rewritten`` (``~/.cache`` by default; a relative
+    ``XDG_CACHE_HOME`` is ignored, as the XDG spec says)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        try:
+            base = str(Path.home() / ".cache")
+        except RuntimeError:  # no HOME and no passwd entry
+            return None
+    return Path(base, "mgn-verify", "rewritten")
 
 
 def _read_cache(cached: Path, stat: os.stat_result, filename: str) -> CodeType | None:
@@ -99,7 +149,7 @@ def _read_cache(cached: Path, stat: os.stat_result, filename: str) -> CodeType |
     if len(data) < _HEADER.size:
         return None
     magic, form, mtime_ns, size = _HEADER.unpack_from(data)
-    if (magic, form, mtime_ns, size) != (importlib.util.MAGIC_NUMBER, _FORMAT, stat.st_mtime_ns, stat.st_size):
+    if (magic, form, mtime_ns, size) != (importlib.util.MAGIC_NUMBER, _format(), stat.st_mtime_ns, stat.st_size):
         return None
     try:
         code = marshal.loads(data[_HEADER.size:])
@@ -109,17 +159,28 @@ def _read_cache(cached: Path, stat: os.stat_result, filename: str) -> CodeType |
     return code if isinstance(code, CodeType) and code.co_filename == filename else None
 
 
-def _write_cache(cached: Path, stat: os.stat_result, code: CodeType) -> None:
-    """Written whole or not at all (a temporary file renamed): a concurrent run never reads half."""
-    data = _HEADER.pack(importlib.util.MAGIC_NUMBER, _FORMAT, stat.st_mtime_ns, stat.st_size) + marshal.dumps(code)
-    partial = cached.with_name(f"{cached.name}.{os.getpid()}")
+def _write_cache(cached: Path, data: bytes, mode: int) -> bool:
+    """Written whole or not at all (a unique temporary file renamed): a concurrent run never
+    reads half. False when it cannot be written (read-only, full disk)."""
+    import tempfile
+
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        partial.write_bytes(data)
+        fd, partial = tempfile.mkstemp(dir=cached.parent, prefix=f".{cached.name}.", suffix=".tmp")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.chmod(partial, mode)  # mkstemp's 0600 would hide a shared __pycache__ from other users
         os.replace(partial, cached)
-    except OSError:  # read-only checkout, full disk: no cache, same code
+    except BaseException as exc:  # Ctrl-C included: never leave the temporary file behind
         with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
+            os.unlink(partial)
+        if isinstance(exc, OSError):
+            return False
+        raise
+    return True
 
 
 def _compile(source: bytes, filename: str) -> tuple[CodeType, bool]:
@@ -134,7 +195,9 @@ def _compile(source: bytes, filename: str) -> tuple[CodeType, bool]:
 
 
 def _plain(tree: ast.Module, filename: str) -> CodeType:
-    return compile(tree, filename, "exec", dont_inherit=True)  # our __future__ imports stay ours
+    # optimize=0: under `python -O` a check keeps its asserts (and the cache stays valid for all);
+    # dont_inherit: our __future__ imports stay ours
+    return compile(tree, filename, "exec", dont_inherit=True, optimize=0)
 
 
 def _wants_rewrite(tree: ast.Module) -> bool:
@@ -163,11 +226,11 @@ def _redirect_helpers(tree: ast.Module) -> bool:
                for alias in node.names if alias.asname == _ALIAS]
     if len(imports) != 1 or imports[0].name != PYTEST_REWRITE:
         return False
-    from . import _assert_support
+    from ._assert_support import HELPERS
 
     helpers = {node.attr for node in ast.walk(tree) if isinstance(node, ast.Attribute)
                and isinstance(node.value, ast.Name) and node.value.id == _ALIAS}
-    if not all(hasattr(_assert_support, name) for name in helpers):
+    if not helpers <= HELPERS:  # a newer pytest calls something we do not know: plain asserts
         return False
     imports[0].name = SUPPORT_MODULE
     return True

@@ -6,7 +6,8 @@ The rules:
   every setting whose last name part looks secret (``SECRET_NAME``: token, password, secret,
   api key, credential...), declared by a plugin or not (an unknown key of the file or
   ``--set``), each string of such a setting's list or mapping value, and every value a plugin
-  marks at run time (``config.mark_secret``).
+  marks at run time (``config.mark_secret``). Its escaped forms are hunted too (as inside a repr,
+  ``ascii`` or JSON string: backslashes doubled, quotes, tabs escaped), as reprs reach messages.
 - Registered secrets are hunted in free text only when they are at least 3 characters long
   (``MIN_SECRET_LEN``): a 2-letter "secret" would shred every report. A shorter secret is
   still masked wherever it is a whole config value (``mgn config show``).
@@ -21,6 +22,7 @@ The rules:
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import threading
@@ -136,6 +138,16 @@ def _scrub_pair(pair: str, other_separator: str) -> str:
     return pair[:cut + 1] + REDACTED
 
 
+def _quoted_forms(value: str) -> set[str]:
+    """``value`` as it shows inside a ``repr``, ``ascii`` or JSON string literal: a backslash,
+    quote, tab, newline or non-ASCII character is escaped there (an assertion's explanation
+    shows its operands' reprs). ``forced`` holds both quotes, so repr escapes ``'`` as it does
+    inside a longer string that has both."""
+    forced = value + "'\""
+    return {repr(value)[1:-1], repr(forced)[1:-4], ascii(value)[1:-1], ascii(forced)[1:-4],
+            json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]}
+
+
 class Redactor:
     """Holds the run's secret values and removes them from text and nested data.
 
@@ -149,11 +161,13 @@ class Redactor:
         self._lock = threading.Lock()
 
     def add(self, value: object) -> None:
-        """Register a secret (a token, a password, a kubeconfig credential)."""
+        """Register a secret (a token, a password, a kubeconfig credential), with the escaped
+        forms it takes inside a repr or JSON string (``_quoted_forms``)."""
         if isinstance(value, str) and len(value) >= MIN_SECRET_LEN:
+            forms = {value, *_quoted_forms(value)}
             with self._lock:
-                if value not in self._secrets:
-                    self._secrets.add(value)
+                if not forms <= self._secrets:
+                    self._secrets |= forms
                     # Longest first, so a secret containing another is removed whole.
                     alternatives = sorted(self._secrets, key=len, reverse=True)
                     self._pattern = re.compile("|".join(map(re.escape, alternatives)))
