@@ -28,7 +28,8 @@ Example::
 
 ``make_config`` gives a check function the ``config`` it would get in a real run, so a check can
 be called directly; ``run_verify`` runs ``mgn verify`` in a subprocess outside any kit directory.
-``MgnCheckWarning`` is the warning a ``warn`` result becomes under ``pytest --mgn-verify``.
+``MgnCheckWarning`` is the warning a ``warn`` result becomes under ``pytest --mgn-verify``;
+``MgnRunWarning`` one of the run itself (e.g. a waiver matching no check), issued at the end.
 """
 
 from __future__ import annotations
@@ -44,13 +45,13 @@ from typing import TYPE_CHECKING, Any
 
 from .kit._kit import MgnKit, VerifyRun
 from .kit._recorder import HookCall, HookRecorder, record_hooks
-from .kit._warning import MgnCheckWarning
+from .kit._warning import MgnCheckWarning, MgnRunWarning
 
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["HookCall", "HookRecorder", "MgnCheckWarning", "MgnKit", "VerifyRun", "make_config", "record_hooks",
-           "run_verify"]
+__all__ = ["HookCall", "HookRecorder", "MgnCheckWarning", "MgnKit", "MgnRunWarning", "VerifyRun", "make_config",
+           "record_hooks", "run_verify"]
 
 
 def make_config(values: Mapping[str, Any] | None = None, *, plugins: Sequence[str] = (),

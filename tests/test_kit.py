@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -85,6 +86,7 @@ def test_exit_codes_errors_and_other_commands(tmp_path: Path) -> None:
 
 
 def test_write_checks_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # the suite may run with PYTHONDONTWRITEBYTECODE
     kit = MgnKit(tmp_path)
     with pytest.raises(ValueError, match="'disk': the name must start with 'check_'"):
         kit.write_checks(disk="def check_x(): pass")
@@ -101,9 +103,14 @@ def test_write_checks_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
             return {"message": config["team.word"] + "-%s"}
     """
     kit.write_checks(check_team=source % "a")
+    # An old source is cached; rewritten with the same size and, as within a coarse mtime tick, the
+    # same mtime, the cache still looks fresh: the new code runs only because write_checks drops it.
+    team, old = kit.checks_dir / "check_team.py", time.time_ns() - 60 * 10**9
+    os.utime(team, ns=(old, old))
     assert kit.verify(*ISOLATED).messages() == {"team.word": "default-a"}
-    # Rewritten at once with the same size: the new code runs, not a stale bytecode cache.
+    assert list(kit.checks_dir.glob("__pycache__/check_team.*.pyc"))
     kit.write_checks(check_team=source % "b")
+    os.utime(team, ns=(old, old))
     kit.write_config("""
         team:
           word: from-yaml
@@ -158,14 +165,23 @@ def test_fixtures_in_a_pytest_run(pytester: pytest.Pytester) -> None:
 
 
 def test_kit_modules_import_no_engine() -> None:
-    """The fixtures are loaded into every pytest run: importing them (and the kit) stays cheap."""
-    code = ("import sys, mgn_verify.kit.fixtures, mgn_verify.testing; "
-            "print(sorted(m for m in ('mgn_verify._session', 'mgn_verify._plugins', 'mgn_verify.cli', "
-            "'click', 'yaml') if m in sys.modules))")
+    """What pytest imports into every run once mgn-verify is installed (the hub and each module
+    in its ``pytest_plugins``), and the kit, import none of the engine, the lab or PyYAML."""
+    code = textwrap.dedent("""
+        import importlib, sys
+        hub = importlib.import_module("mgn_verify.kit.pytest_plugin")
+        for name in [*hub.pytest_plugins, "mgn_verify.testing"]:
+            importlib.import_module(name)
+        print(hub.pytest_plugins)
+        print(sorted(m for m in ("mgn_verify._session", "mgn_verify._plugins", "mgn_verify.cli", "click", "yaml",
+                                 "mgn_verify.lab._lab") if m in sys.modules))
+    """)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert proc.stdout.strip() == "[]"
-    assert mgn_verify.testing.__all__ == ["HookCall", "HookRecorder", "MgnCheckWarning", "MgnKit", "VerifyRun",
-                                          "make_config", "record_hooks", "run_verify"]
+    plugins, loaded = proc.stdout.splitlines()
+    assert "mgn_verify.lab.pytest_plugin" in plugins and "mgn_verify.kit.verify_items" in plugins
+    assert loaded == "[]"
+    assert mgn_verify.testing.__all__ == ["HookCall", "HookRecorder", "MgnCheckWarning", "MgnKit", "MgnRunWarning",
+                                          "VerifyRun", "make_config", "record_hooks", "run_verify"]
 
 
 @pytest.mark.slow

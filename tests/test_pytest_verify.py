@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 import xmlschema
@@ -107,11 +109,12 @@ def test_outcomes_order_and_junit(project: pytest.Pytester) -> None:
         "XFAIL mgn-verify::t.waived - waived: known slow disk (OPS-7)",
     ])
     result.stdout.fnmatch_lines(["mgn-verify::t.warn", "*MgnCheckWarning: token *** expires soon"])
-    result.stdout.fnmatch_lines(["*UserWarning: mgn: warning: verify.waivers 't.gone' matches no check*"])
+    result.stdout.fnmatch_lines(["*MgnRunWarning: mgn: warning: verify.waivers 't.gone' matches no check*"])
     assert "Traceback" not in out and "_verify_run" not in out and "verify_items" not in out
     schema = xmlschema.XMLSchema(str(JUNIT_XSD))
     schema.validate(str(junit))
-    cases = {case["@name"]: case for case in schema.to_dict(str(junit))["testsuite"][0]["testcase"]}
+    doc: Any = schema.to_dict(str(junit))
+    cases = {case["@name"]: case for case in doc["testsuite"][0]["testcase"]}
     assert cases["t.fail"]["failure"][0]["@message"].startswith("fail: nodes = 2")
     assert cases["t.blocked"]["skipped"][0]["@message"].startswith("blocked by t.fail")
     assert TOKEN not in out + result.stderr.str() + junit.read_text()
@@ -154,6 +157,63 @@ def test_errors_are_one_collection_or_usage_error(project: pytest.Pytester) -> N
     result = run(project, "--mgn-verify=t", "--mgn-set", "api.token")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --mgn-set expects KEY=VALUE, got 'api.token' (no '=')"])
+    result = run(project, "--mgn-verify=")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --mgn-verify needs a SELECTION*"])
+
+
+def test_run_warnings_and_errors_fail_the_session_not_an_item(project: pytest.Pytester) -> None:
+    """-W error turns the run's warning (the waiver of no check) into a session failure, not the
+    failure of the item that happened to run mgn; an error of the run (a raising hook) makes
+    ``mgn verify`` exit 2 and fails the session too."""
+    (project.path / "checks" / "check_hook.py").write_text(
+        "def mgn_run_finish(report):\n    raise RuntimeError('finish hook broke')\n")
+    result = run(project, "--mgn-verify=t.dep", "--mgn-config=mgn.yaml", "-W", "error", "-v")
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["mgn-verify::t.dep PASSED*", "*= mgn-verify: the mgn run failed =*",
+                                 "mgn: error: *finish hook broke*",
+                                 "mgn: warning: verify.waivers 't.gone' matches no check*"])
+    result = run(project, "--mgn-verify=t.dep")  # no waiver, no -W error: the hook's error alone
+    result.assert_outcomes(passed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["mgn: error: *finish hook broke*"])
+
+
+def test_a_crashed_run_fails_each_item_once_and_redacted_ids_stay_unique(
+        project: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    (project.path / "checks" / "check_s.py").write_text(textwrap.dedent(f'''
+        from mgn_verify import check, parametrize
+        @parametrize("tok", [{TOKEN!r}, "pw-0ther-5ecret"])
+        @check(id="s.login")
+        def check_login(tok): pass
+    '''))
+    calls: list[None] = []
+    hostname = socket.gethostname
+
+    def no_hostname() -> str:  # once t.dep has run: an OSError escaping the run (a crash), not a check's
+        if not (project.path / "dep.txt").exists():
+            return hostname()
+        calls.append(None)
+        raise OSError(f"no hostname for {TOKEN}")
+
+    monkeypatch.setattr(socket, "gethostname", no_hostname)
+    result = run(project, "--mgn-verify=s,t.dep", f"--mgn-set=api.token={TOKEN}",
+                 "--mgn-set=rethinkdb.password=pw-0ther-5ecret", "-v")
+    result.assert_outcomes(failed=3)
+    assert len(calls) == 1  # one run, not one per item
+    out = result.stdout.str()
+    assert TOKEN not in out and "pw-0ther-5ecret" not in out
+    assert "mgn-verify::s.login[***] FAILED" in out and "mgn-verify::s.login[***]#2 FAILED" in out
+    assert out.count("mgn: error: the mgn run crashed: OSError: no hostname for ***") == 3
+    assert out.count("Traceback (most recent call last)") == 1  # on the item that ran it
+
+
+def test_xdist_is_refused(project: pytest.Pytester) -> None:
+    pytest.importorskip("xdist")
+    result = run(project, "--mgn-verify=t", "-n", "2")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --mgn-verify cannot run under pytest-xdist (-n)*"])
 
 
 def test_entry_point_and_ctrl_c(pytester: pytest.Pytester) -> None:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from .._exceptions import MgnVerifyError, UsageError
 from .._loaded import LoadedSession, Selection
@@ -21,9 +23,11 @@ from .._session import Session
 from .._waivers import waiver_label
 from ..cli._options import override_problem, parse_overrides, split_list
 
-__all__ = ["CheckRow", "Outcome", "VerifyOptions", "VerifyState", "override_problem", "selection_words"]
+__all__ = ["CheckRow", "Outcome", "OutcomeKind", "VerifyOptions", "VerifyState", "override_problem",
+           "selection_words"]
 
 _GLOB_CHARS = frozenset("*?[")
+OutcomeKind = Literal["passed", "warned", "skipped", "xfailed", "failed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +55,9 @@ class CheckRow:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """What an item reports: ``passed``, ``warned``, ``skipped``, ``xfailed`` or ``failed``."""
+    """What an item reports."""
 
-    kind: str
+    kind: OutcomeKind
     text: str = ""
     #: What the check printed (redacted, bounded), shown with a failure.
     output: str = ""
@@ -79,6 +83,8 @@ class VerifyState:
         self.options = options
         #: mgn's warnings not yet handed to pytest (``take_warnings``).
         self._warnings: list[str] = []
+        #: The run's errors (``mgn verify`` exits 2 on them): they fail the pytest session.
+        self.errors: list[str] = []
         self._loaded: LoadedSession | None = None
         self._words: list[str] = []
         #: The ids of the items left after pytest's deselection (set at the end of collection).
@@ -110,10 +116,21 @@ class VerifyState:
 
     def outcome(self, check_id: str) -> Outcome:
         """The outcome of one check; the first call runs every remaining check in one mgn run.
-        Ctrl-C during the run: ``KeyboardInterrupt`` (the run has cancelled its checks)."""
+        Ctrl-C during the run: ``KeyboardInterrupt`` (the run has cancelled its checks). A crash
+        of the run (a bug) fails every item with one line naming it, never runs them again; the
+        item that ran it also shows the traceback (redacted: the exception may hold a secret)."""
         if self._outcomes is None:
-            self._outcomes = self._run()
-        return self._outcomes.get(check_id) or Outcome("failed", f"mgn: error: {check_id} was not run")
+            try:
+                self._outcomes = self._run()
+            except Exception as exc:
+                line = f"mgn: error: the mgn run crashed: {self._shown(_describe(exc))}"
+                self._outcomes = dict.fromkeys(self.remaining, Outcome("failed", line))
+                trace = "".join(traceback.format_exception(exc)).rstrip()
+                return Outcome("failed", f"{line}\n\n{self._shown(trace)}")
+        return self._outcomes.get(check_id) or Outcome("failed", f"mgn: error: {self._shown(check_id)} was not run")
+
+    def _shown(self, text: str) -> str:
+        return self._loaded.config.redactor.text(text) if self._loaded is not None else text
 
     def _run(self) -> dict[str, Outcome]:
         loaded = self._loaded
@@ -131,8 +148,13 @@ class VerifyState:
         # The report is redacted, ids included: its results are matched to the run's ids by position.
         by_shown_id = {result.id: result for result in report.results}
         outcomes = {cid: outcome_of(result, by_shown_id) for cid, result in zip(ids, report.results, strict=True)}
-        self._warnings.extend(f"mgn: error: {error}" for error in report.errors)
+        self.errors.extend(f"mgn: error: {error}" for error in report.errors)
         return outcomes
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def outcome_of(result: Result, results: dict[str, Result]) -> Outcome:

@@ -8,6 +8,8 @@ each item then reports its own result: ``pass`` passes, ``warn`` passes with an
 ``MgnCheckWarning``, ``skip`` and ``blocked`` are skipped (``blocked by <root>: <its message>``),
 ``fail`` and ``error`` fail showing status, message and remediation, ``waived`` is ``xfail``.
 ``--collect-only`` loads the checks and runs none; pytest's ``-x`` is mgn's ``--fail-fast``.
+The run's own warnings are ``MgnRunWarning``s issued when the session ends (an ``error`` filter on
+them, like the run's errors, fails the session); pytest-xdist (``-n``) is refused.
 
 Imported into every pytest run: only pytest and the standard library at import; the engine
 (``_verify_run``) is imported once ``--mgn-verify`` is given.
@@ -22,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ._warning import MgnCheckWarning
+from ._warning import MgnCheckWarning, MgnRunWarning
 
 if TYPE_CHECKING:
     from ._verify_run import CheckRow, VerifyState
@@ -57,8 +59,16 @@ def pytest_configure(config: pytest.Config) -> None:
             if config.getoption(dest):
                 raise pytest.UsageError(f"{option} needs --mgn-verify=SELECTION")
         return
-    from ._verify_run import VerifyOptions, VerifyState, override_problem
+    if config.getoption("numprocesses", None) or hasattr(config, "workerinput"):
+        raise pytest.UsageError("--mgn-verify cannot run under pytest-xdist (-n): every worker would run "
+                                "the whole selection; run it without -n (e.g. in a separate pytest call)")
+    from .._exceptions import MgnVerifyError
+    from ._verify_run import VerifyOptions, VerifyState, override_problem, selection_words
 
+    try:
+        selection_words(selection)
+    except MgnVerifyError as exc:
+        raise pytest.UsageError(str(exc)) from None
     for pair in config.getoption("mgn_set"):
         problem = override_problem(pair)
         if problem is not None:
@@ -79,9 +89,34 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
-    state = session.config.stash.get(_STATE, None)
+    state = _state(session.config)
     if state is not None:  # the run covers exactly the items left after deselection
         state.remaining = [item.row.id for item in session.items if isinstance(item, MgnCheckItem)]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """mgn's warnings, outside any item (inside pytest's warning capture for the session end, so
+    they reach its warnings summary); the run's errors, and a warning an ``error`` filter turned
+    into one, fail the session as they make ``mgn verify`` exit 2."""
+    state = _state(session.config)
+    if state is None:
+        return
+    for message in state.take_warnings():
+        text = message if message.startswith("mgn: ") else f"mgn: warning: {message}"
+        try:
+            warnings.warn_explicit(MgnRunWarning(text), MgnRunWarning, NAME, 0)  # located at mgn, not our code
+        except MgnRunWarning:
+            state.errors.append(text)
+    if state.errors and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    state = _state(config)
+    if state is not None and state.errors:
+        terminalreporter.write_sep("=", "mgn-verify: the mgn run failed", red=True)
+        for line in state.errors:
+            terminalreporter.line(line, red=True)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -102,13 +137,9 @@ class MgnVerifyCollector(pytest.Collector):
     """The selected checks; loading them (plugins, checks dirs, config) happens here."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        state = self.config.stash[_STATE]
-        try:
-            rows = state.collect()
-        finally:
-            _emit_warnings(state)
-        for row in rows:
-            yield MgnCheckItem.from_parent(self, name=row.shown, row=row)
+        rows = self.config.stash[_STATE].collect()
+        for row, name in zip(rows, _unique([row.shown for row in rows]), strict=True):
+            yield MgnCheckItem.from_parent(self, name=name, row=row)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from .._exceptions import MgnVerifyError
@@ -129,11 +160,7 @@ class MgnCheckItem(pytest.Item):
             self.user_properties += [("mgn_layer", row.layer), ("mgn_severity", row.severity)]
 
     def runtest(self) -> None:
-        state = self.config.stash[_STATE]
-        try:
-            outcome = state.outcome(self.row.id)  # the first item runs them all
-        finally:
-            _emit_warnings(state)
+        outcome = self.config.stash[_STATE].outcome(self.row.id)  # the first item runs them all
         if outcome.output:
             self.add_report_section("call", "mgn output", outcome.output)
         if outcome.kind == "warned":
@@ -193,11 +220,24 @@ def _one_line(exc: BaseException) -> str:
     return f"mgn: {'warning' if isinstance(exc, Warning) else 'error'}: {text}"
 
 
-def _emit_warnings(state: VerifyState) -> None:
-    """mgn's warnings (a waiver matching no check, a broken hook) in pytest's warnings summary."""
-    for message in state.take_warnings():
-        text = message if message.startswith("mgn: ") else f"mgn: warning: {message}"
-        warnings.warn_explicit(text, UserWarning, NAME, 0)  # located at mgn, not at our code
+def _state(config: pytest.Config) -> VerifyState | None:
+    """The run of this pytest session; None without ``--mgn-verify``."""
+    return config.stash.get(_STATE, None)
+
+
+def _unique(names: list[str]) -> list[str]:
+    """Item names, the second of two equal ones (two ids redacting to ``x[***]``) suffixed ``#2``:
+    pytest needs unique node ids."""
+    unique: list[str] = []
+    used: set[str] = set()
+    for name in names:
+        candidate, count = name, 1
+        while candidate in used:
+            count += 1
+            candidate = f"{name}#{count}"
+        used.add(candidate)
+        unique.append(candidate)
+    return unique
 
 
 def _junit_allows_properties(config: pytest.Config) -> bool:
