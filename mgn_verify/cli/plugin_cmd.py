@@ -98,7 +98,8 @@ def new(name: str, directory: str) -> None:
     It holds pyproject.toml (an entry point in group mgn_verify), a package NAME with - as _ (also
     the layer) with a setting, a fixture, a check that requires a built-in check and a parametrized
     check, tests written with the test kit, and a README. NAME: lowercase letters and digits,
-    starting with a letter, in parts joined by - or _. An existing DIR/NAME is never overwritten."""
+    starting with a letter, in parts joined by - or _; not all, a mgn verify subcommand, test(s), checks or
+    conftest. An existing DIR/NAME (or one differing only in - and _) is never overwritten."""
     def body() -> int:
         from ..scaffold import generate
 
@@ -107,9 +108,10 @@ def new(name: str, directory: str) -> None:
         click.echo(f"Created plugin {made.name} (package and layer {made.package}) in {where}/:")
         for path in made.files:
             click.echo(f"  {os.path.join(where, str(path))}")
+        # Editable (-e): edits to the checks take effect without reinstalling. "./" makes pip read a path.
         install = where if os.path.isabs(where) or where.startswith(".") else f"./{where}"
         click.echo("\nNext steps:")
-        for step in (f"pip install {shlex.quote(install)}", f"mgn verify list {made.package}",
+        for step in (f"pip install -e {shlex.quote(install)}", f"mgn verify list {made.package}",
                      f"mgn verify {made.package}", f"cd {shlex.quote(where)} && pytest"):
             click.echo(f"  {step}")
         return 0
