@@ -9,6 +9,7 @@ import ast
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -107,9 +108,12 @@ def test_a_failing_assert_explains_itself_in_console_json_and_junit(
     assert messages["acme.count"] == "assert 2 >= 3"
     assert messages["acme.inline"] == ("only 2 nodes\nscale the pool\nassert 2 >= 3\n"
                                        " +  where 2 = len(['n1', 'n2'])\n +    where ['n1', 'n2'] = list_nodes()")
-    assert messages["acme.soft"] == "assert ['n1', 'n2'] == ['n1', 'n2', 'n3']\n +  where ['n1', 'n2'] = list_nodes()"
-    assert messages["acme.token"] == "assert '***' == 'expected'"
-    assert messages["acme.quoted"] == "assert '***' == 'x'"  # its repr escaped it: registered too
+    assert messages["acme.soft"].startswith("assert ['n1', 'n2'] == ['n1', 'n2', 'n3']\n"
+                                            " +  where ['n1', 'n2'] = list_nodes()\n  \n"
+                                            "  Right contains one more item: 'n3'")  # pytest's detail
+    # pytest's string diff would cut the secret: dropped
+    assert messages["acme.token"] == "assert '***' == 'expected'\n  \n  (no diff: an operand holds a secret)"
+    assert messages["acme.quoted"].startswith("assert '***' == 'x'\n")  # its repr escaped it: registered too
     assert messages["acme.why"] == "rejected"  # "assert False" under a message says nothing more
     assert messages["plain.plain"] == "assertion failed: nodes >= 3"
     # the console indents the explanation under its check, line by line
@@ -307,3 +311,82 @@ def test_a_plugin_package_opts_in_with_register_assert_rewrite(tmp_path: Path) -
     messages = {r["id"]: r["message"] for r in json.loads(report.read_text())["results"]}
     assert messages == {"acmeplug.nodes": "too few nodes\nassert 1 >= 3", "acmeplug.helped": "assertion failed: n >= 3"}
     assert "AssertRewriteWarning: module 'acmeplug.helpers' was imported already" in proc.stderr
+
+
+DIFFS = '''
+from dataclasses import dataclass, field
+
+from mgn_verify import check
+
+
+def mgn_add_settings(settings):
+    settings.add("acme.api_token", "", secret=True, help="the API token")
+    settings.add("acme.pin", 0, secret=True, help="a secret number")
+
+
+@dataclass
+class Login:
+    user: str
+    password: str = field(repr=False)  # out of the repr, yet pytest compares it
+
+
+def check_dict():
+    want = {f"key{i}": i for i in range(60)}
+    got = dict(want, key59=-1)
+    assert got == want
+
+
+def check_list():
+    assert [1, 2, 3, 4] == [1, 2]
+
+
+def check_text():
+    got, want = "x" * 100 + "50% abc", "x" * 100 + "50% abd"
+    assert got == want
+
+
+def check_many():
+    assert {f"k{i}": i for i in range(30)} == {f"k{i}": -i for i in range(30)}
+
+
+def check_secret_dict(config):
+    token = config["acme.api_token"]
+    assert {"token": token, "n": 1} == {"token": "other", "n": 1}
+
+
+def check_secret_field(config):
+    assert Login("bob", config["acme.api_token"]) == Login("bob", "x")
+
+
+def check_pin(config):
+    assert config["acme.pin"] == 1
+'''
+
+
+def test_a_failed_comparison_shows_pytests_detail_bounded_and_never_a_secret(
+        mgn: Callable[..., Run], checks_dir: Callable[..., Path], tmp_path: Path) -> None:
+    junit = tmp_path / "junit.xml"
+    run = mgn("verify", "--checks-dir", str(checks_dir(check_acme=DIFFS)), *ISOLATED, "--junit", str(junit),
+              "--set", f"acme.api_token={TOKEN}", "--set", "acme.pin=424242", env={"MGN_TRACE_HOOKS": "1"})
+    assert run.exit_code == 1, run.stderr
+    messages = {r["id"]: r["message"] for r in run.report["results"]}  # type: ignore[index]
+    # the 60-key dicts' shown reprs are cut alike: the detail names the differing key
+    assert "\n  Omitting 59 identical items\n  Differing items:\n  {'key59': -1} != {'key59': 59}" \
+        in messages["acme.dict"]
+    assert "\n  Left contains 2 more items, first extra item: 3" in messages["acme.list"]
+    assert messages["acme.text"].endswith(  # %-formatting leaves the detail's own % alone
+        "\n  \n  Skipping 96 identical leading characters in diff\n  - xxxx50% abd\n  ?           ^\n"
+        "  + xxxx50% abc\n  ?           ^")
+    # bounded as pytest bounds it: 8 lines, then how many are hidden; no -v advice (no such option)
+    many = messages["acme.many"].split("\n")  # (with CI set pytest adds a full diff: more lines hidden)
+    assert many[-2] == "  " and re.fullmatch(r"  \.\.\.Full output truncated \(\d+ lines hidden\)", many[-1])
+    assert len(many) == 1 + 8 + 2 and many[-3].endswith("...")
+    assert not any("-v" in message for message in messages.values())
+    # pytest would cut the secret in the detail (and show a field the repr leaves out): dropped
+    for cid in ("acme.secret_dict", "acme.secret_field"):
+        assert messages[cid].endswith("\n  \n  (no diff: an operand holds a secret)")
+    assert messages["acme.pin"] == "assert *** == 1"  # an int secret is masked as a string one
+    everything = run.stdout + run.stderr + json.dumps(run.report) + junit.read_text()
+    assert "mgn-trace:" in run.stderr  # the hook trace shows the results too
+    for leak in (TOKEN[:12], TOKEN[-12:], "424242"):
+        assert leak not in everything, everything[max(0, everything.find(leak) - 300):everything.find(leak) + 100]

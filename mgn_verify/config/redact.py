@@ -8,8 +8,10 @@ The rules:
   ``--set``), each string of such a setting's list or mapping value, and every value a plugin
   marks at run time (``config.mark_secret``). Its escaped forms are hunted too (as inside a repr,
   ``ascii`` or JSON string: backslashes doubled, quotes, tabs escaped), as reprs reach messages.
+  An int or float secret is hunted as its text (``str(value)``: ``424242``); a bool never.
 - Registered secrets are hunted in free text only when they are at least 3 characters long
-  (``MIN_SECRET_LEN``): a 2-letter "secret" would shred every report. A shorter secret is
+  (``MIN_SECRET_LEN``, numbers by their text: 42 is not hunted, 424 is): a 2-letter "secret"
+  would shred every report. A shorter secret is
   still masked wherever it is a whole config value (``mgn config show``).
 - The password of a URL's userinfo (``https://user:PASSWORD@host``, any scheme) is masked in
   all text whether or not it was registered: ``https://user:***@host``. As urllib and httpx
@@ -30,8 +32,8 @@ import weakref
 from datetime import date, time
 from typing import Any
 
-__all__ = ["CYCLE", "MIN_SECRET_LEN", "REDACTED", "SECRET_NAME", "Redactor", "looks_secret", "mask_url_passwords",
-           "safe_repr", "scrub_argv", "url_passwords"]
+__all__ = ["CYCLE", "MIN_SECRET_LEN", "REDACTED", "SECRET_NAME", "Redactor", "holds_secret", "looks_secret",
+           "mask_url_passwords", "safe_repr", "scrub_argv", "url_passwords"]
 
 REDACTED = "***"
 #: Registered secrets shorter than this are not hunted in free text (see the module docs).
@@ -70,15 +72,23 @@ def safe_repr(value: object, limit: int = _MAX_REPR, *, redactor: Redactor | Non
         text = repr(value)
     except (Exception, SystemExit):  # a plugin's __repr__ may raise anything but Ctrl-C
         return f"<unrepresentable {type(value).__name__}>"
-    if redactor is not None:
-        text = redactor.text(text)
-    else:
-        with _LIVE_LOCK:
-            live = list(_LIVE)
-        for each in live:
-            text = each.text(text)
-        text = mask_url_passwords(text)
+    text = redactor.text(text) if redactor is not None else _redact_live(text)
     return text if len(text) <= limit else f"{text[:limit]}… ({len(text) - limit} more characters)"
+
+
+def _redact_live(text: str) -> str:
+    """``text`` redacted with the secrets of every live ``Redactor``, URL passwords masked."""
+    with _LIVE_LOCK:
+        live = list(_LIVE)
+    for each in live:
+        text = each.text(text)
+    return mask_url_passwords(text)
+
+
+def holds_secret(text: str) -> bool:
+    """Whether ``text`` holds a secret of any live ``Redactor`` or a URL password: whether a cut
+    of it could leave part of one unmasked."""
+    return _redact_live(text) != text
 
 
 def url_passwords(text: str) -> list[str]:
@@ -162,7 +172,10 @@ class Redactor:
 
     def add(self, value: object) -> None:
         """Register a secret (a token, a password, a kubeconfig credential), with the escaped
-        forms it takes inside a repr or JSON string (``_quoted_forms``)."""
+        forms it takes inside a repr or JSON string (``_quoted_forms``). A number is registered
+        as its text (``str``): an int setting declared secret shows in an assert's operands."""
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            value = str(value)
         if isinstance(value, str) and len(value) >= MIN_SECRET_LEN:
             forms = {value, *_quoted_forms(value)}
             with self._lock:
