@@ -36,14 +36,12 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .kit._kit import MgnKit, VerifyRun
+from .kit._kit import MgnKit, VerifyRun, run_mgn_process
 from .kit._recorder import HookCall, HookRecorder, record_hooks
 from .kit._warning import MgnCheckWarning, MgnRunWarning
 
@@ -68,11 +66,11 @@ def make_config(values: Mapping[str, Any] | None = None, *, plugins: Sequence[st
 def run_verify(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | None = None,
                timeout: float = 120, command: str = "verify") -> VerifyRun:
     """Run ``mgn <command> ARGS --json <tmp>`` in a subprocess; the config defaults to none at all
-    (``MGN_CONFIG=/dev/null``) unless ``env`` or ``args`` say otherwise."""
+    (``MGN_CONFIG=/dev/null``) unless ``env`` or ``args`` say otherwise. Past ``timeout`` the
+    process is killed: ``TimeoutError`` with its output so far."""
     with tempfile.TemporaryDirectory(prefix="mgn-verify-") as tmp:
         report_path = Path(tmp) / "report.json"
         full_env = {**os.environ, "MGN_CONFIG": os.devnull, **(env or {})}
-        argv = [sys.executable, "-m", "mgn_verify", command, *args, "--json", str(report_path)]
-        proc = subprocess.run(argv, capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+        code, out, err = run_mgn_process([command, *args, "--json", str(report_path)], full_env, cwd, timeout)
         report = json.loads(report_path.read_text()) if report_path.exists() else None
-    return VerifyRun(proc.returncode, proc.stdout, proc.stderr, report)
+    return VerifyRun(code, out, err, report)

@@ -16,7 +16,7 @@ import pytest
 import mgn_verify.testing
 from mgn_verify import _plugins
 from mgn_verify.testing import MgnKit, record_hooks
-from tests.helpers import ISOLATED, REPO
+from tests.helpers import ISOLATED, REPO, wait_until
 
 pytest_plugins = ["pytester"]
 
@@ -117,6 +117,38 @@ def test_write_checks_and_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     """)
     assert kit.verify(*ISOLATED).messages() == {"team.word": "from-yaml-b"}
     assert kit.verify(*ISOLATED, env={"MGN_TEAM_WORD": "from-env"}).messages() == {"team.word": "from-env-b"}
+
+
+def test_a_hanging_run_is_killed_and_misuse_is_named(tmp_path: Path) -> None:
+    """A process run past its timeout is killed and raises a TimeoutError with the output so far
+    (not subprocess's bare TimeoutExpired); a config that is no mapping or text and an id that did
+    not run are errors naming what is accepted / what ran."""
+    kit = MgnKit(tmp_path)
+    kit.write_checks(check_hang="""
+        import os, time
+        from pathlib import Path
+        from mgn_verify import check
+
+        @check(timeout=600)
+        def check_forever():
+            Path("started").write_text(str(os.getpid()))
+            time.sleep(600)
+    """)
+    kit.write_config({"verify": {"waivers": [{"id": "x.gone", "reason": "removed"}]}})  # warns at load
+    with pytest.raises(TimeoutError, match=r"^mgn verify did not finish within 1\.5 s \(killed\); its output so far:"
+                       ) as caught:
+        kit.verify(process=True, timeout=1.5)  # no args: every layer (a bare verify() once crashed)
+    started = tmp_path / "started"
+    if started.exists():  # the check was reached (a slow machine may not get there): mgn had warned first
+        assert "mgn: warning: verify.waivers 'x.gone' matches no check" in str(caught.value)
+        pid = int(started.read_text())
+        wait_until(lambda: not Path(f"/proc/{pid}").exists(), what="the killed mgn process gone")
+    for bad in (None, 3, b"team: {}"):
+        with pytest.raises(TypeError, match=r"takes a mapping \(dumped as YAML\) or YAML text \(str\), not "):
+            kit.write_config(bad)  # type: ignore[arg-type]
+    kit.write_checks(check_hang="def check_a(): pass\ndef check_b(): pass\n")
+    with pytest.raises(KeyError, match=r"'k.nope' did not run; the checks that ran: hang.a, hang.b"):
+        kit.verify(*ISOLATED).result("k.nope")
 
 
 def test_recorder_sees_every_hook_with_its_plugins_and_stops_after(tmp_path: Path) -> None:

@@ -81,6 +81,12 @@ def project(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> pytes
     return pytester
 
 
+def line_of(check_id: str) -> int:
+    """The line of the check's decorator in check_t.py (where its function's code starts)."""
+    lines = textwrap.dedent(CHECKS).splitlines()
+    return next(n for n, line in enumerate(lines, 1) if line.startswith(f'@check(id="{check_id}"'))
+
+
 def run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     # -W default: this suite's filterwarnings=error must not reach the inner run; hypothesis's
     # plugin would import hypothesis again in every inner run (seconds each).
@@ -103,9 +109,9 @@ def test_outcomes_order_and_junit(project: pytest.Pytester) -> None:
     # A failure is mgn's words: status, message, remediation; no traceback of our code.
     result.stdout.fnmatch_lines(["*_ check t.fail _*", "fail: nodes = 2, need 3",
                                  "remediation: add a node"])
-    result.stdout.fnmatch_lines([
-        "SKIPPED [1] mgn-verify::t.blocked: blocked by t.fail: nodes = 2, need 3",
-        "SKIPPED [1] mgn-verify::t.skip: not on this host",
+    result.stdout.fnmatch_lines([  # a skip is located at the check (the check's path:line)
+        f"SKIPPED [1] checks/check_t.py:{line_of('t.blocked')}: t.blocked: blocked by t.fail: nodes = 2, need 3",
+        f"SKIPPED [1] checks/check_t.py:{line_of('t.skip')}: t.skip: not on this host",
         "XFAIL mgn-verify::t.waived - waived: known slow disk (OPS-7)",
     ])
     result.stdout.fnmatch_lines(["mgn-verify::t.warn", "*MgnCheckWarning: token *** expires soon"])
@@ -116,7 +122,9 @@ def test_outcomes_order_and_junit(project: pytest.Pytester) -> None:
     doc: Any = schema.to_dict(str(junit))
     cases = {case["@name"]: case for case in doc["testsuite"][0]["testcase"]}
     assert cases["t.fail"]["failure"][0]["@message"].startswith("fail: nodes = 2")
-    assert cases["t.blocked"]["skipped"][0]["@message"].startswith("blocked by t.fail")
+    assert cases["t.blocked"]["skipped"][0]["@message"].startswith("t.blocked: blocked by t.fail")
+    assert cases["t.blocked"]["skipped"][0]["$"] == \
+        f"{project.path / 'checks' / 'check_t.py'}:{line_of('t.blocked')}: blocked by t.fail: nodes = 2, need 3"
     assert TOKEN not in out + result.stderr.str() + junit.read_text()
 
 
@@ -133,6 +141,23 @@ def test_deselection_and_exitfirst(project: pytest.Pytester) -> None:
     result = run(project, "--mgn-verify=t.fail,t.dep,t.skip", "-x")
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(["*stopping after 1 failures*"])
+
+
+def test_a_failed_requirement_outside_the_selection_fails_the_session(project: pytest.Pytester) -> None:
+    """-k leaves t.blocked, skipped: t.fail ran only as its requirement, yet failed, as
+    ``mgn verify --check t.blocked`` exits 1; so pytest must not exit 0."""
+    result = run(project, "--mgn-verify=t", "-k", "blocked or dep", "-rs")
+    result.assert_outcomes(passed=1, skipped=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*= mgn-verify: required checks failed outside the selection =*",
+                                 "t.fail (fail): nodes = 2, need 3"])
+    assert "t.dep (" not in result.stdout.str()  # a requirement that passed is not listed
+    (project.path / "checks" / "check_w.py").write_text(
+        "from mgn_verify import check\n@check(id='w.after', requires=['t.waived'])\ndef check_after(): pass\n")
+    waived = run(project, "--mgn-verify=w", "--mgn-config=mgn.yaml", "-k", "after")
+    waived.assert_outcomes(passed=1)  # t.waived ran (deselected) and is waived: not a failure
+    assert waived.ret == pytest.ExitCode.OK
+    assert "outside the selection" not in waived.stdout.str()
 
 
 def test_collect_only_runs_nothing_and_a_suite_runs_both(project: pytest.Pytester) -> None:

@@ -11,6 +11,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import textwrap
@@ -19,11 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["MgnKit", "VerifyRun"]
+__all__ = ["MgnKit", "MgnRunTimeout", "VerifyRun", "run_mgn_process"]
 
 #: ``mgn verify`` subcommands that inspect the catalogue: they load checks but write no run report.
 _CATALOGUE_COMMANDS = ("list", "explain", "graph")
 Env = Mapping[str, str | None]
+#: How much of each stream a timeout's message quotes (its end: where the run hung).
+_TAIL_CHARS = 2000
+#: How many check ids ``VerifyRun.result`` names when the one asked for did not run.
+_IDS_SHOWN = 20
+
+
+class MgnRunTimeout(TimeoutError):
+    """An ``mgn`` process that did not finish in time (it was killed); ``stdout``/``stderr``
+    hold what it wrote until then."""
+
+    def __init__(self, message: str, stdout: str, stderr: str) -> None:
+        super().__init__(message)
+        self.stdout = stdout
+        self.stderr = stderr
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +51,15 @@ class VerifyRun:
     report: dict[str, Any] | None
 
     def result(self, check_id: str) -> dict[str, Any]:
-        """The JSON result of one check (KeyError if it did not run)."""
+        """The JSON result of one check (KeyError naming the ids that ran if it did not run)."""
         assert self.report is not None, f"no JSON report; stderr: {self.stderr}"
         for result in self.report["results"]:
             if result["id"] == check_id:
                 return dict(result)
-        raise KeyError(check_id)
+        ran = [str(result["id"]) for result in self.report["results"]]
+        more = f" (and {len(ran) - _IDS_SHOWN} more)" if len(ran) > _IDS_SHOWN else ""
+        listed = ", ".join(ran[:_IDS_SHOWN]) or "none"
+        raise KeyError(f"{check_id!r} did not run; the checks that ran: {listed}{more}")
 
     def statuses(self) -> dict[str, str]:
         """Check id -> status (``pass``, ``fail``, ``skip``, ...) of every result."""
@@ -85,6 +103,9 @@ class MgnKit:
         """Write ``mgn.yaml``: YAML text as given (dedented), or a mapping dumped as YAML."""
         if isinstance(config, str):
             text = textwrap.dedent(config)
+        elif not isinstance(config, Mapping):  # None would be dumped as "null": not a config
+            raise TypeError("write_config() takes a mapping (dumped as YAML) or YAML text (str), "
+                            f"not {type(config).__name__}")
         else:
             import yaml
 
@@ -122,7 +143,8 @@ class MgnKit:
     def run(self, *args: str, process: bool = False, env: Env | None = None, timeout: float = 120.0) -> VerifyRun:
         """Run any ``mgn ARGS``; ``MGN_CONFIG`` is the kit's config if written, else none at all
         (``os.devnull``: the user's own config is never read). ``env`` adds to the environment
-        (a None value removes a variable); ``timeout`` bounds process runs only."""
+        (a None value removes a variable); ``timeout`` bounds process runs only (``MgnRunTimeout``,
+        a ``TimeoutError`` with the output so far, once the process is killed)."""
         full_env: dict[str, str | None] = {
             "MGN_CONFIG": str(self.config_path) if self.config_path.exists() else os.devnull, **(env or {})}
         if process:
@@ -138,9 +160,8 @@ class MgnKit:
     def _run_process(self, argv: list[str], env: dict[str, str | None], timeout: float) -> VerifyRun:
         merged = {**os.environ, **env}
         proc_env = {key: value for key, value in merged.items() if value is not None}
-        proc = subprocess.run([sys.executable, "-m", "mgn_verify", *argv], capture_output=True, text=True,
-                              env=proc_env, cwd=self.path, timeout=timeout, check=False)
-        return VerifyRun(proc.returncode, proc.stdout, proc.stderr, None)
+        code, out, err = run_mgn_process(argv, proc_env, self.path, timeout)
+        return VerifyRun(code, out, err, None)
 
     def _run_in_process(self, argv: list[str], env: dict[str, str | None]) -> VerifyRun:
         """click's runner isolates stdin/stdout/stderr and the environment; the command goes
@@ -157,6 +178,46 @@ class MgnKit:
             sys.stderr.flush()
             out, err = streams[0].getvalue(), streams[1].getvalue()
         return VerifyRun(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), None)
+
+
+def run_mgn_process(argv: Sequence[str], env: Mapping[str, str], cwd: str | os.PathLike[str] | None,
+                    timeout: float) -> tuple[int, str, str]:
+    """Run ``python -m mgn_verify ARGV``: (exit code, stdout, stderr). Past ``timeout`` its process
+    group is killed (a check may have started processes that hold the pipes open) and
+    ``MgnRunTimeout`` says so, with the output so far."""
+    proc = subprocess.Popen([sys.executable, "-m", "mgn_verify", *argv], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(env), cwd=cwd,
+                            start_new_session=os.name == "posix")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill(proc)
+        out, err = proc.communicate()
+        raise MgnRunTimeout(_timeout_message(argv, timeout, out, err), out, err) from None
+    except BaseException:  # Ctrl-C in the test run: leave no mgn process behind
+        _kill(proc)
+        proc.wait()
+        raise
+    return proc.returncode, out, err
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    if os.name == "posix":
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    else:
+        proc.kill()
+
+
+def _timeout_message(argv: Sequence[str], timeout: float, out: str, err: str) -> str:
+    def tail(text: str) -> str:
+        text = text.rstrip()
+        return ("..." + text[-_TAIL_CHARS:]) if len(text) > _TAIL_CHARS else (text or "(nothing)")
+
+    # The command only, not its arguments: a --set or --token value may be a secret.
+    command = " ".join(["mgn", *argv[:1]]) if argv[:1] and not argv[0].startswith("-") else "mgn"
+    return (f"{command} did not finish within {timeout:g} s (killed); its output so far:\n"
+            f"stdout: {tail(out)}\nstderr: {tail(err)}")
 
 
 def _runner(cls: Any) -> Any:
@@ -202,7 +263,7 @@ def _has_option(argv: Sequence[str], name: str) -> bool:
 def _option_value(argv: Sequence[str], name: str) -> str | None:
     """The value of ``NAME VALUE`` or ``NAME=VALUE`` in ``argv`` (the last one wins, as in click)."""
     value = None
-    for arg, following in zip(argv, [*argv[1:], None], strict=True):
+    for arg, following in zip(argv, [*argv[1:], None], strict=False):  # (no args: no pairs)
         if arg == name and following is not None:
             value = following
         elif arg.startswith(name + "="):

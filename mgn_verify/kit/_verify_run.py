@@ -28,6 +28,7 @@ __all__ = ["CheckRow", "Outcome", "OutcomeKind", "VerifyOptions", "VerifyState",
 
 _GLOB_CHARS = frozenset("*?[")
 OutcomeKind = Literal["passed", "warned", "skipped", "xfailed", "failed"]
+_FAILING = frozenset({Status.FAIL, Status.ERROR})
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,9 @@ class VerifyState:
         self._warnings: list[str] = []
         #: The run's errors (``mgn verify`` exits 2 on them): they fail the pytest session.
         self.errors: list[str] = []
+        #: Checks run only as requirements of the items (their own item deselected, or none) that
+        #: ended fail/error: ``mgn verify`` exits 1 on them, so they fail the pytest session too.
+        self.required_failures: list[str] = []
         self._loaded: LoadedSession | None = None
         self._words: list[str] = []
         #: The ids of the items left after pytest's deselection (set at the end of collection).
@@ -149,7 +153,15 @@ class VerifyState:
         by_shown_id = {result.id: result for result in report.results}
         outcomes = {cid: outcome_of(result, by_shown_id) for cid, result in zip(ids, report.results, strict=True)}
         self.errors.extend(f"mgn: error: {error}" for error in report.errors)
+        items = set(self.remaining)
+        self.required_failures.extend(_failure_line(result) for cid, result in zip(ids, report.results, strict=True)
+                                      if cid not in items and result.status in _FAILING)
         return outcomes
+
+
+def _failure_line(result: Result) -> str:
+    """``api.config.present (fail): no API endpoint configured`` (the report is redacted)."""
+    return f"{result.id} ({result.status}): {result.message}" if result.message else f"{result.id} ({result.status})"
 
 
 def _describe(exc: BaseException) -> str:

@@ -97,7 +97,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """mgn's warnings, outside any item (inside pytest's warning capture for the session end, so
     they reach its warnings summary); the run's errors, and a warning an ``error`` filter turned
-    into one, fail the session as they make ``mgn verify`` exit 2."""
+    into one, fail the session as they make ``mgn verify`` exit 2; so does a requirement that
+    failed outside the items left after ``-k``/``-m`` (``mgn verify`` exits 1: no green run)."""
     state = _state(session.config)
     if state is None:
         return
@@ -107,25 +108,35 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             warnings.warn_explicit(MgnRunWarning(text), MgnRunWarning, NAME, 0)  # located at mgn, not our code
         except MgnRunWarning:
             state.errors.append(text)
-    if state.errors and session.exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+    passing = (pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED)
+    if (state.errors or state.required_failures) and session.exitstatus in passing:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
     state = _state(config)
-    if state is not None and state.errors:
-        terminalreporter.write_sep("=", "mgn-verify: the mgn run failed", red=True)
-        for line in state.errors:
-            terminalreporter.line(line, red=True)
+    if state is None:
+        return
+    for title, lines in (("the mgn run failed", state.errors),
+                         ("required checks failed outside the selection", state.required_failures)):
+        if lines:
+            terminalreporter.write_sep("=", f"mgn-verify: {title}", red=True)
+            for line in lines:
+                terminalreporter.line(line, red=True)
 
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
-    """A skipped check's location is its node id (``-rs``: ``SKIPPED [1] mgn-verify::id: reason``),
-    not the line of our code that called ``pytest.skip``."""
+    """A skipped check's location is the check's own ``path:line`` (``-rs``: ``SKIPPED [1]
+    checks/check_api.py:12: api.answers: reason``; JUnit's skip text), not the line of our code
+    that called ``pytest.skip``; a check without a source line keeps its node id (and no line)."""
     report = yield
     if isinstance(item, MgnCheckItem) and report.skipped and isinstance(report.longrepr, tuple):
-        report.longrepr = (item.nodeid, None, report.longrepr[2])
+        path, line = item._source()
+        # The id leads the reason: a file holds many checks, and -rs shows only location and reason.
+        head, sep, reason = report.longrepr[2].partition("Skipped: ")
+        reason = f"{head}{sep}{item.name}: {reason}" if sep and not head else f"{item.name}: {report.longrepr[2]}"
+        report.longrepr = (str(path), line, reason) if line else (item.nodeid, None, reason)
     return report
 
 
