@@ -6,12 +6,17 @@ count; in pytest-style ``check_*.py`` files every function named ``check_*`` cou
 Id of a check without an explicit ``id``: ``<module>.<function>``, where ``<module>`` is the
 last segment of the module name and both lose a leading ``check_``:
 ``check_acme.py::check_tmp_writable`` → ``acme.tmp_writable`` (layer ``acme``).
+
+An id, given or derived, is segments of ``[A-Za-z0-9_-]`` joined by single dots: ``*``, ``?``
+and ``[`` would read as globs on ``--check`` and in ``requires``, and ``base[target]`` is the
+syntax of a parametrized instance (those ids are built here, from a valid base id).
 """
 
 from __future__ import annotations
 
 import inspect
 import itertools
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -19,6 +24,7 @@ from typing import Any
 
 from ._marks import Mark, get_marks
 from ._model import CheckSpec, Severity
+from ._outcomes import skip
 
 __all__ = ["FixtureDef", "collect_module", "fixture_from_function", "specs_from_function"]
 
@@ -27,6 +33,8 @@ _DEFAULTS: dict[str, Any] = {
     "timeout": None, "retries": 0, "retry_delay": 0.5, "tags": (), "remediation": "", "description": None,
     "gates": (), "waivable": True,
 }
+_ID = re.compile(r"[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*")
+ID_RULE = "an id is segments of letters, digits, '_' and '-' joined by single dots, e.g. 'acme.disk.free'"
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +79,7 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
     opts = {**_DEFAULTS, **(marks[-1].kwargs if marks else {})}
     module = (getattr(func, "__module__", None) or "checks").rsplit(".", 1)[-1]
     base_id = opts["id"] or f"{_strip(module)}.{_strip(func.__name__)}"
+    _validate_id(base_id, func, derived=not opts["id"])
     _reject_generator(base_id, func)
     doc = inspect.getdoc(func) or ""
     title = opts["title"] or (doc.splitlines()[0] if doc else base_id)
@@ -87,9 +96,15 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
     if not param_marks:
         return [CheckSpec(id=base_id, argnames=argnames, **common)]
     _validate_param_names(base_id, param_marks, argnames)
+    empty = next((m for m in param_marks if not m.kwargs["rows"]), None)
+    if empty is not None:  # as pytest: one skipped item (no fixtures, no requires), not a vanished check
+        message = f"parametrize {','.join(empty.kwargs['names'])!r} got an empty parameter set"
+        return [CheckSpec(id=base_id, argnames=(), **{**common, "func": _skipper(message), "is_async": False,
+                                                      "requires": ()})]
     param_names = {n for m in param_marks for n in m.kwargs["names"]}
     fixtures = tuple(a for a in argnames if a not in param_names)
-    specs = []
+    specs: list[CheckSpec] = []
+    seen: dict[str, dict[str, Any]] = {}
     for combo in itertools.product(*(list(zip(m.kwargs["ids"], m.kwargs["rows"], strict=True))
                                      for m in param_marks)):
         params: dict[str, Any] = {}
@@ -97,9 +112,38 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
             params.update(zip(mark.kwargs["names"], row, strict=True))
         target = "-".join(label for label, _ in combo)
         requires = _instance_requires(base_id, opts["requires"], params)
+        if target in seen:
+            _reject_duplicate(base_id, target, seen[target], params)
+        seen[target] = params
         specs.append(CheckSpec(id=f"{base_id}[{target}]", argnames=fixtures, params=params,
                                target=target, **{**common, "requires": requires}))
     return specs
+
+
+def _validate_id(check_id: object, func: Callable[..., Any], *, derived: bool) -> None:
+    if not isinstance(check_id, str):
+        raise TypeError(f"check id must be a string, got {check_id!r}")
+    if _ID.fullmatch(check_id):
+        return
+    if derived:
+        raise ValueError(f"the id {check_id!r} derived from {func.__name__!r} is not valid: {ID_RULE}; "
+                         "give one with @check(id=...)")
+    raise ValueError(f"check id {check_id!r} is not valid: {ID_RULE}")
+
+
+def _skipper(message: str) -> Callable[[], None]:
+    def empty_parameter_set() -> None:
+        skip(message)
+
+    return empty_parameter_set
+
+
+def _reject_duplicate(base_id: str, target: str, first: dict[str, Any], second: dict[str, Any]) -> None:
+    """Two instances with one id: a duplicate value, or labels that coincide (``1`` and ``"1"``)."""
+    same = repr(first) == repr(second)  # repr: == of an arbitrary value may raise or mislead
+    why = f"duplicate value {target!r}" if same else f"values {first!r} and {second!r} have the same label"
+    raise ValueError(f"check {base_id!r}: parametrize gives the id '{base_id}[{target}]' twice ({why}); "
+                     "give ids=[...]")
 
 
 def _reject_generator(check_id: str, func: Callable[..., Any]) -> None:

@@ -75,7 +75,8 @@ def check(
 ) -> F | Callable[[F], F]:
     """Declare a function as a check.
 
-    :param id: stable dotted id, e.g. ``"system.disk.free"``; defaults to
+    :param id: stable dotted id, e.g. ``"system.disk.free"``: segments of letters, digits, ``_``
+        and ``-`` joined by single dots (checked when collected); defaults to
         ``<module>.<function name without check_>``.
     :param title: one-line human title; defaults to the first docstring line.
     :param layer: defaults to the first segment of the id.
@@ -121,7 +122,8 @@ def parametrize(
 ) -> Callable[[F], F]:
     """Run the check once per value: ``@parametrize("port", [6443, 10250])`` gives the ids
     ``<id>[6443]`` and ``<id>[10250]``. Several names (``"host,port"``) take tuples. Stacked
-    ``parametrize`` marks multiply, as in pytest."""
+    ``parametrize`` marks multiply, as in pytest. No values: one check with the base id, skipped
+    (as pytest does); two values with one label: an error at collection (give ``ids=``)."""
     names = tuple(n.strip() for n in argnames.split(",")) if isinstance(argnames, str) else tuple(argnames)
     if not names or not all(names):
         raise ValueError("parametrize needs at least one argument name")

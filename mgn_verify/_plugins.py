@@ -10,6 +10,7 @@ automatically; others must be asked for with ``-p NAME``.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import signal
 import sys
@@ -120,20 +121,23 @@ def tracing_requested(env: Mapping[str, str]) -> bool:
 
 def load_plugins(requested: Iterable[str] = (), checks_dirs: Iterable[str] = (),
                  env: Mapping[str, str] | None = None, warn: Callable[[str], None] | None = None,
-                 redact: Callable[[str], str] | None = None) -> Plugins:
+                 redact: Callable[[str], str] | None = None, origins: Mapping[str, str] | None = None) -> Plugins:
     """Load every plugin. Any exception raised by a plugin's import (``SystemExit`` and
     ``KeyboardInterrupt`` included, unless a real signal arrived) is a one-line ``PluginError``.
     With ``MGN_TRACE_HOOKS=1`` every hook call is traced to stderr, its text passed through
-    ``redact`` (the session's redactor) before each line is cut to a bounded length."""
+    ``redact`` (the session's redactor) before each line is cut to a bounded length.
+    ``origins`` says where a checks dir was configured, for its not-found error."""
     with SignalWatch() as watch:
-        plugins = _load_all(list(requested), checks_dirs, env if env is not None else {}, watch, redact)
+        plugins = _load_all(list(requested), checks_dirs, env if env is not None else {}, watch, redact,
+                            origins or {})
     if warn is not None:
         _warn_unknown_blocked(plugins, list(requested), warn)
     return plugins
 
 
 def _load_all(requested: list[str], checks_dirs: Iterable[str], env: Mapping[str, str],
-              watch: SignalWatch, redact: Callable[[str], str] | None = None) -> Plugins:
+              watch: SignalWatch, redact: Callable[[str], str] | None = None,
+              origins: Mapping[str, str] | None = None) -> Plugins:
     pm = _Manager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     if tracing_requested(env):
@@ -164,7 +168,7 @@ def _load_all(requested: list[str], checks_dirs: Iterable[str], env: Mapping[str
         if name not in eps and not pm.is_blocked(name):
             _register(plugins, name, _import_module(name, watch), source="-p")
     for directory in checks_dirs:
-        load_checks_dir(plugins, directory, watch)
+        load_checks_dir(plugins, directory, watch, (origins or {}).get(directory, ""))
     _check_pending(pm)
     return plugins
 
@@ -228,20 +232,27 @@ def _register(plugins: Plugins, name: str, module: ModuleType, dist: tuple[str, 
     plugins.loaded.append(PluginInfo(name, module.__name__, *dist, source=source))
 
 
-def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None = None) -> None:
+def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None = None, origin: str = "") -> None:
     """Import every ``check_*.py`` below ``directory`` (sorted) as a plugin whose ``check_*``
-    functions are checks even without ``@check``; ``-p no:PATH`` blocks one file."""
+    functions are checks even without ``@check``; ``-p no:PATH`` blocks one file. ``origin``
+    (``verify.checks_dirs in mgn.yaml``) is named when the directory does not exist.
+
+    The directory is a package (``mgn_checks_<hash>``, each subdirectory one below it), so a
+    check file imports a helper next to it with ``from .helpers import x``; the directory is not
+    put on ``sys.path``, where its modules would shadow installed ones of the same name."""
     watch = watch or SignalWatch()
     root = Path(directory).expanduser()
     if not root.is_dir():
-        raise UsageError(f"checks dir not found: {directory}")
+        raise UsageError(f"checks dir not found: {directory}" + (f" ({origin})" if origin else ""))
     package = f"mgn_checks_{abs(hash(str(root.resolve()))):x}"
+    _forget_modules(package)  # a helper edited since an earlier load in this process is read afresh
     for path in sorted(root.rglob("check_*.py")):
         plugins.known.add(str(path))
         if plugins.pm.is_blocked(str(path)):
             continue
         relative = path.relative_to(root).with_suffix("")
         module_name = ".".join((package, *relative.parts))
+        _add_packages(package, root, relative.parts[:-1])
         # asserts rewritten by pytest's rewriter (cached), so a failing one shows its operands
         spec = importlib.util.spec_from_file_location(module_name, path, loader=CheckLoader(module_name, str(path)))
         if spec is None or spec.loader is None:
@@ -256,6 +267,22 @@ def load_checks_dir(plugins: Plugins, directory: str, watch: SignalWatch | None 
                 raise
             raise PluginError(f"failed to import: {describe_exception(exc)}", plugin=str(path)) from None
         _register(plugins, str(path), module, undecorated=True, source="checks-dir")
+
+
+def _add_packages(package: str, root: Path, parts: tuple[str, ...]) -> None:
+    """Empty package modules for ``root`` and each directory down to a check file, so relative
+    imports resolve (no ``__init__.py`` is run: the directory need not have one)."""
+    for depth in range(len(parts) + 1):
+        name = ".".join((package, *parts[:depth]))
+        if name not in sys.modules:
+            spec = importlib.machinery.ModuleSpec(name, None, is_package=True)
+            spec.submodule_search_locations = [str(root.joinpath(*parts[:depth]))]
+            sys.modules[name] = importlib.util.module_from_spec(spec)
+
+
+def _forget_modules(package: str) -> None:
+    for name in [name for name in sys.modules if name == package or name.startswith(package + ".")]:
+        del sys.modules[name]
 
 
 def _enable_tracing(pm: pluggy.PluginManager, redact: Callable[[str], str]) -> None:
@@ -283,8 +310,13 @@ def _cut(line: str) -> str:
 
 
 def _check_pending(pm: pluggy.PluginManager) -> None:
-    try:
-        pm.check_pending()
-    except pluggy.PluginValidationError as exc:
-        plugin = pm.get_name(exc.plugin) or repr(exc.plugin)
-        raise PluginError(f"unknown hook: {exc}", plugin=plugin) from None
+    """pluggy's ``check_pending``, with our words: the plugin's name, the hook, the closest
+    hookspec (pluggy names the module object and says "unknown hook" twice)."""
+    hooks = {name: caller for name, caller in vars(pm.hook).items() if isinstance(caller, pluggy.HookCaller)}
+    specified = [name for name, caller in hooks.items() if caller.has_spec()]
+    for name, caller in sorted(hooks.items()):
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if not impl.optionalhook:
+                raise PluginError(f"unknown hook {name!r}{did_you_mean(name, specified)}", plugin=impl.plugin_name)

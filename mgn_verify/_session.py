@@ -20,8 +20,8 @@ from ._loaded import LoadedSession, Selection
 from ._plugins import Plugins, SignalWatch, load_plugins
 from ._reporting import ReporterRegistry
 from ._text import describe_exception
-from .config import Config, ConfigSources, Redactor, Setting, SettingsRegistry, load_sources, resolve
-from .config.loader import early_value
+from .config import Config, ConfigSources, Redactor, SettingsRegistry, load_sources, resolve
+from .config.loader import configured_checks_dirs
 from .config.redact import SECRET_NAME, url_passwords
 
 if TYPE_CHECKING:
@@ -68,10 +68,11 @@ class Session:
               settings: dict[str, tuple[Any, bool]], selection: Sequence[str]) -> LoadedSession:
         sources = load_sources(config_path, self.env, settings)
         self._early_redactor = _early_secrets(sources, Redactor())
-        dirs = _distinct_dirs([*_configured_checks_dirs(sources), *checks_dirs])
+        configured = configured_checks_dirs(sources)
+        dirs = _distinct_dirs([*(directory for directory, _ in configured), *checks_dirs])
         # The redactor is looked up per trace line: it learns the plugins' secret settings later.
         loaded = load_plugins(plugins, dirs, self.env, warn=self.warn,
-                              redact=lambda text: self.redactor.text(text))
+                              redact=lambda text: self.redactor.text(text), origins=dict(configured))
         registry = SettingsRegistry()
         self._call_each(loaded, "mgn_add_settings", settings=registry)
         self.config = config = resolve(sources, registry, warn=self.warn)
@@ -122,12 +123,6 @@ def _distinct_dirs(dirs: list[str]) -> list[str]:
             seen.add(key)
             distinct.append(directory)
     return distinct
-
-
-def _configured_checks_dirs(sources: ConfigSources) -> list[str]:
-    """``verify.checks_dirs``, needed before plugins (and so settings) exist."""
-    value = early_value(Setting("verify.checks_dirs", [], "list"), sources)
-    return [str(item) for item in value] if isinstance(value, list) else []
 
 
 def _raising_plugin(exc: BaseException, impls: Sequence[HookImpl]) -> str | None:

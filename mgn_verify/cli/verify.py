@@ -379,7 +379,8 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
         info = _describe(session, chosen)
         spec = graph.specs[chosen]
         dependents = graph.dependents()[chosen]
-        say(f"{spec.id}: {spec.title}")
+        untitled = spec.title in (spec.id, spec.base_id)  # no title: it defaults to the id
+        say(spec.id if untitled else f"{spec.id}: {spec.title}")
         if check_id not in graph.specs:
             say(f"  one of {len(instances)} instances of {check_id}: {', '.join(instances)}")
         say(f"  layer {spec.layer} · severity {spec.severity} · timeout "

@@ -13,7 +13,8 @@ from .._text import did_you_mean
 from .redact import Redactor, looks_secret
 from .settings import Config, Setting, SettingsRegistry
 
-__all__ = ["DEFAULT_CONFIG_PATH", "NON_SETTING_ENV", "ConfigSources", "early_value", "load_sources", "resolve"]
+__all__ = ["DEFAULT_CONFIG_PATH", "NON_SETTING_ENV", "ConfigSources", "configured_checks_dirs", "early_value",
+           "load_sources", "resolve"]
 
 DEFAULT_CONFIG_PATH = Path("~/.metaguildnet/config.yaml")
 #: ``MGN_*`` variables that are not settings, so never "unknown" (the rest must name a setting).
@@ -213,6 +214,25 @@ def early_value(setting: Setting, sources: ConfigSources) -> Any:
         raw, is_text = sources.cli[setting.key]
         values[setting.key] = setting.coerce(raw, source="command line", from_text=is_text)
     return values[setting.key]
+
+
+def configured_checks_dirs(sources: ConfigSources) -> list[tuple[str, str]]:
+    """``verify.checks_dirs`` (needed before plugins, and so settings, exist) as (directory, where
+    it was configured). A relative entry of a config file is relative to that file's directory,
+    so ``--config guide/mgn.yaml`` works from anywhere; one from the environment or the command
+    line is relative to the current directory."""
+    setting = Setting("verify.checks_dirs", [], "list")
+    value = early_value(setting, sources)
+    if not isinstance(value, list):
+        return []
+    env_name = next((name for name in setting.env_names if name in sources.env), None)
+    if setting.key in sources.cli:
+        return [(str(item), f"{setting.key} from the command line") for item in value]
+    if env_name is not None:
+        return [(str(item), f"{setting.key} from {env_name}") for item in value]
+    base = Path(sources.file or ".").parent
+    origin = f"{setting.key} in {sources.file}"
+    return [(str(base / Path(str(item)).expanduser()), origin) for item in value]
 
 
 def _apply_env(setting: Setting, env: Mapping[str, str], values: dict[str, Any], where: dict[str, str]) -> None:
