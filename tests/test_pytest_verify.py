@@ -123,8 +123,8 @@ def test_outcomes_order_and_junit(project: pytest.Pytester) -> None:
     cases = {case["@name"]: case for case in doc["testsuite"][0]["testcase"]}
     assert cases["t.fail"]["failure"][0]["@message"].startswith("fail: nodes = 2")
     assert cases["t.blocked"]["skipped"][0]["@message"].startswith("t.blocked: blocked by t.fail")
-    assert cases["t.blocked"]["skipped"][0]["$"] == \
-        f"{project.path / 'checks' / 'check_t.py'}:{line_of('t.blocked')}: blocked by t.fail: nodes = 2, need 3"
+    where = f"{project.path / 'checks' / 'check_t.py'}:{line_of('t.blocked')}"
+    assert cases["t.blocked"]["skipped"][0]["$"] == f"{where}: t.blocked: blocked by t.fail: nodes = 2, need 3"
     assert TOKEN not in out + result.stderr.str() + junit.read_text()
 
 
