@@ -2,10 +2,11 @@
 
 Every fenced block is either a file (``<!-- file: PATH -->`` on the line before it: written to
 PATH) or a ``console`` block whose ``$ `` lines run, in order, in one working directory with
-``mgn``, ``pip`` and ``pytest`` on PATH. A command must exit 0 unless it ends with ``# exit N``;
-the lines shown under it must appear in its output, in order (durations are not compared).
-``pip install`` installs into a directory on PYTHONPATH (no network, no build isolation): the
-command line stays the guide's.
+``mgn``, ``pip`` and ``pytest`` of a fresh virtualenv on PATH (it sees this interpreter's
+packages, mgn-verify among them). A command must exit 0 unless it ends with ``# exit N``; the
+lines shown under it must appear in its output, in order (durations are not compared; ``...``
+marks lines left out). ``pip install`` runs without network or build isolation: the command line
+stays the guide's.
 """
 
 from __future__ import annotations
@@ -89,20 +90,24 @@ def _missing(expected: list[str], output: str) -> str | None:
 
 
 def _shims(directory: Path) -> None:
+    """A virtualenv (no pip of its own: this interpreter's is used) and, in ``directory``, its
+    ``mgn``, ``pytest`` and ``pip``. ``-P``: like installed console scripts, the working directory
+    is not on sys.path (a project directory named like its package would shadow it)."""
+    venv = directory.parent / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
+                   check=True)
     directory.mkdir()
-    for name, module in (("mgn", "mgn_verify"), ("pytest", "pytest"), ("pip", "pip")):
+    for name, module in (("mgn", "-P -m mgn_verify"), ("pytest", "-P -m pytest"), ("pip", "-m pip")):
         shim = directory / name
-        shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m {module} "$@"\n')
+        shim.write_text(f'#!/bin/sh\nexec "{venv / "bin" / "python"}" {module} "$@"\n')
         shim.chmod(0o755)
 
 
 def _environment(tmp: Path) -> dict[str, str]:
-    site = tmp / "site"
     env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("MGN_", "PYTEST_", "PIP_"))}
-    env.update(HOME=str(tmp / "home"), PATH=f"{tmp / 'bin'}:{env['PATH']}", PYTHONPATH=str(site),
-               PIP_TARGET=str(site), PIP_NO_DEPS="1", PIP_NO_BUILD_ISOLATION="0",
-               PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", NO_COLOR="1")
+           if not key.startswith(("MGN_", "PYTEST_", "PIP_")) and key not in ("PYTHONPATH", "VIRTUAL_ENV")}
+    env.update(HOME=str(tmp / "home"), PATH=f"{tmp / 'bin'}:{env['PATH']}", PIP_NO_DEPS="1",
+               PIP_NO_BUILD_ISOLATION="0", PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", NO_COLOR="1")
     return env
 
 
