@@ -73,8 +73,11 @@ def _required_args(func: Callable[..., Any]) -> tuple[str, ...]:
     return (*required, *(name for name in keyword_only if name not in kw_defaults))
 
 
-def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec]:
-    """One spec per parametrized instance (one spec when not parametrized)."""
+def specs_from_function(func: Callable[..., Any], plugin: str, *, empty_skips: bool = False) -> list[CheckSpec]:
+    """One spec per parametrized instance (one spec when not parametrized). An empty parameter
+    set gives one skipped check when ``empty_skips`` (a module's own checks, as pytest does), and
+    none otherwise: a plugin registering checks at run time for what it found (clusters, routes)
+    had nothing to check."""
     marks = get_marks(func, "check")
     opts = {**_DEFAULTS, **(marks[-1].kwargs if marks else {})}
     module = (getattr(func, "__module__", None) or "checks").rsplit(".", 1)[-1]
@@ -97,6 +100,8 @@ def specs_from_function(func: Callable[..., Any], plugin: str) -> list[CheckSpec
         return [CheckSpec(id=base_id, argnames=argnames, **common)]
     _validate_param_names(base_id, param_marks, argnames)
     empty = next((m for m in param_marks if not m.kwargs["rows"]), None)
+    if empty is not None and not empty_skips:  # registered at run time: nothing to check, no check
+        return []
     if empty is not None:  # as pytest: one skipped item (no fixtures, no requires), not a vanished check
         message = f"parametrize {','.join(empty.kwargs['names'])!r} got an empty parameter set"
         return [CheckSpec(id=base_id, argnames=(), **{**common, "func": _skipper(message), "is_async": False,
@@ -200,5 +205,5 @@ def collect_module(module: ModuleType, plugin: str, *, undecorated: bool = False
             fixtures.append(fixture_from_function(obj, plugin))
         elif get_marks(obj, "check") or (undecorated and name.startswith("check_")
                                          and inspect.isfunction(obj)):
-            specs.extend(specs_from_function(obj, plugin))
+            specs.extend(specs_from_function(obj, plugin, empty_skips=True))
     return specs, fixtures

@@ -43,6 +43,12 @@ def test_empty_parametrize_is_one_skipped_check_and_duplicates_are_named(
         @parametrize("v", ["a", "b"])
         def check_full(v):
             pass
+
+        def found(v):  # registered at run time over what was found: nothing found, no check
+            pass
+
+        def mgn_register_checks(registry):
+            registry.add_check(check(id="t.found")(parametrize("v", [])(found)))
     ''')
     run = mgn("verify", "t", "--checks-dir", str(directory), *ISOLATED)
     assert run.statuses == {"t.empty": "skip", "t.full[a]": "pass", "t.full[b]": "pass"}, run.stderr
