@@ -65,7 +65,8 @@ class ReporterRegistry:
 #: The reporter plugins this distribution ships (entry point name → module), for when the
 #: package metadata is unavailable (a source checkout that was never installed).
 _BUILTIN_REPORTERS = {"console": "mgn_verify.reporters.console", "json": "mgn_verify.reporters.json_report",
-                      "junit": "mgn_verify.reporters.junit_report"}
+                      "junit": "mgn_verify.reporters.junit_report", "html": "mgn_verify.reporters.html_report",
+                      "markdown": "mgn_verify.reporters.markdown_report"}
 
 
 def builtin_reporters(blocked: Iterable[str] = ()) -> ReporterRegistry:

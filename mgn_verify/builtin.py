@@ -48,6 +48,15 @@ def mgn_add_settings(settings: SettingsRegistry) -> None:
     add("tailscale.socket", "/var/run/tailscale/tailscaled.sock", help="tailscaled LocalAPI socket")
     add("headscale.url", "", help="Headscale URL (empty: no Headscale checks)")
     add("headscale.api_key", "", secret=True, help="Headscale API key")
+    add("history.enabled", True, help="record every mgn verify run in the history database (--no-history: "
+        "not this one)")
+    add("history.path", "~/.metaguildnet/history.db", help="SQLite database of past runs (mgn verify history, diff)")
+    add("history.keep", 500, min=1, max=1_000_000, help="runs kept in the history database; older ones are pruned")
+    add("watch.flap_changes", 3, min=2, help="status changes within watch.flap_window that mark a check flapping")
+    add("watch.flap_window", 600.0, gt=0, help="seconds over which --watch counts a check's status changes")
+    add("serve.listen", "127.0.0.1:9797", help="HOST:PORT mgn verify serve listens on (loopback unless asked)")
+    add("serve.interval", 60.0, gt=0, help="seconds between the runs of mgn verify serve")
+    add("viz.refresh", 5.0, gt=0, help="seconds between mgn viz refreshes")
     add("audit.path", "~/.metaguildnet/audit.jsonl",
         help="append-only JSONL log of every preflight override (--ignore-preflight-errors, --skip-verify)")
     add("gates", {}, help="preflight gate membership on top of the checks' metadata: "

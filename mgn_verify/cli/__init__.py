@@ -29,6 +29,7 @@ _SUBCOMMANDS = {
                    "Deploy a workspace to every cluster of a federation (gated)."),
     "gate": ("mgn_verify.cli.gate_cmd", "gate", "Show the preflight gates and the checks each one runs."),
     "plugin": ("mgn_verify.cli.plugin_cmd", "plugin", "List the loaded plugins and their hooks; start a new one."),
+    "viz": ("mgn_verify.cli.viz_cmd", "viz", "Live terminal dashboard of every cluster and its preflight."),
 }
 
 

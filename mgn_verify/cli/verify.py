@@ -13,9 +13,9 @@ import click
 
 from .._exceptions import MgnVerifyError, UsageError
 from .._exitcodes import ExitCode
-from .._report import RunOptions, RunReport
+from .._report import RunReport
 from .._reporting import Reporter, ReporterContext, builtin_reporters
-from .._session import LoadedSession, Selection, Session
+from .._session import LoadedSession, Session
 from ..config import Config, Redactor, SettingsRegistry
 from ..config.redact import scrub_argv
 from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, resolve_outputs, stdout_context
@@ -25,9 +25,9 @@ from ._options import (
     parse_duration,
     parse_overrides,
     run_or_exit,
-    split_list,
     warn,
 )
+from ._request import RunRequest, prepare
 from ._signals import SignalScope
 
 EXIT_CODES_HELP = "\b\nExit codes:\n" + "\n".join(f"  {int(c):>3}  {c.meaning}" for c in ExitCode)
@@ -38,6 +38,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "list": ("mgn_verify.cli.verify_catalogue", "list_"),
     "explain": ("mgn_verify.cli.verify_catalogue", "explain"),
     "graph": ("mgn_verify.cli.verify_catalogue", "graph"),
+    "history": ("mgn_verify.cli.history_cmd", "history"),
+    "diff": ("mgn_verify.cli.history_cmd", "diff"),
+    "serve": ("mgn_verify.cli.serve_cmd", "serve"),
 }
 
 
@@ -108,8 +111,18 @@ def verify() -> None:
               help="Write the JSON report to PATH (- for stdout).")
 @click.option("--junit", "junit_path", metavar="PATH", multiple=True, callback=lambda c, p, v: _once(p, v),
               help="Write the JUnit XML report to PATH (- for stdout).")
+@click.option("--html", "html_path", metavar="PATH", multiple=True, callback=lambda c, p, v: _once(p, v),
+              help="Write a self-contained HTML report (with the dependency graph) to PATH.")
+@click.option("--markdown", "markdown_path", metavar="PATH", multiple=True, callback=lambda c, p, v: _once(p, v),
+              help="Write a Markdown summary to PATH (e.g. \"$GITHUB_STEP_SUMMARY\").")
 @click.option("-o", "--output", "formats", multiple=True, metavar="FORMAT",
-              help="Report format for stdout: console (default), json, junit (one report per destination).")
+              help="Report format for stdout: console (default), json, junit, markdown, html "
+                   "(one report per destination).")
+@click.option("--github-annotations", is_flag=True,
+              help="Also print ::error/::warning workflow commands for failures and warnings (GitHub Actions).")
+@click.option("--watch", "watch", metavar="INTERVAL",
+              help="Re-run every INTERVAL (e.g. 30s) and print only status changes; Ctrl-C ends it (exit 130).")
+@click.option("--no-history", is_flag=True, help="Do not record this run in the history database.")
 @click.option("-v", "--verbose", count=True, help="Show messages of passing checks too.")
 @click.option("--lab", is_flag=True,
               help="Start the GuildNet lab (local simulators) in-process and verify against it.")
@@ -121,7 +134,8 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         gate: str | None, plugins: tuple[str, ...], checks_dir: tuple[str, ...], config_path: str | None,
         overrides: tuple[str, ...], concurrency: int | None, timeout: float | None, fail_fast: bool,
         wait: str | None, strict: bool | None, isolate: bool | None, ignore: tuple[str, ...], json_path: str | None,
-        junit_path: str | None, formats: tuple[str, ...], verbose: int, lab: bool,
+        junit_path: str | None, html_path: str | None, markdown_path: str | None, formats: tuple[str, ...],
+        github_annotations: bool, watch: str | None, no_history: bool, verbose: int, lab: bool,
         faults: tuple[str, ...], show_version: bool) -> None:
     """Run the checks of all layers, or of the LAYERs named (system, network, kubernetes,
     tailscale, rethinkdb, guildnet). Checks they require are pulled in and run first.
@@ -153,15 +167,27 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
         from .._gates import gate_selections
 
         load_selection, selection = gate_selections(gate)
+    request = RunRequest(layers, checks, skips, tags, gate, plugins, checks_dir, config_path, settings, fail_fast,
+                         wait, ignore, verbose, tuple(selection), tuple(load_selection))
 
     def body() -> int:
         # Before anything runs: bad report paths are usage errors, relative ones are fixed now.
-        files = [("--json", "json", json_path), ("--junit", "junit", junit_path)]
+        files = [("--json", "json", json_path), ("--junit", "junit", junit_path), ("--html", "html", html_path),
+                 ("--markdown", "markdown", markdown_path)]
         try:
             outputs = resolve_outputs(formats, files)
         except UsageError as exc:  # the usable reports still say why nothing ran
             return _fail_before_run(Session(os.environ, warn), _usable_outputs(formats, files), str(exc), selection,
                                     verbose, plugins)
+        if watch is not None:
+            from .watch import watch_runs
+
+            interval = parse_duration(watch)
+
+            def run_watch(path: str | None) -> int:
+                return watch_runs(request, interval, path)
+
+            return _with_lab(faults, run_watch) if lab else run_watch(config_path)
         if lab:
             return _with_lab(faults, lambda path: verify_with(path, outputs))
         return verify_with(config_path, outputs)
@@ -173,18 +199,17 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
 
     def verify_in(config_path: str | None, outputs: list[Output], signals: SignalScope) -> int:
         session = Session(os.environ, warn)
+
+        def check_formats(loaded: LoadedSession) -> None:
+            if not any(o.path is None for o in outputs) and "console" in loaded.reporters.names():
+                outputs.insert(0, Output("console"))  # the default, unless -p no:console
+            for output in outputs:  # an unknown format is a usage error before anything runs
+                loaded.reporters.check(output.format)
+
         try:
             with signals.raising():  # a plugin stuck while importing must still end
-                loaded = session.load(plugins=list(plugins), checks_dirs=list(checks_dir), config_path=config_path,
-                                      settings=settings, selection=load_selection)
-                if not any(o.path is None for o in outputs) and "console" in loaded.reporters.names():
-                    outputs.insert(0, Output("console"))  # the default, unless -p no:console
-                for output in outputs:  # an unknown format is a usage error before anything runs
-                    loaded.reporters.check(output.format)
-                ids, preset = loaded.select(Selection(list(layers), list(checks), list(skips), list(tags), gate))
-                config = loaded.config
-                options = RunOptions.from_config(config, fail_fast=fail_fast,
-                                                 wait=parse_duration(wait) if wait else None)
+                prepared = prepare(request, config_path=config_path, session=session, before_select=check_formats)
+                loaded, config = prepared.loaded, prepared.loaded.config
         except MgnVerifyError as exc:
             return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, signals=signals)
         except KeyboardInterrupt:
@@ -196,8 +221,7 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
             stdout_reporters = _stdout_reporters(loaded, outputs, context)
             live = [*stdout_reporters.values()] if context.is_tty else []
             try:
-                report = loaded.run(ids, preset, options, ignore=split_list(ignore), argv=sys.argv,
-                                    live=[*live, signals.redeliverer()], selection=selection)
+                report = prepared.run(live=[*live, signals.redeliverer()])
             except MgnVerifyError as exc:  # e.g. a waiver that does not parse
                 return _fail_before_run(session, outputs, str(exc), selection, verbose, plugins, guard.stream,
                                         signals=signals)
@@ -205,6 +229,14 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
                 report.mark_interrupted("interrupted after every check had finished (the results are complete)")
             emit(report, outputs, loaded.reporters, config, stdout=guard.stream,
                  stdout_reporters=stdout_reporters, verbose=verbose, interrupted=signals.pending)
+            if github_annotations:
+                from ..reporters.github import print_annotations
+
+                print_annotations(report, guard.stream)
+        if not no_history:
+            from ..history import record_run
+
+            record_run(report, config, warn)  # never fails the run: a warning at worst
         return _echo_errors(report)
 
     run_or_exit(body)
@@ -298,7 +330,8 @@ def report_usage_error(args: list[str], message: str) -> None:
     ``summary.errors``. Report options that are themselves unusable are left alone."""
     formats: list[str] = []
     files: dict[str, str] = {}
-    options = {"--json": "json", "--junit": "junit", "-o": "format", "--output": "format"}
+    options = {"--json": "json", "--junit": "junit", "--html": "html", "--markdown": "markdown", "-o": "format",
+               "--output": "format"}
     for index, arg in enumerate(args):
         if arg.startswith("-o") and len(arg) > 2:  # -ojson
             name, value, inline = "-o", arg[2:].lstrip("="), True
