@@ -27,7 +27,8 @@ from .._text import describe_exception
 from ..config import Config, Redactor
 from ._signals import interrupting_signals
 
-__all__ = ["HUMAN_FORMAT", "Output", "StdoutGuard", "emit", "resolve_outputs", "stdout_context", "write_report"]
+__all__ = ["HUMAN_FORMAT", "Output", "StdoutGuard", "append_report", "emit", "resolve_outputs", "stdout_context",
+           "write_report"]
 
 #: The one human format; any other format on stdout is machine-readable (stdout is guarded).
 HUMAN_FORMAT = "console"
@@ -37,6 +38,7 @@ HUMAN_FORMAT = "console"
 class Output:
     format: str
     path: str | None = None   # None: stdout; else an absolute path, resolved when the command started
+    append: bool = False      # the file is $GITHUB_STEP_SUMMARY: appended to, never replaced
 
 
 def resolve_outputs(formats: Sequence[str], files: Sequence[tuple[str, str, str | None]]) -> list[Output]:
@@ -65,7 +67,7 @@ def resolve_outputs(formats: Sequence[str], files: Sequence[tuple[str, str, str 
         if key in seen:
             raise UsageError(f"{seen[key]} and {option} name the same file {path!r}: give each report its own path")
         seen[key] = option
-        outputs.append(Output(fmt, absolute))
+        outputs.append(Output(fmt, absolute, key == _step_summary_key()))
     if len(on_stdout) > 1:
         raise UsageError(f"{' and '.join(on_stdout)} would all write to stdout: one report per destination")
     return outputs
@@ -87,6 +89,13 @@ def _names_stdout(path: str) -> bool:
             return False
         current = os.path.normpath(os.path.join(os.path.dirname(current), target))
     return False
+
+
+def _step_summary_key() -> tuple[int, int] | str | None:
+    """The file GitHub Actions collects this step's job summary from: other steps and tools
+    append to it too, so a report written there is appended (once), never replaced."""
+    path = os.environ.get("GITHUB_STEP_SUMMARY", "")
+    return _file_key(os.path.abspath(os.path.expanduser(path))) if path.strip() else None
 
 
 def _file_key(path: str) -> tuple[int, int] | str:
@@ -222,7 +231,8 @@ class _Emission:
     def _write_file(self, item: _Item) -> None:
         assert item.output.path is not None and item.text is not None
         try:
-            item.rewritable = write_report(item.output.path, item.text)
+            write = append_report if item.output.append else write_report
+            item.rewritable = write(item.output.path, item.text)
             item.written = item.rendered
         except ReportWriteError as exc:
             item.reporter = None
@@ -263,6 +273,21 @@ def write_report(path: str, text: str) -> bool:
             return False
         _replace_atomically(Path(os.path.realpath(path)), text, path)
         return True
+    except OSError as exc:
+        raise ReportWriteError(path, exc.strerror or str(exc)) from None
+
+
+def append_report(path: str, text: str) -> bool:
+    """Append a report to a file (created if missing), after a blank line when the file
+    already has text, so Markdown blocks stay apart. Written once: returns ``False``."""
+    try:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "ab+") as handle:  # O_APPEND: every write lands at the end
+            if stat.S_ISREG(os.fstat(handle.fileno()).st_mode) and handle.seek(0, os.SEEK_END):
+                handle.seek(-1, os.SEEK_END)
+                text = ("\n" if handle.read(1) == b"\n" else "\n\n") + text
+            handle.write(text.encode("utf-8"))
+        return False
     except OSError as exc:
         raise ReportWriteError(path, exc.strerror or str(exc)) from None
 
