@@ -122,14 +122,19 @@ def explain(check_id: str, plugins: tuple[str, ...], checks_dir: tuple[str, ...]
 @click.command("graph")
 @click.argument("layers", nargs=-1, metavar="[all|LAYER...]")
 @loading_options
-@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid"]), default="dot", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["dot", "mermaid", "svg", "html"]), default="dot",
+              show_default=True, help="dot, mermaid, svg (a picture) or html (an offline page with the picture).")
 def graph(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[str, ...],
           config_path: str | None, overrides: tuple[str, ...], fmt: str) -> None:
-    """Print the dependency graph as Graphviz DOT or Mermaid (an edge points at what is required)."""
+    """Print the dependency graph as Graphviz DOT, Mermaid, SVG or HTML (an edge points at what is
+    required). Nothing runs: in svg/html every check is drawn as "not run"."""
     def body() -> int:
         session = open_session(plugins, checks_dir, config_path, parse_overrides(overrides), layers)
         ids, _ = session.select(Selection(list(layers)))
         requires = session.graph.requires
+        if fmt in ("svg", "html"):
+            click.echo(_picture(session, ids, fmt), nl=False)
+            return 0
         if fmt == "dot":
             lines = ["digraph mgn_verify {", "  rankdir=LR;"]
             lines += [f'  "{cid}";' for cid in ids]
@@ -143,3 +148,22 @@ def graph(layers: tuple[str, ...], plugins: tuple[str, ...], checks_dir: tuple[s
         return 0
 
     run_or_exit(body)
+
+
+def _picture(session: LoadedSession, ids: list[str], fmt: str) -> str:
+    """The selected checks drawn by the HTML report's renderer, all "not run"; ids and titles
+    redacted first (then escaped), as in every report."""
+    from ..render.graph_svg import render_svg
+    from ..render.html_page import CATALOGUE_HINT, document, graph_section
+    from ..render.layout import GraphNode
+
+    red, specs, chosen = session.config.redactor.text, session.graph.specs, set(ids)
+    nodes = [GraphNode(red(cid), specs[cid].layer, "not-run", red(specs[cid].title)) for cid in ids]
+    requires = {red(cid): tuple(red(d) for d in session.graph.requires[cid] if d in chosen) for cid in ids}
+    svg = render_svg(nodes, requires, standalone=fmt == "svg")
+    if fmt == "svg":
+        return svg
+    count = f"{len(ids)} check{'' if len(ids) == 1 else 's'}"
+    return document(f"mgn verify graph: {count}",
+                    f'<header class="verdict v-ok"><h1>mgn verify graph</h1><p>{count}, not run</p></header>\n'
+                    + graph_section(svg, CATALOGUE_HINT))
