@@ -220,12 +220,20 @@ class LoadedSession:
             preset=preset, redactor=self.config.redactor, on_start=on_start, on_result=on_result,
             waivers=waivers, stop=stop, default_timeout=options.default_timeout, board=board,
         )
-        restore = _install_signal_handlers(supervisor.on_signal)
+        signalled = threading.Event()
+
+        def on_signal() -> None:
+            signalled.set()
+            supervisor.on_signal()
+
+        restore = _install_signal_handlers(on_signal)
         try:
             supervisor.run(scheduler, fixtures, lambda: self._safe_hook("mgn_run_start", errors, plan=plan))
         finally:
             restore()
             pool.shutdown()
+        if signalled.is_set() and not stop.requested:  # came after the last check ended: not lost,
+            signal.raise_signal(signal.SIGINT)  # handed to the command's handler (--watch must stop)
         return scheduler.results, stop.interrupted
 
     def _derived_deadline(self, plan: RunPlan, preset: Mapping[str, str]) -> float:

@@ -22,7 +22,6 @@ from ._emit import HUMAN_FORMAT, Output, StdoutGuard, emit, resolve_outputs, std
 from ._options import (
     error,
     loading_options,
-    parse_duration,
     parse_overrides,
     run_or_exit,
     warn,
@@ -180,12 +179,12 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
             return _fail_before_run(Session(os.environ, warn), _usable_outputs(formats, files), str(exc), selection,
                                     verbose, plugins)
         if watch is not None:
-            from .watch import watch_runs
+            from .watch import watch_interval, watch_runs
 
-            interval = parse_duration(watch)
+            interval = watch_interval(watch, outputs, github_annotations)  # or a usage error
 
             def run_watch(path: str | None) -> int:
-                return watch_runs(request, interval, path)
+                return watch_runs(request, interval, path, record_history=not no_history)
 
             return _with_lab(faults, run_watch) if lab else run_watch(config_path)
         if lab:
@@ -232,7 +231,10 @@ def run(layers: tuple[str, ...], checks: tuple[str, ...], skips: tuple[str, ...]
             if github_annotations:
                 from ..reporters.github import print_annotations
 
-                print_annotations(report, guard.stream)
+                # After the console report on stdout; on stderr when stdout carries a machine-readable
+                # report (the Actions runner reads workflow commands from both).
+                human = all(o.path is not None or o.format == HUMAN_FORMAT for o in outputs)
+                print_annotations(report, guard.stream if human else sys.stderr)
         if not no_history:
             from ..history import record_run
 
